@@ -1,0 +1,51 @@
+'use strict';
+// Argument checks that fail the way Node's own APIs fail: a TypeError with
+// code ERR_INVALID_ARG_TYPE naming the argument and what it received.
+
+const { inspect } = require('node:util');
+
+function received(value) {
+  if (value === null || value === undefined) return ` Received ${value}`;
+  if (typeof value === 'function') return ` Received function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'object') {
+    const name = value.constructor && value.constructor.name;
+    return name ? ` Received an instance of ${name}` : ` Received ${inspect(value, { depth: -1 })}`;
+  }
+  let shown = inspect(value, { colors: false });
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return ` Received type ${typeof value} (${shown})`;
+}
+
+function invalidArg(name, expected, value) {
+  const err = new TypeError(`The "${name}" argument must be ${expected}.${received(value)}`);
+  err.code = 'ERR_INVALID_ARG_TYPE';
+  return err;
+}
+
+function string(name, value) {
+  if (typeof value !== 'string') throw invalidArg(name, 'of type string', value);
+  return value;
+}
+
+function number(name, value) {
+  if (typeof value !== 'number') throw invalidArg(name, 'of type number', value);
+  return value;
+}
+
+function object(name, value) {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidArg(name, 'an object', value);
+  }
+  return value;
+}
+
+function optionalObject(name, value) {
+  return value === undefined || value === null ? {} : object(name, value);
+}
+
+function array(name, value) {
+  if (!Array.isArray(value)) throw invalidArg(name, 'an array', value);
+  return value;
+}
+
+module.exports = { invalidArg, string, number, object, optionalObject, array };

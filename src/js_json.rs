@@ -1,0 +1,195 @@
+//! Serialisation that matches `JSON.stringify(value, null, 2)` byte for byte.
+//!
+//! serde_json's pretty printer already agrees with V8 on layout, key order
+//! (with `preserve_order`) and string escapes; numbers are where they part:
+//! V8 prints `1` for `1.0`, `1e+21` for `1e21`, and every integer beyond
+//! 2^53 as the double it becomes. [`JsFormatter`] fixes exactly that.
+
+use serde::Serialize;
+use serde_json::ser::{Formatter, PrettyFormatter};
+use std::io;
+
+/// Largest integer a JS number holds exactly.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// `JSON.stringify(value, null, 2)`.
+pub fn to_pretty_string<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, JsFormatter::default());
+    value.serialize(&mut ser)?;
+    // serde_json only ever writes UTF-8.
+    String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
+}
+
+/// `String(n)` for a JS number.
+pub fn number_to_string(n: f64) -> String {
+    ryu_js::Buffer::new().format(n).to_owned()
+}
+
+/// A [`PrettyFormatter`] with a two-space indent whose numbers print as V8 prints them.
+pub struct JsFormatter {
+    layout: PrettyFormatter<'static>,
+}
+
+impl Default for JsFormatter {
+    fn default() -> Self {
+        JsFormatter {
+            layout: PrettyFormatter::with_indent(b"  "),
+        }
+    }
+}
+
+fn write_js_number<W: ?Sized + io::Write>(writer: &mut W, n: f64) -> io::Result<()> {
+    writer.write_all(ryu_js::Buffer::new().format(n).as_bytes())
+}
+
+impl Formatter for JsFormatter {
+    fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
+        if value.is_finite() {
+            write_js_number(writer, value)
+        } else {
+            writer.write_all(b"null")
+        }
+    }
+
+    fn write_f32<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
+        self.write_f64(writer, f64::from(value))
+    }
+
+    fn write_u64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: u64) -> io::Result<()> {
+        if value <= MAX_SAFE_INTEGER {
+            writer.write_all(value.to_string().as_bytes())
+        } else {
+            write_js_number(writer, value as f64)
+        }
+    }
+
+    fn write_i64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: i64) -> io::Result<()> {
+        if value.unsigned_abs() <= MAX_SAFE_INTEGER {
+            writer.write_all(value.to_string().as_bytes())
+        } else {
+            write_js_number(writer, value as f64)
+        }
+    }
+
+    fn write_u128<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: u128) -> io::Result<()> {
+        write_js_number(writer, value as f64)
+    }
+
+    fn write_i128<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: i128) -> io::Result<()> {
+        write_js_number(writer, value as f64)
+    }
+
+    fn begin_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.layout.begin_array(writer)
+    }
+
+    fn end_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.layout.end_array(writer)
+    }
+
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.layout.begin_array_value(writer, first)
+    }
+
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.layout.end_array_value(writer)
+    }
+
+    fn begin_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.layout.begin_object(writer)
+    }
+
+    fn end_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.layout.end_object(writer)
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.layout.begin_object_key(writer, first)
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.layout.begin_object_value(writer)
+    }
+
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.layout.end_object_value(writer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn pretty(text: &str) -> String {
+        let value: Value = serde_json::from_str(text).expect("test input is JSON");
+        to_pretty_string(&value).expect("serialises")
+    }
+
+    #[test]
+    fn layout_matches_v8() {
+        assert_eq!(pretty("{}"), "{}");
+        assert_eq!(pretty("[]"), "[]");
+        assert_eq!(
+            pretty(r#"{"a":[],"b":{}}"#),
+            "{\n  \"a\": [],\n  \"b\": {}\n}"
+        );
+        assert_eq!(
+            pretty(r#"[1,[2,{"x":null}]]"#),
+            "[\n  1,\n  [\n    2,\n    {\n      \"x\": null\n    }\n  ]\n]"
+        );
+    }
+
+    #[test]
+    fn key_order_is_kept() {
+        assert_eq!(
+            pretty(r#"{"z":1,"a":2,"m":3}"#),
+            "{\n  \"z\": 1,\n  \"a\": 2,\n  \"m\": 3\n}"
+        );
+    }
+
+    #[test]
+    fn numbers_print_as_v8_prints_them() {
+        for (input, expected) in [
+            ("1.0", "1"),
+            ("-0.0", "0"),
+            ("0.1", "0.1"),
+            ("1e21", "1e+21"),
+            ("1e-7", "1e-7"),
+            ("123456789012345680000", "123456789012345680000"),
+            ("12345678901234567890", "12345678901234567000"),
+            ("-12345678901234567890", "-12345678901234567000"),
+            ("9007199254740991", "9007199254740991"),
+            ("9007199254740993", "9007199254740992"),
+            ("1.5e300", "1.5e+300"),
+            ("2.5E-3", "0.0025"),
+        ] {
+            assert_eq!(pretty(input), expected, "for {input}");
+        }
+    }
+
+    #[test]
+    fn strings_escape_as_v8_escapes_them() {
+        let value = json!("q\"b\\s/\u{8}\u{c}\n\r\t\u{1}\u{1f}\u{7f}\u{2028}é😀");
+        assert_eq!(
+            to_pretty_string(&value).expect("serialises"),
+            "\"q\\\"b\\\\s/\\b\\f\\n\\r\\t\\u0001\\u001f\u{7f}\u{2028}é😀\""
+        );
+    }
+
+    #[test]
+    fn js_number_to_string() {
+        assert_eq!(number_to_string(7.0), "7");
+        assert_eq!(number_to_string(1.5), "1.5");
+        assert_eq!(number_to_string(f64::NAN), "NaN");
+    }
+}

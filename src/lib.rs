@@ -1,0 +1,13 @@
+//! `@aiwg/mc-native`: aiwg's Mission Control in Rust.
+//!
+//! The engines below know nothing of Node; [`node`] is the napi binding
+//! that converts and wires them for JavaScript.
+
+pub mod atomic_write;
+pub mod clock;
+pub mod error;
+pub mod js_json;
+pub mod loop_registry;
+pub mod process_identity;
+
+mod node;

@@ -1,0 +1,356 @@
+//! The registry lock: a JSON lock file shared with the JS original.
+//!
+//! Protocol (compatible both ways with the original): the holder creates
+//! `registry.json.lock` exclusively with `{pid, loopId, timestamp,
+//! leaseExpiry, fencingToken}`; anyone may break a lock whose lease has
+//! expired or whose holder is dead; the holder removes it when done.
+//!
+//! What we add on top, without changing the file's meaning:
+//! - the lock file appears fully written (hard link of a finished temp
+//!   file), so no reader ever sees it half-written;
+//! - `processStart` records the holder's start identity, so a reused pid
+//!   is not taken for the holder (old files without it still work);
+//! - breaking and releasing happen under an OS lock on `<lock>.guard`
+//!   after re-reading the file, so two breakers cannot both win and a
+//!   release never removes somebody else's lock;
+//! - waiters sleep on a directory watch ([`LockWake`]) and wake as soon as
+//!   the lock file goes, re-checking the holder's liveness every few
+//!   milliseconds so a killed holder is noticed at once.
+
+use super::lock_wake::LockWake;
+use crate::clock::now_ms;
+use crate::error::{Error, IoContext, Result};
+use crate::{atomic_write, process_identity};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long a lock is valid without its holder renewing it.
+pub const LEASE_MS: u64 = 30_000;
+/// What one "attempt" of the original's 100 ms poll is worth in waiting time.
+pub const ATTEMPT: Duration = Duration::from_millis(100);
+/// How often a watched waiter re-checks a holder that may have died.
+const RECHECK: Duration = Duration::from_millis(20);
+/// How often a waiter without a directory watch looks again.
+const POLL: Duration = Duration::from_millis(5);
+
+/// A lock acquired by this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acquired {
+    pub fencing_token: u64,
+}
+
+/// The lock file at one path.
+pub struct RegistryLock {
+    path: PathBuf,
+    guard_path: PathBuf,
+}
+
+/// What a lock file said when we looked.
+struct Observed {
+    bytes: Vec<u8>,
+    modified: Option<SystemTime>,
+    holder: Option<Holder>,
+}
+
+/// The fields of a lock file we act on.
+#[derive(Debug, Default)]
+struct Holder {
+    pid: Option<i64>,
+    loop_id: Option<String>,
+    lease_expiry: Option<f64>,
+    fencing_token: Option<Value>,
+    process_start: Option<String>,
+}
+
+enum Verdict {
+    Live,
+    Stale,
+}
+
+/// Lock paths this process holds through the public `acquireLock`.
+fn held_by_caller() -> &'static Mutex<HashSet<PathBuf>> {
+    static HELD: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    HELD.get_or_init(Default::default)
+}
+
+impl RegistryLock {
+    pub fn new(path: PathBuf) -> Self {
+        let mut guard = path.clone().into_os_string();
+        guard.push(".guard");
+        RegistryLock {
+            path,
+            guard_path: PathBuf::from(guard),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Take the lock for `loop_id`, waiting up to `max_attempts` × 100 ms.
+    pub fn acquire(&self, loop_id: &str, max_attempts: u32) -> Result<Acquired> {
+        let deadline = Instant::now() + ATTEMPT * max_attempts;
+        let mut wake: Option<Arc<LockWake>> = None;
+        let mut watch_failed = false;
+        loop {
+            let seen = wake.as_ref().map(|w| w.generation());
+            let observed = match self.try_create(loop_id)? {
+                Ok(acquired) => return Ok(acquired),
+                Err(None) => continue, // released between our attempt and our look
+                Err(Some(observed)) => observed,
+            };
+            if let Verdict::Stale = judge(&observed) {
+                self.break_if_unchanged(&observed)?;
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(timeout_error(max_attempts, &observed));
+            }
+            if wake.is_none() && !watch_failed {
+                // Watch first, then look again, so no release goes unseen.
+                match LockWake::for_path(&self.path) {
+                    Ok(w) => wake = Some(w),
+                    Err(_) => watch_failed = true,
+                }
+                continue;
+            }
+            let left = deadline - now;
+            match (&wake, seen) {
+                (Some(w), Some(seen)) => w.wait_past(seen, RECHECK.min(left)),
+                _ => std::thread::sleep(POLL.min(left)),
+            }
+        }
+    }
+
+    /// The public `acquireLock`: as [`acquire`](Self::acquire), and remembered
+    /// so that this process's own synchronous registry writes can run under it.
+    pub fn acquire_for_caller(&self, loop_id: &str, max_attempts: u32) -> Result<Acquired> {
+        let acquired = self.acquire(loop_id, max_attempts)?;
+        lock_set(held_by_caller()).insert(self.path.clone());
+        Ok(acquired)
+    }
+
+    /// The public `releaseLock`: remove the lock file only if it holds
+    /// `loop_id` and this process. Returns whether it did.
+    pub fn release_for_caller(&self, loop_id: &str) -> Result<bool> {
+        lock_set(held_by_caller()).remove(&self.path);
+        let own = i64::from(std::process::id());
+        self.remove_if(|h| h.loop_id.as_deref() == Some(loop_id) && h.pid == Some(own))
+    }
+
+    /// Whether this process holds the lock through the public `acquireLock`.
+    pub fn is_held_by_caller(&self) -> bool {
+        if !lock_set(held_by_caller()).contains(&self.path) {
+            return false;
+        }
+        let own = i64::from(std::process::id());
+        matches!(self.read(), Ok(Some(o)) if o.holder.as_ref().and_then(|h| h.pid) == Some(own))
+    }
+
+    /// Run `f` holding the lock; release it afterwards whatever `f` returned.
+    pub fn with_lock<T>(
+        &self,
+        loop_id: &str,
+        max_attempts: u32,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let acquired = self.acquire(loop_id, max_attempts)?;
+        let result = f();
+        let own = i64::from(std::process::id());
+        let token = json!(acquired.fencing_token);
+        let released =
+            self.remove_if(|h| h.pid == Some(own) && h.fencing_token.as_ref() == Some(&token));
+        match (result, released) {
+            (Ok(v), Ok(_)) => Ok(v),
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+        }
+    }
+
+    /// One exclusive-create attempt. `Ok(Err(Some(observed)))`: somebody
+    /// holds it; `Ok(Err(None))`: it vanished before we could read it.
+    fn try_create(&self, loop_id: &str) -> Result<std::result::Result<Acquired, Option<Observed>>> {
+        let now = now_ms();
+        let token = next_fencing_token(now);
+        let mut record = json!({
+            "pid": std::process::id(),
+            "loopId": loop_id,
+            "timestamp": now,
+            "leaseExpiry": now + LEASE_MS,
+            "fencingToken": token,
+        });
+        if let (Some(start), Some(map)) = (
+            process_identity::own_start_identity(),
+            record.as_object_mut(),
+        ) {
+            map.insert("processStart".into(), Value::from(start));
+        }
+        let bytes =
+            serde_json::to_vec(&record).map_err(|e| Error::Invalid(format!("lock record: {e}")))?;
+        if atomic_write::create_exclusive(&self.path, &bytes).at("create lock file", &self.path)? {
+            return Ok(Ok(Acquired {
+                fencing_token: token,
+            }));
+        }
+        Ok(Err(self.read()?))
+    }
+
+    fn read(&self) -> Result<Option<Observed>> {
+        let bytes = match fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).at("read lock file", &self.path),
+        };
+        let modified = fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+        let holder = parse_holder(&bytes);
+        Ok(Some(Observed {
+            bytes,
+            modified,
+            holder,
+        }))
+    }
+
+    /// Remove the lock file if it still holds exactly what we judged stale.
+    fn break_if_unchanged(&self, observed: &Observed) -> Result<()> {
+        let _guard = self.guard()?;
+        match fs::read(&self.path) {
+            Ok(now) if now == observed.bytes => remove_existing(&self.path),
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).at("read lock file", &self.path),
+        }
+    }
+
+    fn remove_if(&self, owned: impl Fn(&Holder) -> bool) -> Result<bool> {
+        let _guard = self.guard()?;
+        match self.read()? {
+            Some(Observed {
+                holder: Some(h), ..
+            }) if owned(&h) => {
+                remove_existing(&self.path)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The OS lock that makes "re-read, then remove" one step among native processes.
+    fn guard(&self) -> Result<File> {
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.guard_path)
+            .at("open lock guard", &self.guard_path)?;
+        file.lock().at("lock", &self.guard_path)?;
+        Ok(file)
+    }
+}
+
+fn lock_set(m: &Mutex<HashSet<PathBuf>>) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn remove_existing(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e).at("remove lock file", path),
+        _ => Ok(()),
+    }
+}
+
+fn parse_holder(bytes: &[u8]) -> Option<Holder> {
+    let value: Value = serde_json::from_slice(bytes).ok()?;
+    let map = value.as_object()?;
+    let pid = map
+        .get("pid")
+        .and_then(Value::as_f64)
+        .filter(|p| p.fract() == 0.0)
+        .map(|p| p as i64);
+    Some(Holder {
+        pid,
+        loop_id: map.get("loopId").and_then(Value::as_str).map(str::to_owned),
+        lease_expiry: map.get("leaseExpiry").and_then(Value::as_f64),
+        fencing_token: map.get("fencingToken").cloned(),
+        process_start: map
+            .get("processStart")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    })
+}
+
+/// A lock is stale only when its holder is provably gone: its lease ran
+/// out, its pid is dead or now names another process, or the file is
+/// unreadable and older than any lease could be.
+fn judge(observed: &Observed) -> Verdict {
+    let Some(pid) = observed.holder.as_ref().and_then(|h| h.pid) else {
+        let age = observed
+            .modified
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .unwrap_or(Duration::ZERO);
+        return if age > Duration::from_millis(LEASE_MS) {
+            Verdict::Stale
+        } else {
+            Verdict::Live
+        };
+    };
+    let holder = observed.holder.as_ref();
+    if holder
+        .and_then(|h| h.lease_expiry)
+        .is_some_and(|exp| now_ms() as f64 > exp)
+    {
+        return Verdict::Stale;
+    }
+    if !process_identity::is_alive(pid) {
+        return Verdict::Stale;
+    }
+    if let (Some(recorded), Ok(pid32)) = (
+        holder.and_then(|h| h.process_start.as_deref()),
+        u32::try_from(pid),
+    ) {
+        if process_identity::start_identity(pid32).is_some_and(|current| current != recorded) {
+            return Verdict::Stale;
+        }
+    }
+    Verdict::Live
+}
+
+fn timeout_error(max_attempts: u32, observed: &Observed) -> Error {
+    let holder = match &observed.holder {
+        Some(Holder {
+            pid: Some(pid),
+            loop_id,
+            ..
+        }) => {
+            format!(
+                " (held by pid {pid} for {})",
+                loop_id.as_deref().unwrap_or("an unnamed loop")
+            )
+        }
+        _ => String::new(),
+    };
+    Error::Message(format!(
+        "Failed to acquire lock after {max_attempts} attempts{holder}"
+    ))
+}
+
+/// Fencing tokens grow within a process and roughly across processes:
+/// milliseconds × 1000 plus a counter.
+fn next_fencing_token(now: u64) -> u64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let floor = now.saturating_mul(1000);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = floor.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(actual) => last = actual,
+        }
+    }
+}

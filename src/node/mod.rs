@@ -1,0 +1,45 @@
+//! The napi binding: JS ⇄ Rust conversion and wiring, nothing else.
+//!
+//! Structured values cross the boundary as JSON text: `JSON.parse` and
+//! `JSON.stringify` on the JS side keep the original's exact semantics
+//! (undefined fields dropped, numbers as doubles), which napi's own
+//! serde conversion does not.
+
+mod loop_registry;
+
+use crate::error::Error;
+
+/// Our error as a JS `Error` carrying its message.
+pub(crate) fn js_error(err: Error) -> napi::Error {
+    let status = match err {
+        Error::Invalid(_) => napi::Status::InvalidArg,
+        _ => napi::Status::GenericFailure,
+    };
+    napi::Error::new(status, err.to_string())
+}
+
+/// Run blocking file work off the JS thread; a panic becomes an error.
+pub(crate) async fn blocking<T, F>(work: F) -> napi::Result<T>
+where
+    F: FnOnce() -> crate::error::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    match napi::bindgen_prelude::spawn_blocking(work).await {
+        Ok(result) => result.map_err(js_error),
+        Err(join) => Err(napi::Error::from_reason(format!(
+            "internal error in mc-native: {join}"
+        ))),
+    }
+}
+
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    what: &str,
+    text: &str,
+) -> napi::Result<T> {
+    serde_json::from_str(text)
+        .map_err(|e| napi::Error::new(napi::Status::InvalidArg, format!("{what}: {e}")))
+}
+
+pub(crate) fn to_json(value: &serde_json::Value) -> napi::Result<String> {
+    serde_json::to_string(value).map_err(|e| napi::Error::from_reason(e.to_string()))
+}
