@@ -10,4 +10,6 @@ pub mod js_json;
 pub mod loop_registry;
 pub mod process_identity;
 
+// Under `cargo test` napi registers nothing, so the exports look unused.
+#[cfg_attr(test, allow(dead_code))]
 mod node;
