@@ -5,8 +5,10 @@
 //! V8 prints `1` for `1.0`, `1e+21` for `1e21`, and every integer beyond
 //! 2^53 as the double it becomes. [`JsFormatter`] fixes exactly that.
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::ser::{Formatter, PrettyFormatter};
+use std::borrow::Cow;
 use std::io;
 
 /// Largest integer a JS number holds exactly.
@@ -19,6 +21,68 @@ pub fn to_pretty_string<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<
     value.serialize(&mut ser)?;
     // serde_json only ever writes UTF-8.
     String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
+}
+
+/// Parse JSON as `JSON.parse(buffer.toString('utf8'))` would: invalid UTF-8
+/// and lone surrogate escapes (`"\ud83d"`, which JSON.stringify writes for a
+/// split emoji) become U+FFFD instead of failing the whole document.
+pub fn from_slice_lossy<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    let strict = match serde_json::from_slice(bytes) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let text = String::from_utf8_lossy(bytes);
+    let repaired = replace_lone_surrogates(&text);
+    if matches!(text, Cow::Borrowed(_)) && repaired.is_none() {
+        return Err(strict);
+    }
+    serde_json::from_str(repaired.as_deref().unwrap_or(&text))
+}
+
+/// `text` with every `\uD800`–`\uDFFF` escape that is not half of a pair
+/// turned into `\ufffd`; `None` when there is none.
+fn replace_lone_surrogates(text: &str) -> Option<String> {
+    fn escaped_unit(b: &[u8], i: usize) -> Option<u16> {
+        let hex = b.get(i..i + 6)?;
+        if hex[0] != b'\\' || hex[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
+    }
+    let b = text.as_bytes();
+    let mut out: Option<String> = None;
+    let (mut i, mut copied, mut in_string) = (0, 0, false);
+    while i < b.len() {
+        match b[i] {
+            b'"' => in_string = !in_string,
+            b'\\' if in_string => {
+                let unit = escaped_unit(b, i);
+                let width = match unit {
+                    Some(0xD800..=0xDBFF)
+                        if matches!(escaped_unit(b, i + 6), Some(0xDC00..=0xDFFF)) =>
+                    {
+                        12
+                    }
+                    Some(0xD800..=0xDFFF) => {
+                        let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                        o.push_str(&text[copied..i]);
+                        o.push_str("\\ufffd");
+                        copied = i + 6;
+                        6
+                    }
+                    Some(_) => 6,
+                    None => 2,
+                };
+                i += width;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut out = out?;
+    out.push_str(&text[copied.min(text.len())..]);
+    Some(out)
 }
 
 /// `String(n)` for a JS number.
@@ -184,6 +248,22 @@ mod tests {
             to_pretty_string(&value).expect("serialises"),
             "\"q\\\"b\\\\s/\\b\\f\\n\\r\\t\\u0001\\u001f\u{7f}\u{2028}é😀\""
         );
+    }
+
+    #[test]
+    fn lone_surrogates_and_bad_utf8_parse_as_node_reads_them() {
+        let split_emoji = br#"{"a":"x\ud83d","b":"\udc00y","c":"\ud83d\ude00","d":"\\ud83d"}"#;
+        let v: Value = from_slice_lossy(split_emoji).expect("parses");
+        assert_eq!(v["a"], "x\u{fffd}");
+        assert_eq!(v["b"], "\u{fffd}y");
+        assert_eq!(v["c"], "😀");
+        assert_eq!(v["d"], "\\ud83d");
+        let bad_utf8 = b"{\"a\":\"\xff\"}";
+        assert_eq!(
+            from_slice_lossy::<Value>(bad_utf8).expect("parses")["a"],
+            "\u{fffd}"
+        );
+        assert!(from_slice_lossy::<Value>(b"{\"a\":").is_err());
     }
 
     #[test]

@@ -266,7 +266,7 @@ fn remove_existing(path: &Path) -> Result<()> {
 }
 
 fn parse_holder(bytes: &[u8]) -> Option<Holder> {
-    let value: Value = serde_json::from_slice(bytes).ok()?;
+    let value: Value = crate::js_json::from_slice_lossy(bytes).ok()?;
     let map = value.as_object()?;
     let pid = map
         .get("pid")

@@ -69,7 +69,7 @@ pub fn read_state(loop_dir: &Path, loop_id: &str) -> Result<Value> {
             )))
         }
     };
-    serde_json::from_slice(&bytes).map_err(|e| {
+    js_json::from_slice_lossy(&bytes).map_err(|e| {
         Error::Message(format!(
             "Failed to load loop state: {}: {e}",
             path.display()

@@ -145,8 +145,7 @@ impl LoopRegistry {
             None => generate_loop_id(objective),
         };
         check_loop_id(&loop_id)?;
-        self.ensure_base_dir()?;
-        self.lock.with_lock(&loop_id, max_attempts, || {
+        self.locked(&loop_id, max_attempts, || {
             let mut registry = registry::load_or_create(&self.registry_path)?;
             let active = registry::active_loops_mut(&self.registry_path, &mut registry)?.len();
             let mut warning = None;
@@ -215,13 +214,16 @@ impl LoopRegistry {
         if !changes.contains_key("status") || self.lock.is_held_by_caller() {
             return apply();
         }
-        self.lock.with_lock(loop_id, max_attempts, apply)
+        // As the original: a missing loop is reported before anything else happens.
+        loops::read_state(&self.loop_dir(loop_id), loop_id)?;
+        self.locked(loop_id, max_attempts, apply)
     }
 
     /// Record a loop's new pid in its state and in the registry, under the lock.
     pub fn update_loop_pid(&self, loop_id: &str, pid: Value, max_attempts: u32) -> Result<Value> {
         check_loop_id(loop_id)?;
-        self.lock.with_lock(loop_id, max_attempts, || {
+        loops::read_state(&self.loop_dir(loop_id), loop_id)?;
+        self.locked(loop_id, max_attempts, || {
             let loop_dir = self.loop_dir(loop_id);
             let mut state = loops::read_state(&loop_dir, loop_id)?;
             let map = state_object(&mut state, loop_id)?;
@@ -249,12 +251,14 @@ impl LoopRegistry {
     /// as completed or aborted, under the lock.
     pub fn archive_loop(&self, loop_id: &str, max_attempts: u32) -> Result<()> {
         check_loop_id(loop_id)?;
-        self.lock.with_lock(loop_id, max_attempts, || {
+        let loop_dir_missing = || Error::Message(format!("Loop directory not found: {loop_id}"));
+        if !self.loop_dir(loop_id).is_dir() {
+            return Err(loop_dir_missing());
+        }
+        self.locked(loop_id, max_attempts, || {
             let loop_dir = self.loop_dir(loop_id);
             if !loop_dir.is_dir() {
-                return Err(Error::Message(format!(
-                    "Loop directory not found: {loop_id}"
-                )));
+                return Err(loop_dir_missing());
             }
             let mut registry = registry::load_or_create(&self.registry_path)?;
             let active_loops = registry::active_loops_mut(&self.registry_path, &mut registry)?;
@@ -295,7 +299,7 @@ impl LoopRegistry {
             _ => return Ok(false),
         }
         let bytes = fs::read(&legacy).at("read legacy state", &legacy)?;
-        let mut state: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        let mut state: Value = crate::js_json::from_slice_lossy(&bytes).map_err(|e| {
             Error::Message(format!(
                 "Failed to migrate legacy state: {}: {e}",
                 legacy.display()
@@ -307,7 +311,7 @@ impl LoopRegistry {
             .unwrap_or("migrated loop")
             .to_owned();
         let loop_id = generate_loop_id(&objective);
-        self.lock.with_lock(&loop_id, max_attempts, || {
+        self.locked(&loop_id, max_attempts, || {
             let loop_dir = self.loop_dir(&loop_id);
             fs::create_dir_all(&loop_dir).at("create", &loop_dir)?;
             for sub in LOOP_SUBDIRS {
@@ -343,6 +347,17 @@ impl LoopRegistry {
             loops::update_legacy_symlink(&self.base_dir, registry::active_loops(&registry))?;
             Ok(true)
         })
+    }
+
+    /// Run `f` under the registry lock (creating the base directory the lock file lives in).
+    fn locked<T>(
+        &self,
+        loop_id: &str,
+        max_attempts: u32,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        self.ensure_base_dir()?;
+        self.lock.with_lock(loop_id, max_attempts, f)
     }
 }
 

@@ -53,7 +53,7 @@ pub fn load_or_create(path: &Path) -> Result<Value> {
 }
 
 fn parse(path: &Path, bytes: &[u8]) -> Result<Value> {
-    serde_json::from_slice(bytes)
+    js_json::from_slice_lossy(bytes)
         .map_err(|e| Error::Message(format!("Failed to load registry: {}: {e}", path.display())))
 }
 

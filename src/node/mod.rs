@@ -36,7 +36,7 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     what: &str,
     text: &str,
 ) -> napi::Result<T> {
-    serde_json::from_str(text)
+    crate::js_json::from_slice_lossy(text.as_bytes())
         .map_err(|e| napi::Error::new(napi::Status::InvalidArg, format!("{what}: {e}")))
 }
 
