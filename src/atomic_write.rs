@@ -1,31 +1,47 @@
-//! Durable, atomic file replacement.
+//! Atomic file replacement, as durable as the file needs to be.
 //!
 //! The new content goes to a uniquely named temp file in the target's
 //! directory, created exclusively (a planted symlink there is never
-//! followed), fsynced, then renamed over the target; the directory is
-//! fsynced after the rename. Readers see the old file or the new one,
-//! never a mix, and a crash leaves at most a stray `.<name>.*.tmp`. The
-//! target's permission bits are kept.
+//! followed), then renamed over the target. Readers see the old file or the
+//! new one, never a mix, and a crash leaves at most a stray `.<name>.*.tmp`.
+//! The target's permission bits are kept. How much is fsynced is the
+//! caller's choice: see [`Durability`].
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Replace `path` with `contents`, atomically and durably.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let tmp = write_temp_beside(path, contents)?;
+/// What survives a power failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// The file is fsynced before the rename and its directory after it:
+    /// once the call returns, the new content is on disk.
+    Full,
+    /// The file is fsynced before the rename, so after a power failure the
+    /// target holds the old content or the new, never an empty or torn file;
+    /// the last rename may be lost.
+    Content,
+    /// Nothing is fsynced (for files that mean nothing after a reboot, such
+    /// as a lock whose holder is gone with the machine).
+    None,
+}
+
+/// Replace `path` with `contents`, atomically.
+pub fn write_atomic(path: &Path, contents: &[u8], durability: Durability) -> io::Result<()> {
+    let tmp = write_temp_beside(path, contents, durability)?;
     tmp.persist(path).map_err(|e| e.error)?;
-    sync_parent(path);
+    sync_parent(path, durability);
     Ok(())
 }
 
-/// Create `path` with `contents` only if nothing is there yet. Returns
-/// `Ok(false)` when the path already exists (its content is left alone).
-pub fn create_exclusive(path: &Path, contents: &[u8]) -> io::Result<bool> {
-    let tmp = write_temp_beside(path, contents)?;
+/// Create `path` with `contents` only if nothing is there yet; readers never
+/// see it half-written. Returns `Ok(false)` when the path already exists
+/// (its content is left alone).
+pub fn create_exclusive(path: &Path, contents: &[u8], durability: Durability) -> io::Result<bool> {
+    let tmp = write_temp_beside(path, contents, durability)?;
     match fs::hard_link(tmp.path(), path) {
         Ok(()) => {
-            sync_parent(path);
+            sync_parent(path, durability);
             Ok(true)
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
@@ -39,8 +55,10 @@ pub fn create_exclusive(path: &Path, contents: &[u8]) -> io::Result<bool> {
             {
                 Ok(mut file) => {
                     file.write_all(contents)?;
-                    file.sync_all()?;
-                    sync_parent(path);
+                    if durability != Durability::None {
+                        file.sync_all()?;
+                    }
+                    sync_parent(path, durability);
                     Ok(true)
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
@@ -50,8 +68,12 @@ pub fn create_exclusive(path: &Path, contents: &[u8]) -> io::Result<bool> {
     }
 }
 
-/// A fully written, fsynced temp file next to `path`, deleted on drop.
-fn write_temp_beside(path: &Path, contents: &[u8]) -> io::Result<tempfile::NamedTempFile> {
+/// A fully written temp file next to `path`, deleted on drop.
+fn write_temp_beside(
+    path: &Path,
+    contents: &[u8],
+    durability: Durability,
+) -> io::Result<tempfile::NamedTempFile> {
     let dir = parent_dir(path);
     let name = path
         .file_name()
@@ -72,7 +94,9 @@ fn write_temp_beside(path: &Path, contents: &[u8]) -> io::Result<tempfile::Named
         tmp.as_file().set_permissions(mode)?;
     }
     tmp.write_all(contents)?;
-    tmp.as_file().sync_all()?;
+    if durability != Durability::None {
+        tmp.as_file().sync_all()?;
+    }
     Ok(tmp)
 }
 
@@ -92,13 +116,16 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// Make a rename in `path`'s directory durable. Best effort: some file
 /// systems refuse to fsync a directory, and the rename itself already happened.
-fn sync_parent(path: &Path) {
+fn sync_parent(path: &Path, durability: Durability) {
+    if durability != Durability::Full {
+        return;
+    }
     #[cfg(unix)]
     if let Ok(dir) = File::open(parent_dir(path)) {
         let _ = dir.sync_all();
     }
     #[cfg(not(unix))]
-    let _ = (path, File::open);
+    let _ = File::open;
 }
 
 #[cfg(test)]
@@ -118,8 +145,8 @@ mod tests {
     fn replaces_content_and_leaves_no_temp() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("a.json");
-        write_atomic(&path, b"one").expect("first write");
-        write_atomic(&path, b"two").expect("second write");
+        write_atomic(&path, b"one", Durability::Full).expect("first write");
+        write_atomic(&path, b"two", Durability::Content).expect("second write");
         assert_eq!(fs::read(&path).expect("read"), b"two");
         assert!(temp_leftovers(dir.path()).is_empty());
     }
@@ -130,9 +157,9 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("a.json");
-        write_atomic(&path, b"one").expect("write");
+        write_atomic(&path, b"one", Durability::Full).expect("write");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).expect("chmod");
-        write_atomic(&path, b"two").expect("rewrite");
+        write_atomic(&path, b"two", Durability::Content).expect("rewrite");
         let mode = fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
     }
@@ -148,7 +175,7 @@ mod tests {
             std::os::unix::fs::symlink(&victim, dir.path().join(name)).expect("plant");
         }
         let path = dir.path().join("a.json");
-        write_atomic(&path, b"new").expect("write");
+        write_atomic(&path, b"new", Durability::Full).expect("write");
         assert_eq!(fs::read(&victim).expect("victim"), b"keep");
         assert_eq!(fs::read(&path).expect("target"), b"new");
     }
@@ -157,8 +184,8 @@ mod tests {
     fn create_exclusive_refuses_to_clobber() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("lock");
-        assert!(create_exclusive(&path, b"first").expect("create"));
-        assert!(!create_exclusive(&path, b"second").expect("second create"));
+        assert!(create_exclusive(&path, b"first", Durability::None).expect("create"));
+        assert!(!create_exclusive(&path, b"second", Durability::None).expect("second create"));
         assert_eq!(fs::read(&path).expect("read"), b"first");
         assert!(temp_leftovers(dir.path()).is_empty());
     }

@@ -7,7 +7,8 @@
 //!
 //! What we add on top, without changing the file's meaning:
 //! - the lock file appears fully written (hard link of a finished temp
-//!   file), so no reader ever sees it half-written;
+//!   file), so no reader ever sees it half-written; it is not fsynced, as
+//!   a lock means nothing once its holder is gone;
 //! - `processStart` records the holder's start identity, so a reused pid
 //!   is not taken for the holder (old files without it still work);
 //! - breaking and releasing happen under an OS lock on `<lock>.guard`
@@ -18,9 +19,10 @@
 //!   milliseconds so a killed holder is noticed at once.
 
 use super::lock_wake::LockWake;
+use crate::atomic_write::{self, Durability};
 use crate::clock::now_ms;
 use crate::error::{Error, IoContext, Result};
-use crate::{atomic_write, process_identity};
+use crate::process_identity;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -194,7 +196,9 @@ impl RegistryLock {
         }
         let bytes =
             serde_json::to_vec(&record).map_err(|e| Error::Invalid(format!("lock record: {e}")))?;
-        if atomic_write::create_exclusive(&self.path, &bytes).at("create lock file", &self.path)? {
+        if atomic_write::create_exclusive(&self.path, &bytes, Durability::None)
+            .at("create lock file", &self.path)?
+        {
             return Ok(Ok(Acquired {
                 fencing_token: token,
             }));

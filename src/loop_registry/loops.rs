@@ -82,7 +82,12 @@ pub fn write_state(loop_dir: &Path, state: &Value) -> Result<()> {
     let path = loop_dir.join(STATE_FILE);
     let text =
         js_json::to_pretty_string(state).map_err(|e| Error::Invalid(format!("loop state: {e}")))?;
-    atomic_write::write_atomic(&path, text.as_bytes()).at("write loop state", &path)
+    atomic_write::write_atomic(
+        &path,
+        text.as_bytes(),
+        crate::loop_registry::REGISTRY_DURABILITY,
+    )
+    .at("write loop state", &path)
 }
 
 /// Create `loop_dir` and its sub-directories.

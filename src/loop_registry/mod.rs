@@ -10,12 +10,19 @@ mod registry;
 pub use lock::{Acquired, RegistryLock, ATTEMPT, LEASE_MS};
 pub use loops::{check_loop_id, generate_loop_id, LOOP_SUBDIRS, STATE_FILE};
 
+use crate::atomic_write::Durability;
 use crate::clock::now_iso;
 use crate::error::{Error, IoContext, Result};
 use crate::process_identity;
 use serde_json::{json, Map, Value};
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// Registry and loop-state writes are fsynced but their renames are not:
+/// after a power failure a file is old or new, never torn, and the loops
+/// it describes are gone with the machine anyway (crash detection reports
+/// them). This keeps a registry cycle to a handful of fsyncs.
+pub const REGISTRY_DURABILITY: Durability = Durability::Content;
 
 /// The most loops that may run at once without `force`.
 pub const MAX_CONCURRENT_LOOPS: usize = 4;

@@ -3,6 +3,7 @@
 //! The document is kept as a `serde_json::Value` so fields written by other
 //! versions survive a read-modify-write untouched.
 
+use super::REGISTRY_DURABILITY;
 use crate::atomic_write;
 use crate::clock::now_iso;
 use crate::error::{Error, IoContext, Result};
@@ -35,7 +36,7 @@ pub fn load_or_create(path: &Path) -> Result<Value> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let mut registry = fresh();
                 let text = serialise(path, &mut registry)?;
-                if atomic_write::create_exclusive(path, text.as_bytes())
+                if atomic_write::create_exclusive(path, text.as_bytes(), REGISTRY_DURABILITY)
                     .at("create registry", path)?
                 {
                     return Ok(registry);
@@ -60,7 +61,8 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Value> {
 /// Stamp `updated_at`, recount `total_active` and write atomically.
 pub fn save(path: &Path, registry: &mut Value) -> Result<()> {
     let text = serialise(path, registry)?;
-    atomic_write::write_atomic(path, text.as_bytes()).at("write registry", path)
+    atomic_write::write_atomic(path, text.as_bytes(), REGISTRY_DURABILITY)
+        .at("write registry", path)
 }
 
 fn serialise(path: &Path, registry: &mut Value) -> Result<String> {
