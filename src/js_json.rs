@@ -8,6 +8,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::ser::{Formatter, PrettyFormatter};
+use serde_json::Value;
 use std::borrow::Cow;
 use std::io;
 
@@ -83,6 +84,17 @@ fn replace_lone_surrogates(text: &str) -> Option<String> {
     let mut out = out?;
     out.push_str(&text[copied.min(text.len())..]);
     Some(out)
+}
+
+/// JavaScript truthiness of a JSON value.
+pub fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
 }
 
 /// `String(n)` for a JS number.

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod error;
 pub mod js_json;
 pub mod loop_registry;
+pub mod mission_control;
 pub mod process_identity;
 
 // Under `cargo test` napi registers nothing, so the exports look unused.

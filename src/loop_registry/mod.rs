@@ -13,6 +13,7 @@ pub use loops::{check_loop_id, generate_loop_id, LOOP_SUBDIRS, STATE_FILE};
 use crate::atomic_write::Durability;
 use crate::clock::now_iso;
 use crate::error::{Error, IoContext, Result};
+use crate::js_json::truthy;
 use crate::process_identity;
 use serde_json::{json, Map, Value};
 use std::fs;
@@ -468,17 +469,6 @@ fn default_owner() -> String {
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| "unknown".into())
     )
-}
-
-/// JavaScript truthiness of a JSON value.
-pub fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(_) | Value::Object(_) => true,
-    }
 }
 
 fn as_pid(value: &Value) -> Option<i64> {

@@ -1,0 +1,4 @@
+//! The queue-tail bridge: session files, dispatch to `aiwg serve`, status
+//! write-back and the tailer that drives them. Plain Rust, no napi.
+
+pub mod session;

@@ -1,0 +1,332 @@
+//! `session.json`: where sessions are, how they are read, which missions are
+//! queued, and the v1 dispatch payload built from a mission.
+
+use crate::atomic_write::{self, Durability};
+use crate::clock::now_iso;
+use crate::error::{Error, IoContext, Result};
+use crate::js_json::{self, truthy};
+use serde_json::{json, Map, Value};
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// The file name of a session inside `<root>/sessions/<id>/`.
+pub const SESSION_FILE: &str = "session.json";
+/// Session files larger than this are not read (§9.7).
+pub const MAX_SESSION_BYTES: u64 = 32 * 1024 * 1024;
+
+/// `<root>/sessions/<d>/session.json` for every directory `d` of
+/// `<root>/sessions`, sorted by name as Node's `readdir` sorts. The file
+/// itself is not checked; a missing `sessions/` gives an empty list.
+pub fn discover_sessions(root: &Path) -> io::Result<Vec<PathBuf>> {
+    let sessions = root.join("sessions");
+    let entries = match fs::read_dir(&sessions) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            names.push(entry.file_name());
+        }
+    }
+    names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+    Ok(names
+        .into_iter()
+        .map(|d| sessions.join(d).join(SESSION_FILE))
+        .collect())
+}
+
+/// Why a session file could not be used this round.
+#[derive(Debug)]
+pub enum Unreadable {
+    Missing,
+    TooLarge(u64),
+    Io(io::Error),
+    NotJson(String),
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unreadable::Missing => f.write_str("no such file"),
+            Unreadable::TooLarge(n) => {
+                write!(f, "{n} bytes is over the {MAX_SESSION_BYTES}-byte cap")
+            }
+            Unreadable::Io(e) => write!(f, "{e}"),
+            Unreadable::NotJson(e) => write!(f, "not valid JSON: {e}"),
+        }
+    }
+}
+
+/// Read and parse a session file (any JSON value), with the size cap.
+pub fn load_session(path: &Path) -> std::result::Result<Value, Unreadable> {
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Unreadable::Missing),
+        Err(e) => return Err(Unreadable::Io(e)),
+    };
+    let mut bytes = Vec::new();
+    let read = file
+        .take(MAX_SESSION_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Unreadable::Io)?;
+    if read as u64 > MAX_SESSION_BYTES {
+        let size = fs::metadata(path).map(|m| m.len()).unwrap_or(read as u64);
+        return Err(Unreadable::TooLarge(size));
+    }
+    js_json::from_slice_lossy(&bytes).map_err(|e| Unreadable::NotJson(e.to_string()))
+}
+
+/// `readSession`: the parsed file, or `None` when it is missing or not JSON.
+pub fn read_session(path: &Path) -> Result<Option<Value>> {
+    match load_session(path) {
+        Ok(v) => Ok(Some(v)),
+        Err(Unreadable::Missing | Unreadable::NotJson(_)) => Ok(None),
+        Err(Unreadable::TooLarge(n)) => Err(Error::Message(format!(
+            "Session file {} is too large ({n} bytes; the cap is {MAX_SESSION_BYTES})",
+            path.display()
+        ))),
+        Err(Unreadable::Io(e)) => Err(e).at("read session", path),
+    }
+}
+
+/// `writeSessionAtomic`: stamp `updatedAt` (an object's), create the parent
+/// directories, and replace the file atomically and durably.
+pub fn write_session(path: &Path, session: &mut Value) -> Result<()> {
+    if let Some(map) = session.as_object_mut() {
+        map.insert("updatedAt".into(), Value::from(now_iso()));
+    }
+    let text =
+        js_json::to_pretty_string(session).map_err(|e| Error::Invalid(format!("session: {e}")))?;
+    write_session_text(path, &text)
+}
+
+/// Write already-serialised session text atomically and durably.
+pub fn write_session_text(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).at("create", dir)?;
+    }
+    atomic_write::write_atomic(path, text.as_bytes(), Durability::Full).at("write session", path)
+}
+
+/// The missions of `session` (an empty slice when `missions` is not an array).
+pub fn missions(session: &Value) -> &[Value] {
+    session
+        .get("missions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+/// `queuedMissions`: every non-null mission whose `status` is `'queued'`, in array order.
+pub fn queued_missions(session: &Value) -> Vec<&Value> {
+    missions(session)
+        .iter()
+        .filter(|m| m.get("status").and_then(Value::as_str) == Some("queued"))
+        .collect()
+}
+
+/// `buildDispatchPayload(mission, {sessionId})`: the executor-v1 wire body.
+pub fn build_dispatch_payload(mission: &Value, session_id: &Value) -> Value {
+    let field = |key: &str| mission.get(key).cloned();
+    let or = |key: &str, default: Value| {
+        mission
+            .get(key)
+            .filter(|v| truthy(v))
+            .cloned()
+            .unwrap_or(default)
+    };
+    let mut metadata = Map::new();
+    metadata.insert("mc_session_id".into(), session_id.clone());
+    metadata.insert("mode".into(), or("mode", json!("direct")));
+    metadata.insert("priority".into(), or("priority", json!("normal")));
+    spread_into(&mut metadata, mission.get("metadata"));
+
+    let mut payload = Map::new();
+    if let Some(id) = field("id") {
+        payload.insert("mission_id".into(), id);
+    }
+    if let Some(objective) = field("objective") {
+        payload.insert("objective".into(), objective);
+    }
+    payload.insert("completion".into(), or("completion", Value::Null));
+    payload.insert(
+        "long_running".into(),
+        Value::Bool(mission.get("longRunning").is_some_and(truthy)),
+    );
+    payload.insert(
+        "executor_filter".into(),
+        json!({
+            "executor_id": or("targetExecutorId", Value::Null),
+            "capabilities": or("requiredCapabilities", json!([])),
+            "agent_id": or("targetAgentId", Value::Null),
+        }),
+    );
+    payload.insert("metadata".into(), Value::Object(metadata));
+    Value::Object(payload)
+}
+
+/// `{...value}` over `target`, as object spread treats each kind of value.
+fn spread_into(target: &mut Map<String, Value>, value: Option<&Value>) {
+    match value {
+        Some(Value::Object(map)) => {
+            for (k, v) in map {
+                target.insert(k.clone(), v.clone());
+            }
+        }
+        Some(Value::Array(items)) => {
+            for (i, v) in items.iter().enumerate() {
+                target.insert(i.to_string(), v.clone());
+            }
+        }
+        Some(Value::String(s)) => {
+            for (i, c) in s.chars().enumerate() {
+                target.insert(i.to_string(), Value::from(c.to_string()));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The FIFO position of a mission (§9.3): the millisecond timestamp of an
+/// `m-<base36 ms>-<hex>` id; ids of another shape sort after all of those.
+pub fn fifo_timestamp(mission: &Value) -> u64 {
+    mission
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|id| id.strip_prefix("m-"))
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|ts| u64::from_str_radix(ts, 36).ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// `min(30000, baseMs * 2^(attempt-1))`.
+pub fn backoff_ms(attempt: f64, base_ms: f64) -> f64 {
+    let delay = base_ms * 2f64.powf(attempt - 1.0);
+    // Math.min propagates NaN; f64::min would hide it.
+    if delay.is_nan() {
+        delay
+    } else {
+        delay.min(30_000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovers_directories_only_sorted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(discover_sessions(dir.path())
+            .expect("no sessions dir")
+            .is_empty());
+        let sessions = dir.path().join("sessions");
+        for d in ["b", "a", "C"] {
+            fs::create_dir_all(sessions.join(d)).expect("mkdir");
+        }
+        fs::write(sessions.join("stray.json"), "{}").expect("file");
+        let found = discover_sessions(dir.path()).expect("discover");
+        let names: Vec<_> = found
+            .iter()
+            .map(|p| {
+                p.parent()
+                    .and_then(Path::file_name)
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(names, ["C", "a", "b"]);
+        assert!(found.iter().all(|p| p.ends_with(SESSION_FILE)));
+    }
+
+    #[test]
+    fn read_session_is_none_for_missing_or_bad_json() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(SESSION_FILE);
+        assert!(read_session(&path).expect("missing").is_none());
+        fs::write(&path, "{\"id\": ").expect("partial");
+        assert!(read_session(&path).expect("partial").is_none());
+        fs::write(&path, "[1]").expect("array");
+        assert_eq!(read_session(&path).expect("array"), Some(json!([1])));
+    }
+
+    #[test]
+    fn write_session_stamps_and_matches_json_stringify() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("deep").join(SESSION_FILE);
+        let mut session = json!({"id": "s", "missions": [], "x": 1.5});
+        write_session(&path, &mut session).expect("write");
+        let text = fs::read_to_string(&path).expect("read");
+        assert_eq!(text, js_json::to_pretty_string(&session).expect("ser"));
+        assert!(session["updatedAt"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')));
+    }
+
+    #[test]
+    fn queued_missions_keep_order_and_skip_others() {
+        let session = json!({"id": "s", "missions": [
+            {"id": "a", "status": "queued"}, null, "queued", {"id": "b", "status": "done"}, {"id": "c", "status": "queued"}
+        ]});
+        let ids: Vec<_> = queued_missions(&session)
+            .iter()
+            .map(|m| m["id"].clone())
+            .collect();
+        assert_eq!(ids, [json!("a"), json!("c")]);
+        assert!(queued_missions(&json!({"missions": {"a": 1}})).is_empty());
+        assert!(queued_missions(&Value::Null).is_empty());
+    }
+
+    #[test]
+    fn payload_follows_the_v1_table() {
+        let mission = json!({
+            "id": "m-1", "objective": "do", "completion": "", "longRunning": 1,
+            "targetExecutorId": "ex", "requiredCapabilities": ["gpu"], "mode": "pty-orchestrator",
+            "metadata": {"priority": "high", "extra": true, "mc_session_id": "over"}
+        });
+        let payload = build_dispatch_payload(&mission, &json!("sess"));
+        assert_eq!(
+            payload,
+            json!({
+                "mission_id": "m-1", "objective": "do", "completion": null, "long_running": true,
+                "executor_filter": {"executor_id": "ex", "capabilities": ["gpu"], "agent_id": null},
+                "metadata": {"mc_session_id": "over", "mode": "pty-orchestrator", "priority": "high", "extra": true}
+            })
+        );
+        let keys: Vec<_> = payload["metadata"]
+            .as_object()
+            .expect("obj")
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(keys, ["mc_session_id", "mode", "priority", "extra"]);
+        let bare = build_dispatch_payload(&json!({"id": "m", "objective": "o"}), &json!("s"));
+        assert_eq!(
+            bare["metadata"],
+            json!({"mc_session_id": "s", "mode": "direct", "priority": "normal"})
+        );
+        assert_eq!(bare["long_running"], false);
+    }
+
+    #[test]
+    fn fifo_timestamps_come_from_base36_ids() {
+        assert_eq!(
+            fifo_timestamp(&json!({"id": "m-lz0-abcdef"})),
+            36 * 36 * 21 + 35 * 36
+        );
+        assert_eq!(fifo_timestamp(&json!({"id": "other"})), u64::MAX);
+        assert_eq!(fifo_timestamp(&json!({})), u64::MAX);
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff_ms(1.0, 500.0), 500.0);
+        assert_eq!(backoff_ms(3.0, 500.0), 2000.0);
+        assert_eq!(backoff_ms(20.0, 500.0), 30_000.0);
+        assert!(backoff_ms(1.0, f64::NAN).is_nan());
+    }
+}
