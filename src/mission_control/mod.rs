@@ -1,4 +1,7 @@
 //! The queue-tail bridge: session files, dispatch to `aiwg serve`, status
 //! write-back and the tailer that drives them. Plain Rust, no napi.
 
+pub mod dispatch;
+pub mod log;
 pub mod session;
+pub mod status;

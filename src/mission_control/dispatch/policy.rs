@@ -1,0 +1,163 @@
+//! The dispatch client's rules, without I/O: how a status is classified,
+//! which reason it gets, how long to wait, and what an answer body says.
+
+use crate::js_json::truthy;
+use serde_json::{Map, Value};
+
+/// How one HTTP status is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Accepted,
+    Retryable,
+    Terminal,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Accepted => "accepted",
+            Class::Retryable => "retryable",
+            Class::Terminal => "terminal",
+        }
+    }
+}
+
+/// `classifyStatus`: 2xx accepted, 5xx retryable, anything else terminal.
+pub fn classify_status(status: f64) -> Class {
+    if (200.0..300.0).contains(&status) {
+        Class::Accepted
+    } else if (500.0..600.0).contains(&status) {
+        Class::Retryable
+    } else {
+        Class::Terminal
+    }
+}
+
+/// `reasonForStatus(status, fallback)`.
+pub fn reason_for_status(status: f64, fallback: &str) -> String {
+    let code = if status.fract() == 0.0 {
+        status as i64
+    } else {
+        0
+    };
+    let reason = match code {
+        400 => "invalid_request",
+        401 | 403 => "unauthorized",
+        404 => "executor_not_found",
+        409 => "idempotency_conflict",
+        422 => "idempotency_key_reused",
+        503 => "no_executor_available",
+        _ => fallback,
+    };
+    reason.to_owned()
+}
+
+/// An answer body: empty text is `{}`, text that is not JSON is `{error: text}`.
+pub fn parse_body(text: &str) -> Value {
+    if text.is_empty() {
+        return Value::Object(Map::new());
+    }
+    crate::js_json::from_slice_lossy(text.as_bytes()).unwrap_or_else(|_| {
+        let mut map = Map::new();
+        map.insert("error".into(), Value::from(text));
+        Value::Object(map)
+    })
+}
+
+/// `body.detail || body.error || "HTTP <status>"`.
+pub fn body_message(body: &Value, status: i64) -> Value {
+    ["detail", "error"]
+        .iter()
+        .find_map(|k| body.get(k).filter(|v| truthy(v)).cloned())
+        .unwrap_or_else(|| Value::from(format!("HTTP {status}")))
+}
+
+/// A message as a template literal shows it.
+pub fn message_text(message: &Value) -> String {
+    match message {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `encodeURIComponent`.
+pub fn encode_uri_component(s: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'!')
+        .remove(b'~')
+        .remove(b'*')
+        .remove(b'\'')
+        .remove(b'(')
+        .remove(b')');
+    utf8_percent_encode(s, COMPONENT).to_string()
+}
+
+/// `POST <serve url without trailing slashes>/api/v1/sessions/<id>/dispatch`.
+pub fn dispatch_url(serve_url: &str, session_id: &str) -> String {
+    format!(
+        "{}/api/v1/sessions/{}/dispatch",
+        serve_url.trim_end_matches('/'),
+        encode_uri_component(session_id)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn classes_and_reasons() {
+        assert_eq!(classify_status(202.0), Class::Accepted);
+        assert_eq!(classify_status(299.0), Class::Accepted);
+        assert_eq!(classify_status(503.0), Class::Retryable);
+        assert_eq!(classify_status(404.0), Class::Terminal);
+        assert_eq!(classify_status(-1.0), Class::Terminal);
+        for (status, reason) in [
+            (400.0, "invalid_request"),
+            (401.0, "unauthorized"),
+            (403.0, "unauthorized"),
+            (404.0, "executor_not_found"),
+            (409.0, "idempotency_conflict"),
+            (422.0, "idempotency_key_reused"),
+            (503.0, "no_executor_available"),
+            (418.0, "client_error"),
+        ] {
+            assert_eq!(
+                reason_for_status(status, "client_error"),
+                reason,
+                "{status}"
+            );
+        }
+        assert_eq!(reason_for_status(500.0, "dispatch_error"), "dispatch_error");
+    }
+
+    #[test]
+    fn bodies_and_messages() {
+        assert_eq!(parse_body(""), json!({}));
+        assert_eq!(parse_body("<html>oops"), json!({"error": "<html>oops"}));
+        assert_eq!(
+            body_message(&parse_body(r#"{"detail":"d","error":"e"}"#), 400),
+            "d"
+        );
+        assert_eq!(
+            body_message(&parse_body(r#"{"detail":"","error":"e"}"#), 400),
+            "e"
+        );
+        assert_eq!(body_message(&parse_body("[]"), 502), "HTTP 502");
+        assert_eq!(body_message(&parse_body("null"), 500), "HTTP 500");
+    }
+
+    #[test]
+    fn urls_encode_the_session_id() {
+        assert_eq!(
+            dispatch_url("http://h:1//", "a b/../c?d#é"),
+            "http://h:1/api/v1/sessions/a%20b%2F..%2Fc%3Fd%23%C3%A9/dispatch"
+        );
+        assert_eq!(encode_uri_component("A-z_0.!~*'()"), "A-z_0.!~*'()");
+    }
+}

@@ -1,0 +1,228 @@
+use super::*;
+use crate::mission_control::log::Recorder;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// Answers from a script, and remembers what it was asked.
+struct Scripted {
+    answers: Mutex<VecDeque<Result<PostResponse, String>>>,
+    seen: Mutex<Vec<PostRequest>>,
+}
+
+impl Scripted {
+    fn new(answers: Vec<Result<(i64, &str), &str>>) -> Self {
+        Scripted {
+            answers: Mutex::new(
+                answers
+                    .into_iter()
+                    .map(|a| {
+                        a.map(|(status, text)| PostResponse {
+                            status,
+                            text: text.into(),
+                        })
+                        .map_err(str::to_owned)
+                    })
+                    .collect(),
+            ),
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Transport for Scripted {
+    fn post<'a>(
+        &'a self,
+        request: PostRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<PostResponse, String>> + Send + 'a>> {
+        self.seen.lock().expect("seen").push(request);
+        let answer = self.answers.lock().expect("answers").pop_front();
+        Box::pin(async move { answer.unwrap_or_else(|| Err("script ran out".into())) })
+    }
+}
+
+fn opts(max_attempts: u32) -> DispatchOptions {
+    DispatchOptions {
+        aiwg_serve_url: "http://serve/".into(),
+        retry_base_ms: 1.0,
+        max_attempts,
+        ..DispatchOptions::default()
+    }
+}
+
+async fn run(
+    script: Vec<Result<(i64, &str), &str>>,
+    max_attempts: u32,
+) -> (Outcome, Arc<Recorder>, Vec<PostRequest>) {
+    let transport = Scripted::new(script);
+    let recorder = Arc::new(Recorder::default());
+    let log: Logger = recorder.clone();
+    let payload = json!({"mission_id": "m-1", "objective": "x"});
+    let outcome = dispatch_mission(
+        &opts(max_attempts),
+        "s/1",
+        &payload,
+        &transport,
+        &log,
+        &CancellationToken::new(),
+    )
+    .await;
+    let seen = transport.seen.lock().expect("seen").clone();
+    (outcome, recorder, seen)
+}
+
+#[tokio::test]
+async fn accepted_on_the_first_answer() {
+    let (outcome, log, seen) = run(
+        vec![Ok((
+            202,
+            r#"{"executor_id":"ex-1","estimated_start":"soon"}"#,
+        ))],
+        5,
+    )
+    .await;
+    assert_eq!(
+        outcome.to_json(),
+        json!({"outcome": "accepted", "missionId": "m-1", "executorId": "ex-1", "estimatedStart": "soon", "idempotentReplayed": false, "attempts": 1})
+    );
+    assert_eq!(log.messages(), ["dispatch-client:accepted"]);
+    assert_eq!(seen[0].url, "http://serve/api/v1/sessions/s%2F1/dispatch");
+    assert!(seen[0]
+        .headers
+        .contains(&("Idempotency-Key".into(), "s/1:m-1".into())));
+    assert_eq!(seen[0].body, r#"{"mission_id":"m-1","objective":"x"}"#);
+}
+
+#[tokio::test]
+async fn accepted_without_executor_is_unknown() {
+    let (outcome, _, _) = run(vec![Ok((202, ""))], 5).await;
+    assert_eq!(outcome.to_json()["executorId"], "unknown");
+}
+
+#[tokio::test]
+async fn terminal_answers_do_not_retry() {
+    let (outcome, log, seen) = run(vec![Ok((400, r#"{"error":"Invalid JSON body"}"#))], 5).await;
+    assert_eq!(
+        outcome.to_json(),
+        json!({"outcome": "failed", "missionId": "m-1", "reason": "invalid_request", "message": "Invalid JSON body", "status": 400, "attempts": 1})
+    );
+    assert_eq!(seen.len(), 1);
+    assert_eq!(log.messages(), ["dispatch-client:terminal"]);
+}
+
+#[tokio::test]
+async fn server_errors_retry_then_succeed() {
+    let (outcome, log, _) = run(
+        vec![
+            Ok((500, "")),
+            Ok((502, "bad gateway")),
+            Ok((202, r#"{"executor_id":"e"}"#)),
+        ],
+        5,
+    )
+    .await;
+    assert_eq!(outcome.attempts(), 3);
+    assert_eq!(
+        log.messages(),
+        [
+            "dispatch-client:retrying",
+            "dispatch-client:retrying",
+            "dispatch-client:accepted"
+        ]
+    );
+    let lines = log.lines();
+    assert_eq!(
+        lines[1].1,
+        json!({"missionId": "m-1", "attempt": 2, "status": 502, "delay": 2.0})
+    );
+}
+
+#[tokio::test]
+async fn exhausted_transport_failures_are_unreachable() {
+    let (outcome, log, _) = run(
+        vec![Err("connection refused"), Err("connection refused")],
+        2,
+    )
+    .await;
+    assert_eq!(
+        outcome.to_json(),
+        json!({"outcome": "failed", "missionId": "m-1", "reason": "unreachable",
+               "message": "dispatch exhausted 2 attempts: network: connection refused", "status": -1, "attempts": 2})
+    );
+    assert_eq!(
+        log.messages(),
+        [
+            "dispatch-client:network-error",
+            "dispatch-client:retrying",
+            "dispatch-client:network-error",
+            "dispatch-client:exhausted"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn exhausted_server_errors_keep_their_reason() {
+    let (outcome, _, _) = run(
+        vec![
+            Ok((503, r#"{"error":"no_executor_available"}"#)),
+            Ok((500, "{}")),
+        ],
+        2,
+    )
+    .await;
+    let json = outcome.to_json();
+    assert_eq!(json["reason"], "dispatch_error");
+    assert_eq!(json["message"], "dispatch exhausted 2 attempts: HTTP 500");
+    let (outcome, _, _) = run(
+        vec![Ok((500, "")), Ok((503, r#"{"detail":"none free"}"#))],
+        2,
+    )
+    .await;
+    assert_eq!(outcome.to_json()["reason"], "no_executor_available");
+}
+
+#[tokio::test]
+async fn an_aborted_dispatch_stops_at_the_next_attempt() {
+    let transport = Scripted::new(vec![]);
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let log = crate::mission_control::log::silent();
+    let payload = json!({"mission_id": "m-1"});
+    let outcome = dispatch_mission(&opts(5), "s", &payload, &transport, &log, &cancel).await;
+    assert_eq!(
+        outcome.to_json(),
+        json!({"outcome": "failed", "missionId": "m-1", "reason": "aborted", "message": "dispatch aborted before completion", "status": 0, "attempts": 0})
+    );
+    assert!(transport.seen.lock().expect("seen").is_empty());
+}
+
+#[tokio::test]
+async fn real_http_connection_refused_is_a_transport_failure() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let transport = http::HttpTransport::new().expect("client");
+    let log = crate::mission_control::log::silent();
+    let opts = DispatchOptions {
+        aiwg_serve_url: format!("http://127.0.0.1:{port}"),
+        retry_base_ms: 1.0,
+        max_attempts: 2,
+        ..Default::default()
+    };
+    let outcome = dispatch_mission(
+        &opts,
+        "s",
+        &json!({"mission_id": "m"}),
+        &transport,
+        &log,
+        &CancellationToken::new(),
+    )
+    .await;
+    let json = outcome.to_json();
+    assert_eq!(json["reason"], "unreachable");
+    assert!(
+        json["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("network: ")),
+        "{json}"
+    );
+}

@@ -1,0 +1,329 @@
+//! The status writer: apply `{missionId, status, patch?, transitionFrom?}`
+//! updates to a session file, serialised FIFO per path in this process.
+
+use super::session::{self, Unreadable};
+use crate::error::{Error, Result};
+use crate::js_json::truthy;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+/// One status change for one mission.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusUpdate {
+    pub mission_id: Value,
+    pub status: Value,
+    #[serde(default)]
+    pub patch: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub transition_from: Option<Value>,
+}
+
+/// What `applyStatusUpdate` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateOutcome {
+    MissingSession,
+    MissingMission,
+    /// `transitionFrom` did not match; nothing was written.
+    Stale(Value),
+    Updated(Value),
+}
+
+impl UpdateOutcome {
+    pub fn to_json(&self) -> Value {
+        match self {
+            UpdateOutcome::MissingSession => json!({"outcome": "missing-session"}),
+            UpdateOutcome::MissingMission => json!({"outcome": "missing-mission"}),
+            UpdateOutcome::Stale(session) => json!({"outcome": "stale", "session": session}),
+            UpdateOutcome::Updated(session) => json!({"outcome": "updated", "session": session}),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            UpdateOutcome::MissingSession => "missing-session",
+            UpdateOutcome::MissingMission => "missing-mission",
+            UpdateOutcome::Stale(_) => "stale",
+            UpdateOutcome::Updated(_) => "updated",
+        }
+    }
+}
+
+/// What `applyStatusUpdatesBatched` did, per update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchOutcome {
+    pub session_found: bool,
+    pub applied: Vec<Value>,
+    pub missing: Vec<Value>,
+    /// Per update, in order: what happened to it.
+    pub each: Vec<&'static str>,
+}
+
+impl BatchOutcome {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "outcome": if self.session_found { "updated" } else { "missing-session" },
+            "applied": self.applied,
+            "missing": self.missing,
+        })
+    }
+}
+
+/// Per-path FIFO: a fair async mutex for every session file being written.
+fn path_lock(path: &Path) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Weak<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(lock) = locks.get(path).and_then(Weak::upgrade) {
+        return lock;
+    }
+    if locks.len() > 1024 {
+        locks.retain(|_, w| w.strong_count() > 0);
+    }
+    let lock = Arc::new(tokio::sync::Mutex::new(()));
+    locks.insert(path.to_path_buf(), Arc::downgrade(&lock));
+    lock
+}
+
+/// `applyStatusUpdate(path, update)`.
+pub async fn apply_status_update(path: &Path, update: StatusUpdate) -> Result<UpdateOutcome> {
+    let batch = apply_status_updates_batched(path, vec![update]).await?;
+    Ok(match (batch.session, batch.outcome.each.first().copied()) {
+        (None, _) => UpdateOutcome::MissingSession,
+        (Some(_), Some("missing")) => UpdateOutcome::MissingMission,
+        (Some(session), Some("stale")) => UpdateOutcome::Stale(session),
+        (Some(session), _) => UpdateOutcome::Updated(session),
+    })
+}
+
+/// The result of a batch together with the session as it now is.
+pub struct Batched {
+    pub outcome: BatchOutcome,
+    pub session: Option<Value>,
+}
+
+/// `applyStatusUpdatesBatched(path, updates)`: one read, every update in
+/// order (a stale one skipped), one write if anything was applied.
+pub async fn apply_status_updates_batched(
+    path: &Path,
+    updates: Vec<StatusUpdate>,
+) -> Result<Batched> {
+    let lock = path_lock(path);
+    let _turn = lock.lock().await;
+    let path = path.to_path_buf();
+    match tokio::task::spawn_blocking(move || apply_now(&path, &updates)).await {
+        Ok(result) => result,
+        Err(e) => Err(Error::Message(format!("status writer task failed: {e}"))),
+    }
+}
+
+/// The read-modify-write itself; the caller holds the path's turn.
+fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
+    let mut session = match session::load_session(path) {
+        Ok(session) => session,
+        Err(Unreadable::Missing | Unreadable::NotJson(_)) => {
+            return Ok(Batched {
+                outcome: BatchOutcome {
+                    session_found: false,
+                    applied: Vec::new(),
+                    missing: updates.iter().map(|u| u.mission_id.clone()).collect(),
+                    each: vec!["missing-session"; updates.len()],
+                },
+                session: None,
+            })
+        }
+        Err(e) => {
+            return Err(Error::Message(format!(
+                "cannot read session {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let mut outcome = BatchOutcome {
+        session_found: true,
+        applied: Vec::new(),
+        missing: Vec::new(),
+        each: Vec::new(),
+    };
+    for update in updates {
+        outcome.each.push(apply_one(&mut session, update));
+        match outcome.each.last() {
+            Some(&"applied") => outcome.applied.push(update.mission_id.clone()),
+            Some(&"missing") => outcome.missing.push(update.mission_id.clone()),
+            _ => {}
+        }
+    }
+    if !outcome.applied.is_empty() {
+        session::write_session(path, &mut session)?;
+    }
+    Ok(Batched {
+        outcome,
+        session: Some(session),
+    })
+}
+
+/// Apply one update to the in-memory session: "applied", "missing" or "stale".
+pub fn apply_one(session: &mut Value, update: &StatusUpdate) -> &'static str {
+    let Some(missions) = session.get_mut("missions").and_then(Value::as_array_mut) else {
+        return "missing";
+    };
+    let Some(mission) = missions
+        .iter_mut()
+        .find(|m| m.is_object() && m.get("id") == Some(&update.mission_id))
+        .and_then(Value::as_object_mut)
+    else {
+        return "missing";
+    };
+    if let Some(from) = update.transition_from.as_ref().filter(|f| truthy(f)) {
+        if mission.get("status") != Some(from) {
+            return "stale";
+        }
+    }
+    if let Some(patch) = &update.patch {
+        for (k, v) in patch {
+            mission.insert(k.clone(), v.clone());
+        }
+    }
+    mission.insert("status".into(), update.status.clone());
+    "applied"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn update(id: &str, status: &str, from: Option<&str>) -> StatusUpdate {
+        StatusUpdate {
+            mission_id: json!(id),
+            status: json!(status),
+            patch: Some(
+                json!({"note": status})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            transition_from: from.map(|f| json!(f)),
+        }
+    }
+
+    fn session_file(dir: &Path) -> PathBuf {
+        let path = dir.join("session.json");
+        fs::write(
+            &path,
+            r#"{"id":"s","missions":[{"id":"a","status":"queued","x":1},{"id":"b","status":"running"}],"extra":{"k":[]}}"#,
+        )
+        .expect("write");
+        path
+    }
+
+    #[tokio::test]
+    async fn updates_merge_patch_then_status() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = session_file(dir.path());
+        let outcome = apply_status_update(&path, update("a", "assigned", Some("queued")))
+            .await
+            .expect("apply");
+        let UpdateOutcome::Updated(session) = outcome else {
+            panic!("not updated: {outcome:?}")
+        };
+        assert_eq!(
+            session["missions"][0],
+            json!({"id": "a", "status": "assigned", "x": 1, "note": "assigned"})
+        );
+        let on_disk = fs::read_to_string(&path).expect("read");
+        assert_eq!(
+            on_disk,
+            crate::js_json::to_pretty_string(&session).expect("ser")
+        );
+        assert_eq!(session["extra"], json!({"k": []}));
+    }
+
+    #[tokio::test]
+    async fn stale_missing_and_absent_sessions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = session_file(dir.path());
+        let before = fs::read(&path).expect("read");
+        let stale = apply_status_update(&path, update("b", "running", Some("assigned")))
+            .await
+            .expect("apply");
+        assert_eq!(stale.name(), "stale");
+        assert_eq!(fs::read(&path).expect("read"), before, "nothing written");
+        let missing = apply_status_update(&path, update("zz", "done", None))
+            .await
+            .expect("apply");
+        assert_eq!(missing, UpdateOutcome::MissingMission);
+        let gone = apply_status_update(&dir.path().join("nope.json"), update("a", "done", None))
+            .await
+            .expect("apply");
+        assert_eq!(gone, UpdateOutcome::MissingSession);
+    }
+
+    #[tokio::test]
+    async fn batches_write_once_and_report_each() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = session_file(dir.path());
+        let batch = apply_status_updates_batched(
+            &path,
+            vec![
+                update("a", "assigned", Some("queued")),
+                update("b", "done", Some("queued")),
+                update("q", "done", None),
+                update("a", "running", Some("assigned")),
+            ],
+        )
+        .await
+        .expect("batch");
+        assert_eq!(
+            batch.outcome.to_json(),
+            json!({"outcome": "updated", "applied": ["a", "a"], "missing": ["q"]})
+        );
+        assert_eq!(
+            batch.session.expect("session")["missions"][0]["status"],
+            "running"
+        );
+        let absent = apply_status_updates_batched(
+            &dir.path().join("x.json"),
+            vec![update("a", "done", None)],
+        )
+        .await
+        .expect("batch");
+        assert_eq!(
+            absent.outcome.to_json(),
+            json!({"outcome": "missing-session", "applied": [], "missing": ["a"]})
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_updates_to_one_path_never_lose_each_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("session.json");
+        let missions: Vec<_> = (0..40)
+            .map(|i| json!({"id": format!("m{i}"), "status": "queued"}))
+            .collect();
+        fs::write(&path, json!({"id": "s", "missions": missions}).to_string()).expect("write");
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let path = path.clone();
+                tokio::spawn(async move {
+                    apply_status_update(&path, update(&format!("m{i}"), "assigned", Some("queued")))
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.expect("join").expect("apply").name(), "updated");
+        }
+        let session: Value = serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+        assert!(session["missions"]
+            .as_array()
+            .expect("arr")
+            .iter()
+            .all(|m| m["status"] == "assigned"));
+    }
+}
