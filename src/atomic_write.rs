@@ -84,14 +84,19 @@ fn write_temp_beside(
     builder.prefix(&prefix).suffix(".tmp");
     let existing_mode = existing_permissions(path);
     #[cfg(unix)]
-    if existing_mode.is_none() {
+    {
         use std::os::unix::fs::PermissionsExt;
-        // As fs.writeFile: 0o666 less the umask.
-        builder.permissions(fs::Permissions::from_mode(0o666));
+        // A new file gets 0o666 less the umask, as fs.writeFile gives it; a
+        // replacement is created with the old file's mode (the umask may
+        // take bits away, which a chmod then puts back).
+        let mode = existing_mode.as_ref().map_or(0o666, |m| m.mode() & 0o7777);
+        builder.permissions(fs::Permissions::from_mode(mode));
     }
     let mut tmp = builder.tempfile_in(dir)?;
     if let Some(mode) = existing_mode {
-        tmp.as_file().set_permissions(mode)?;
+        if tmp.as_file().metadata()?.permissions() != mode {
+            tmp.as_file().set_permissions(mode)?;
+        }
     }
     tmp.write_all(contents)?;
     if durability != Durability::None {
@@ -162,6 +167,11 @@ mod tests {
         write_atomic(&path, b"two", Durability::Content).expect("rewrite");
         let mode = fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
+        // Bits a usual umask (022) would strip come back too.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).expect("chmod");
+        write_atomic(&path, b"three", Durability::None).expect("rewrite");
+        let mode = fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666);
     }
 
     #[cfg(unix)]

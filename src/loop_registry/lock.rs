@@ -6,9 +6,9 @@
 //! expired or whose holder is dead; the holder removes it when done.
 //!
 //! What we add on top, without changing the file's meaning:
-//! - the lock file appears fully written (hard link of a finished temp
-//!   file), so no reader ever sees it half-written; it is not fsynced, as
-//!   a lock means nothing once its holder is gone;
+//! - an empty or unreadable lock file (a writer between its create and its
+//!   write) counts as held until it is older than a lease; the file is not
+//!   fsynced, as a lock means nothing once its holder is gone;
 //! - `processStart` records the holder's start identity, so a reused pid
 //!   is not taken for the holder (old files without it still work);
 //! - breaking and releasing happen under an OS lock on `<lock>.guard`
@@ -19,14 +19,13 @@
 //!   milliseconds so a killed holder is noticed at once.
 
 use super::lock_wake::LockWake;
-use crate::atomic_write::{self, Durability};
 use crate::clock::now_ms;
 use crate::error::{Error, IoContext, Result};
 use crate::process_identity;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -102,10 +101,15 @@ impl RegistryLock {
         let mut watch_failed = false;
         loop {
             let seen = wake.as_ref().map(|w| w.generation());
-            let observed = match self.try_create(loop_id)? {
-                Ok(acquired) => return Ok(acquired),
-                Err(None) => continue, // released between our attempt and our look
-                Err(Some(observed)) => observed,
+            // Look before trying: a waiter that only reads while the lock is
+            // held leaves the directory (and the file system journal) alone.
+            let observed = match self.read()? {
+                Some(observed) => observed,
+                None => match self.try_create(loop_id)? {
+                    Ok(acquired) => return Ok(acquired),
+                    Err(None) => continue, // released between our attempt and our look
+                    Err(Some(observed)) => observed,
+                },
             };
             if let Verdict::Stale = judge(&observed) {
                 self.break_if_unchanged(&observed)?;
@@ -196,12 +200,24 @@ impl RegistryLock {
         }
         let bytes =
             serde_json::to_vec(&record).map_err(|e| Error::Invalid(format!("lock record: {e}")))?;
-        if atomic_write::create_exclusive(&self.path, &bytes, Durability::None)
-            .at("create lock file", &self.path)?
+        // As the original: O_EXCL create, then write. A reader that comes in
+        // between sees an empty, fresh file, which counts as held.
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&self.path)
         {
-            return Ok(Ok(Acquired {
-                fencing_token: token,
-            }));
+            Ok(mut file) => {
+                if let Err(e) = file.write_all(&bytes) {
+                    let _ = fs::remove_file(&self.path);
+                    return Err(e).at("write lock file", &self.path);
+                }
+                return Ok(Ok(Acquired {
+                    fencing_token: token,
+                }));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).at("create lock file", &self.path),
         }
         Ok(Err(self.read()?))
     }

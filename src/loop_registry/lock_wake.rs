@@ -3,13 +3,14 @@
 //! Waiters sleep on a condition variable that the watch bumps whenever the
 //! lock file changes, so a release is seen within the notify latency instead
 //! of on the next poll. One watch serves every waiter of a lock path in this
-//! process, and goes away with the last of them.
+//! process. Watches are kept for the few most recently used lock paths:
+//! closing an inotify instance waits for an RCU grace period (milliseconds),
+//! which a lock holder must not pay on every acquisition.
 
 use notify::{RecursiveMode, Watcher};
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 /// A change counter for one lock path, bumped by a directory watch.
@@ -19,8 +20,14 @@ pub struct LockWake {
     _watcher: Mutex<Option<notify::RecommendedWatcher>>,
 }
 
-fn live_wakes() -> &'static Mutex<HashMap<PathBuf, Weak<LockWake>>> {
-    static WAKES: OnceLock<Mutex<HashMap<PathBuf, Weak<LockWake>>>> = OnceLock::new();
+/// How many lock paths keep their watch between acquisitions.
+const KEPT_WATCHES: usize = 8;
+
+/// Lock paths and their wakes, most recently used first.
+type KeptWakes = Mutex<Vec<(PathBuf, Arc<LockWake>)>>;
+
+fn kept_wakes() -> &'static KeptWakes {
+    static WAKES: OnceLock<KeptWakes> = OnceLock::new();
     WAKES.get_or_init(Default::default)
 }
 
@@ -28,11 +35,13 @@ impl LockWake {
     /// The shared wake for `lock_path`, starting a watch on its directory if
     /// none runs. Fails when the OS will not give a watch (the caller polls).
     pub fn for_path(lock_path: &Path) -> notify::Result<Arc<LockWake>> {
-        let mut wakes = live_wakes().lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(wake) = wakes.get(lock_path).and_then(Weak::upgrade) {
+        let mut wakes = kept_wakes().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = wakes.iter().position(|(p, _)| p == lock_path) {
+            let entry = wakes.remove(i);
+            let wake = Arc::clone(&entry.1);
+            wakes.insert(0, entry);
             return Ok(wake);
         }
-        wakes.retain(|_, w| w.strong_count() > 0);
         let wake = Arc::new(LockWake {
             generation: Mutex::new(0),
             changed: Condvar::new(),
@@ -57,7 +66,13 @@ impl LockWake {
         let dir = lock_path.parent().unwrap_or(Path::new("."));
         watcher.watch(dir, RecursiveMode::NonRecursive)?;
         *wake._watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(watcher);
-        wakes.insert(lock_path.to_path_buf(), Arc::downgrade(&wake));
+        wakes.insert(0, (lock_path.to_path_buf(), Arc::clone(&wake)));
+        if wakes.len() > KEPT_WATCHES {
+            if let Some(evicted) = wakes.pop() {
+                // Closing the watch is slow; nobody should wait for it.
+                std::thread::spawn(move || drop(evicted));
+            }
+        }
         Ok(wake)
     }
 

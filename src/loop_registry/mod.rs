@@ -19,11 +19,13 @@ use serde_json::{json, Map, Value};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Registry and loop-state writes are fsynced but their renames are not:
-/// after a power failure a file is old or new, never torn, and the loops
-/// it describes are gone with the machine anyway (crash detection reports
-/// them). This keeps a registry cycle to a handful of fsyncs.
-pub const REGISTRY_DURABILITY: Durability = Durability::Content;
+/// Registry and loop-state files are replaced atomically (a reader or a
+/// killed process never sees a torn file) but not fsynced, as the original
+/// did: they describe running processes, which a power failure ends anyway,
+/// and on the disks this runs on an fsync costs more than the whole
+/// registry cycle. ext4 and btrfs flush a file renamed over another on
+/// their own. Session files, which hold queued work, are fully durable.
+pub const REGISTRY_DURABILITY: Durability = Durability::None;
 
 /// The most loops that may run at once without `force`.
 pub const MAX_CONCURRENT_LOOPS: usize = 4;
@@ -71,8 +73,15 @@ impl LoopRegistry {
         self.lock.path()
     }
 
-    pub fn lock(&self) -> &RegistryLock {
-        &self.lock
+    /// The public `acquireLock`: take the lock for the caller to hold.
+    pub fn acquire_lock(&self, loop_id: &str, max_attempts: u32) -> Result<Acquired> {
+        self.ensure_base_dir()?;
+        self.lock.acquire_for_caller(loop_id, max_attempts)
+    }
+
+    /// The public `releaseLock`: whether the lock file was ours and is gone.
+    pub fn release_lock(&self, loop_id: &str) -> Result<bool> {
+        self.lock.release_for_caller(loop_id)
     }
 
     pub fn loop_dir(&self, loop_id: &str) -> PathBuf {
@@ -364,7 +373,10 @@ impl LoopRegistry {
         max_attempts: u32,
         f: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
-        self.ensure_base_dir()?;
+        // A stat, not four mkdirs: on a busy disk each mkdir costs a journal round.
+        if !self.loops_dir.is_dir() {
+            self.ensure_base_dir()?;
+        }
         self.lock.with_lock(loop_id, max_attempts, f)
     }
 }

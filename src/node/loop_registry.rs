@@ -122,17 +122,14 @@ impl JsLoopRegistry {
     #[napi]
     pub async fn acquire_lock(&self, loop_id: String, max_attempts: u32) -> napi::Result<f64> {
         let inner = Arc::clone(&self.inner);
-        blocking(move || inner.lock().acquire_for_caller(&loop_id, max_attempts))
+        blocking(move || inner.acquire_lock(&loop_id, max_attempts))
             .await
             .map(|acquired| acquired.fencing_token as f64)
     }
 
     #[napi(catch_unwind)]
     pub fn release_lock(&self, loop_id: String) -> napi::Result<bool> {
-        self.inner
-            .lock()
-            .release_for_caller(&loop_id)
-            .map_err(js_error)
+        self.inner.release_lock(&loop_id).map_err(js_error)
     }
 
     /// Resolves to `{loopId, state, warning?}` as JSON text.

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+'use strict';
+// `npm run bench`: every scenario below, one after the other, as tables (or
+// one JSON document with --json). A scenario is a module exporting
+// `{name, description, options?, run(values, {timeoutMs}) → [{title, rows}]}`;
+// its `options` join the command line (node:util parseArgs). Add one here.
+
+const fs = require('node:fs');
+const os = require('node:os');
+const { parseArgs } = require('node:util');
+const lib = require('./lib.js');
+
+const SCENARIOS = [
+  require('./loop-registry.js'),
+];
+
+const common = {
+  only: { type: 'string', description: 'run only this scenario' },
+  json: { type: 'boolean', default: false, description: 'print one JSON document instead of tables' },
+  timeout: { type: 'string', default: '120', description: 'seconds allowed for each group of child processes' },
+  help: { type: 'boolean', short: 'h', default: false, description: 'show this help' },
+};
+
+const options = Object.assign({}, common, ...SCENARIOS.map((s) => s.options || {}));
+
+function usage() {
+  const lines = Object.entries(options).map(([name, o]) => {
+    const arg = o.type === 'string' ? ' <value>' : '';
+    const dflt = o.default !== undefined && o.type === 'string' ? ` (default ${o.default})` : '';
+    return `  --${name}${arg}`.padEnd(28) + `${o.description || ''}${dflt}`;
+  });
+  const names = SCENARIOS.map((s) => `  ${s.name.padEnd(26)}${s.description}`);
+  return `usage: node bench/run.js [options]\n\noptions:\n${lines.join('\n')}\n\nscenarios:\n${names.join('\n')}\n`;
+}
+
+async function main() {
+  let values;
+  try {
+    ({ values } = parseArgs({ options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    process.stderr.write(`${err.message}\n\n${usage()}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(usage());
+    return 0;
+  }
+  const selected = values.only ? SCENARIOS.filter((s) => s.name === values.only) : SCENARIOS;
+  if (selected.length === 0) {
+    process.stderr.write(`no scenario named ${values.only}; known: ${SCENARIOS.map((s) => s.name).join(', ')}\n`);
+    return 2;
+  }
+  const timeoutMs = lib.positiveInt('timeout', values.timeout) * 1000;
+  const report = {
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpus: os.cpus().length,
+    tmpdir: lib.dirLabel(os.tmpdir()),
+    scenarios: [],
+  };
+  if (!values.json) console.log(`node ${report.node}, ${report.platform}, ${report.cpus} CPUs, tmpdir ${report.tmpdir}`);
+  let failed = false;
+  for (const scenario of selected) {
+    const began = Date.now();
+    try {
+      const tables = await scenario.run(values, { timeoutMs });
+      report.scenarios.push({ name: scenario.name, ok: true, seconds: (Date.now() - began) / 1000, tables });
+      if (!values.json) for (const t of tables) lib.printTable(`[${scenario.name}] ${t.title}`, t.rows);
+    } catch (err) {
+      failed = true;
+      report.scenarios.push({ name: scenario.name, ok: false, error: err.message });
+      process.stderr.write(`\n[${scenario.name}] FAILED: ${err.stack || err}\n`);
+    }
+  }
+  if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => { process.exitCode = code; },
+  (err) => { process.stderr.write(`${err.stack || err}\n`); process.exitCode = 1; },
+);
