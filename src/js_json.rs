@@ -97,6 +97,17 @@ pub fn truthy(value: &Value) -> bool {
     }
 }
 
+/// `s.slice(0, n)` in UTF-16 code units, never splitting a surrogate pair.
+pub fn slice_utf16(s: &str, n: usize) -> String {
+    let mut units = 0;
+    s.chars()
+        .take_while(|c| {
+            units += c.len_utf16();
+            units <= n
+        })
+        .collect()
+}
+
 /// `String(n)` for a JS number.
 pub fn number_to_string(n: f64) -> String {
     ryu_js::Buffer::new().format(n).to_owned()

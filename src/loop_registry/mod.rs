@@ -13,7 +13,7 @@ pub use loops::{check_loop_id, generate_loop_id, LOOP_SUBDIRS, STATE_FILE};
 use crate::atomic_write::Durability;
 use crate::clock::now_iso;
 use crate::error::{Error, IoContext, Result};
-use crate::js_json::truthy;
+use crate::js_json::{slice_utf16 as js_slice, truthy};
 use crate::process_identity;
 use serde_json::{json, Map, Value};
 use std::fs;
@@ -502,17 +502,6 @@ fn state_object<'a>(state: &'a mut Value, loop_id: &str) -> Result<&'a mut Map<S
             "Failed to load loop state: {loop_id}: not a JSON object"
         ))
     })
-}
-
-/// `s.slice(0, n)` in UTF-16 code units, never splitting a surrogate pair.
-fn js_slice(s: &str, n: usize) -> String {
-    let mut units = 0;
-    s.chars()
-        .take_while(|c| {
-            units += c.len_utf16();
-            units <= n
-        })
-        .collect()
 }
 
 #[cfg(test)]

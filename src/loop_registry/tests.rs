@@ -208,7 +208,7 @@ fn loop_ids_that_escape_are_refused() {
 }
 
 #[test]
-fn js_slice_counts_utf16_units() {
+fn task_summaries_count_utf16_units() {
     assert_eq!(js_slice("abc", 2), "ab");
     assert_eq!(js_slice("a😀b", 2), "a");
     assert_eq!(js_slice("a😀b", 3), "a😀");

@@ -5,3 +5,6 @@ pub mod dispatch;
 pub mod log;
 pub mod session;
 pub mod status;
+pub mod tailer;
+#[cfg(test)]
+pub mod testing;

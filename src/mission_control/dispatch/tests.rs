@@ -1,44 +1,7 @@
 use super::*;
 use crate::mission_control::log::Recorder;
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
-
-/// Answers from a script, and remembers what it was asked.
-struct Scripted {
-    answers: Mutex<VecDeque<Result<PostResponse, String>>>,
-    seen: Mutex<Vec<PostRequest>>,
-}
-
-impl Scripted {
-    fn new(answers: Vec<Result<(i64, &str), &str>>) -> Self {
-        Scripted {
-            answers: Mutex::new(
-                answers
-                    .into_iter()
-                    .map(|a| {
-                        a.map(|(status, text)| PostResponse {
-                            status,
-                            text: text.into(),
-                        })
-                        .map_err(str::to_owned)
-                    })
-                    .collect(),
-            ),
-            seen: Mutex::new(Vec::new()),
-        }
-    }
-}
-
-impl Transport for Scripted {
-    fn post<'a>(
-        &'a self,
-        request: PostRequest,
-    ) -> Pin<Box<dyn Future<Output = Result<PostResponse, String>> + Send + 'a>> {
-        self.seen.lock().expect("seen").push(request);
-        let answer = self.answers.lock().expect("answers").pop_front();
-        Box::pin(async move { answer.unwrap_or_else(|| Err("script ran out".into())) })
-    }
-}
+use crate::mission_control::testing::Scripted;
+use std::sync::Arc;
 
 fn opts(max_attempts: u32) -> DispatchOptions {
     DispatchOptions {

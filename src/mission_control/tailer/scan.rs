@@ -1,0 +1,239 @@
+//! Reading one session file for the tailer: which queued missions can be
+//! dispatched, which are claimed already, and what is wrong with the rest
+//! (logged once, never fatal: §10).
+
+use super::super::log::Logger;
+use super::super::session::{self, Unreadable};
+use crate::js_json::slice_utf16;
+use serde_json::{json, Value};
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::SystemTime;
+use tokio_util::sync::CancellationToken;
+
+/// One mission to dispatch. Ordered FIFO: id timestamp, then discovery order.
+#[derive(Debug)]
+pub struct Job {
+    pub ts: u64,
+    pub seq: u64,
+    /// `<session.id>:<mission.id>`: never two dispatches of one key at a time.
+    pub key: String,
+    /// The session file the mission was found in; all writes go there.
+    pub path: PathBuf,
+    pub session_id: String,
+    pub mission_id: Value,
+    /// Cancelled when the job has finished.
+    pub done: CancellationToken,
+}
+
+impl PartialEq for Job {
+    fn eq(&self, other: &Self) -> bool {
+        (self.ts, self.seq) == (other.ts, other.seq)
+    }
+}
+impl Eq for Job {}
+impl PartialOrd for Job {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Job {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        (self.ts, self.seq).cmp(&(other.ts, other.seq))
+    }
+}
+
+/// What a file looked like: changes when it is rewritten.
+type Fingerprint = Option<(u64, Option<SystemTime>, u64)>;
+
+fn fingerprint(path: &Path) -> Fingerprint {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((meta.len(), meta.modified().ok(), inode))
+}
+
+pub struct Scanner {
+    root: PathBuf,
+    serve_url: String,
+    dry_run: bool,
+    seq: AtomicU64,
+    /// Keys queued, in flight or waiting for a retry.
+    claimed: Mutex<HashSet<String>>,
+    /// Each session file as it was when last examined.
+    seen: Mutex<HashMap<PathBuf, Fingerprint>>,
+    /// Unreadable files, as they were when that was logged.
+    unreadable: Mutex<HashMap<PathBuf, Fingerprint>>,
+    /// Problems with single missions already logged.
+    invalid_logged: Mutex<HashSet<String>>,
+}
+
+impl Scanner {
+    pub fn new(root: PathBuf, serve_url: String, dry_run: bool) -> Self {
+        Scanner {
+            root,
+            serve_url,
+            dry_run,
+            seq: AtomicU64::new(0),
+            claimed: Mutex::default(),
+            seen: Mutex::default(),
+            unreadable: Mutex::default(),
+            invalid_logged: Mutex::default(),
+        }
+    }
+
+    /// The missions of `path` to dispatch now; claims them.
+    pub fn examine(&self, path: &Path, log: &Logger) -> Vec<std::sync::Arc<Job>> {
+        let print = fingerprint(path);
+        lock(&self.seen).insert(path.to_path_buf(), print);
+        let session = match session::load_session(path) {
+            Ok(session) if session.is_object() => session,
+            Ok(_) => return self.unreadable(path, print, "not a JSON object".into(), log),
+            Err(Unreadable::Missing)
+                if print.is_none() && !path.parent().is_some_and(Path::exists) =>
+            {
+                // The whole session directory is gone: nothing to say.
+                lock(&self.unreadable).remove(path);
+                return Vec::new();
+            }
+            Err(e) => return self.unreadable(path, print, e.to_string(), log),
+        };
+        lock(&self.unreadable).remove(path);
+        let Some(session_id) = session.get("id").and_then(Value::as_str).map(str::to_owned) else {
+            return self.unreadable(path, print, "the session has no string id".into(), log);
+        };
+        let mut jobs = Vec::new();
+        for (index, mission) in session::missions(&session).iter().enumerate() {
+            if mission.get("status").and_then(Value::as_str) != Some("queued") {
+                continue;
+            }
+            let Some(mission_id) = mission
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|id| !id.is_empty())
+            else {
+                self.invalid(
+                    path,
+                    &session_id,
+                    index,
+                    mission,
+                    "mission has no string id",
+                    log,
+                );
+                continue;
+            };
+            let Some(objective) = mission.get("objective").and_then(Value::as_str) else {
+                self.invalid(
+                    path,
+                    &session_id,
+                    index,
+                    mission,
+                    "objective is not a string",
+                    log,
+                );
+                continue;
+            };
+            if self.dry_run {
+                let digest = if objective.encode_utf16().count() > 32 {
+                    format!("{mission_id}:{}…", slice_utf16(objective, 32))
+                } else {
+                    format!("{mission_id}:{objective}")
+                };
+                log.log(
+                    "queue-tailer:would-dispatch",
+                    json!({
+                        "missionId": mission_id,
+                        "sessionId": session_id,
+                        "endpoint": format!("{}/api/v1/sessions/{session_id}/dispatch", self.serve_url),
+                        "payloadDigest": digest,
+                    }),
+                );
+                continue;
+            }
+            let key = format!("{session_id}:{mission_id}");
+            if !lock(&self.claimed).insert(key.clone()) {
+                continue;
+            }
+            jobs.push(std::sync::Arc::new(Job {
+                ts: session::fifo_timestamp(mission),
+                seq: self.seq.fetch_add(1, Ordering::Relaxed),
+                key,
+                path: path.to_path_buf(),
+                session_id: session_id.clone(),
+                mission_id: Value::from(mission_id),
+                done: CancellationToken::new(),
+            }));
+        }
+        jobs
+    }
+
+    /// A key may be dispatched again.
+    pub fn release(&self, key: &str) {
+        lock(&self.claimed).remove(key);
+    }
+
+    /// Whether `path` differs from when it was last examined (or is new).
+    pub fn changed_since_seen(&self, path: &Path) -> bool {
+        let now = fingerprint(path);
+        lock(&self.seen).get(path).is_none_or(|then| *then != now)
+    }
+
+    /// Session files not examined yet.
+    pub fn new_sessions(&self) -> Vec<PathBuf> {
+        let paths = session::discover_sessions(&self.root).unwrap_or_default();
+        let seen = lock(&self.seen);
+        paths
+            .into_iter()
+            .filter(|p| !seen.contains_key(p))
+            .collect()
+    }
+
+    fn unreadable(
+        &self,
+        path: &Path,
+        print: Fingerprint,
+        error: String,
+        log: &Logger,
+    ) -> Vec<std::sync::Arc<Job>> {
+        let mut unreadable = lock(&self.unreadable);
+        if unreadable.get(path) != Some(&print) {
+            unreadable.insert(path.to_path_buf(), print);
+            log.log(
+                "queue-tailer:session-unreadable",
+                json!({"path": path.to_string_lossy(), "error": error}),
+            );
+        }
+        Vec::new()
+    }
+
+    fn invalid(
+        &self,
+        path: &Path,
+        session_id: &str,
+        index: usize,
+        mission: &Value,
+        reason: &str,
+        log: &Logger,
+    ) {
+        let key = format!(
+            "{}|{index}|{}|{reason}",
+            path.display(),
+            mission.get("id").unwrap_or(&Value::Null)
+        );
+        if lock(&self.invalid_logged).insert(key) {
+            log.log(
+                "queue-tailer:skip-invalid-mission",
+                json!({"sessionId": session_id, "index": index, "missionId": mission.get("id").cloned().unwrap_or(Value::Null), "reason": reason}),
+            );
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

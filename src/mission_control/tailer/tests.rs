@@ -1,0 +1,313 @@
+use super::*;
+use crate::mission_control::log::Recorder;
+use crate::mission_control::testing::Scripted;
+use std::fs;
+use std::time::Instant;
+
+fn mission(id: &str, status: &str) -> Value {
+    json!({"id": id, "objective": format!("do {id}"), "status": status, "priority": "normal", "mode": "direct"})
+}
+
+fn write_session(root: &Path, dir: &str, id: &str, missions: Vec<Value>) -> PathBuf {
+    let path = root.join("sessions").join(dir).join("session.json");
+    let mut doc = json!({"id": id, "name": dir, "state": "active", "missions": missions});
+    session::write_session(&path, &mut doc).expect("write session");
+    path
+}
+
+fn statuses(path: &Path) -> Vec<String> {
+    let doc = session::load_session(path).expect("session");
+    session::missions(&doc)
+        .iter()
+        .map(|m| m["status"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+struct Running {
+    stop: CancellationToken,
+    handle: tokio::task::JoinHandle<Result<usize>>,
+    log: Arc<Recorder>,
+}
+
+async fn start(
+    root: &Path,
+    transport: Arc<dyn Transport>,
+    tweak: impl FnOnce(&mut TailerConfig),
+) -> Running {
+    let mut config = TailerConfig {
+        watch_dir: root.to_path_buf(),
+        retry_base_ms: 5.0,
+        max_attempts: 2,
+        ..TailerConfig::default()
+    };
+    tweak(&mut config);
+    let log = Arc::new(Recorder::default());
+    let stop = CancellationToken::new();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let handle = tokio::spawn(run(
+        config,
+        transport,
+        log.clone(),
+        stop.clone(),
+        move || {
+            let _ = ready_tx.send(());
+        },
+    ));
+    tokio::time::timeout(Duration::from_secs(10), ready_rx)
+        .await
+        .expect("ready in time")
+        .expect("ready");
+    Running { stop, handle, log }
+}
+
+impl Running {
+    async fn stop(self) -> Arc<Recorder> {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.handle)
+            .await
+            .expect("stops")
+            .expect("join")
+            .expect("run");
+        self.log
+    }
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_initial_sweep_dispatches_in_fifo_order_before_ready() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = write_session(
+        dir.path(),
+        "a",
+        "sa",
+        vec![mission("m-b-1", "queued"), mission("m-1-1", "done")],
+    );
+    let b = write_session(
+        dir.path(),
+        "b",
+        "sb",
+        vec![mission("m-a-1", "queued"), mission("m-c-1", "queued")],
+    );
+    let transport = Arc::new(Scripted::always(
+        202,
+        r#"{"executor_id":"ex"}"#,
+        Duration::ZERO,
+    ));
+    let running = start(dir.path(), transport.clone(), |c| c.max_inflight = 1).await;
+    // Ready means done: no waiting needed.
+    assert_eq!(statuses(&a), ["assigned", "done"]);
+    assert_eq!(statuses(&b), ["assigned", "assigned"]);
+    let order: Vec<_> = transport
+        .seen()
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).expect("json")["mission_id"].clone())
+        .collect();
+    assert_eq!(order, [json!("m-a-1"), json!("m-b-1"), json!("m-c-1")]);
+    let doc = session::load_session(&a).expect("a");
+    assert_eq!(doc["missions"][0]["executorId"], "ex");
+    assert_eq!(doc["missions"][0]["dispatchAttempts"], 1);
+    let log = running.stop().await;
+    let messages = log.messages();
+    assert_eq!(
+        messages.first().map(String::as_str),
+        Some("queue-tailer:start")
+    );
+    assert_eq!(
+        messages.last().map(String::as_str),
+        Some("queue-tailer:stop")
+    );
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| *m == "queue-tailer:dispatched")
+            .count(),
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appended_missions_are_dispatched_by_rename_and_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_session(dir.path(), "a", "sa", vec![]);
+    let transport = Arc::new(Scripted::always(
+        202,
+        r#"{"executor_id":"ex"}"#,
+        Duration::ZERO,
+    ));
+    let running = start(dir.path(), transport.clone(), |_| {}).await;
+    write_session(dir.path(), "a", "sa", vec![mission("m-1-a", "queued")]);
+    eventually("the renamed-in mission", || statuses(&path) == ["assigned"]).await;
+    let mut doc = session::load_session(&path).expect("doc");
+    doc["missions"]
+        .as_array_mut()
+        .expect("arr")
+        .push(mission("m-2-a", "queued"));
+    fs::write(&path, crate::js_json::to_pretty_string(&doc).expect("ser")).expect("in place");
+    eventually("the in-place mission", || {
+        statuses(&path) == ["assigned", "assigned"]
+    })
+    .await;
+    // A new session directory is found too.
+    let other = write_session(dir.path(), "b", "sb", vec![mission("m-3-a", "queued")]);
+    eventually("the new session", || statuses(&other) == ["assigned"]).await;
+    assert_eq!(transport.seen().len(), 3);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_only_logs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = "x".repeat(40);
+    let path = write_session(
+        dir.path(),
+        "a",
+        "sa",
+        vec![json!({"id": "m-1", "objective": long, "status": "queued"})],
+    );
+    let transport = Arc::new(Scripted::new(vec![]));
+    let running = start(dir.path(), transport.clone(), |c| {
+        c.dry_run = true;
+        c.aiwg_serve_url = "http://serve:1".into();
+    })
+    .await;
+    let lines = running.log.lines();
+    let would = lines
+        .iter()
+        .find(|(m, _)| m == "queue-tailer:would-dispatch")
+        .expect("would-dispatch before ready");
+    assert_eq!(
+        would.1,
+        json!({"missionId": "m-1", "sessionId": "sa", "endpoint": "http://serve:1/api/v1/sessions/sa/dispatch", "payloadDigest": format!("m-1:{}…", "x".repeat(32))})
+    );
+    running.stop().await;
+    assert!(transport.seen().is_empty());
+    assert_eq!(statuses(&path), ["queued"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_serve_leaves_missions_queued_and_retries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_session(dir.path(), "a", "sa", vec![mission("m-1", "queued")]);
+    let transport = Arc::new(Scripted::new(vec![
+        Err("refused"),
+        Err("refused"),
+        Ok((202, r#"{"executor_id":"ex"}"#)),
+    ]));
+    let running = start(dir.path(), transport.clone(), |_| {}).await;
+    assert_eq!(statuses(&path), ["queued"], "deferred, not failed");
+    assert!(running
+        .log
+        .messages()
+        .contains(&"queue-tailer:dispatch-deferred".to_owned()));
+    eventually("the retry", || statuses(&path) == ["assigned"]).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_answers_fail_the_mission() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_session(dir.path(), "a", "sa", vec![mission("m-1", "queued")]);
+    let transport = Arc::new(Scripted::new(vec![Ok((
+        404,
+        r#"{"detail":"no such executor"}"#,
+    ))]));
+    let running = start(dir.path(), transport, |_| {}).await;
+    let doc = session::load_session(&path).expect("doc");
+    assert_eq!(doc["missions"][0]["status"], "failed");
+    assert_eq!(doc["missions"][0]["failureReason"], "executor_not_found");
+    assert_eq!(doc["missions"][0]["failureMessage"], "no such executor");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_during_a_dispatch_is_prompt_and_keeps_the_mission_queued() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_session(dir.path(), "a", "sa", vec![]);
+    let transport = Arc::new(Scripted::always(202, "{}", Duration::from_secs(60)));
+    let running = start(dir.path(), transport.clone(), |_| {}).await;
+    write_session(dir.path(), "a", "sa", vec![mission("m-1", "queued")]);
+    eventually("the request", || !transport.seen().is_empty()).await;
+    let started = Instant::now();
+    let log = running.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "stop took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(statuses(&path), ["queued"]);
+    let stop_line = log
+        .lines()
+        .into_iter()
+        .find(|(m, _)| m == "queue-tailer:stop")
+        .expect("stop logged");
+    assert_eq!(stop_line.1, json!({"drainedInflight": 1}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_files_and_missions_are_logged_once_and_skipped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = write_session(
+        dir.path(),
+        "good",
+        "sg",
+        vec![
+            json!({"id": "m-bad", "status": "queued"}),
+            mission("m-ok", "queued"),
+        ],
+    );
+    let bad = dir.path().join("sessions").join("bad").join("session.json");
+    fs::create_dir_all(bad.parent().expect("dir")).expect("mkdir");
+    fs::write(&bad, "{\"id\": \"half").expect("partial");
+    let transport = Arc::new(Scripted::always(
+        202,
+        r#"{"executor_id":"ex"}"#,
+        Duration::ZERO,
+    ));
+    let running = start(dir.path(), transport, |_| {}).await;
+    assert_eq!(statuses(&good), ["queued", "assigned"]);
+    let messages = running.log.messages();
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| *m == "queue-tailer:session-unreadable")
+            .count(),
+        1
+    );
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| *m == "queue-tailer:skip-invalid-mission")
+            .count(),
+        1
+    );
+    // Once the writer finishes, the session is picked up.
+    write_session(dir.path(), "bad", "sbad", vec![mission("m-late", "queued")]);
+    eventually("the repaired session", || statuses(&bad) == ["assigned"]).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_finds_changes_without_a_watch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_session(dir.path(), "a", "sa", vec![]);
+    let transport = Arc::new(Scripted::always(
+        202,
+        r#"{"executor_id":"ex"}"#,
+        Duration::ZERO,
+    ));
+    let running = start(dir.path(), transport, |c| {
+        c.polling = true;
+        c.poll_interval = Duration::from_millis(20);
+    })
+    .await;
+    write_session(dir.path(), "a", "sa", vec![mission("m-1", "queued")]);
+    eventually("the polled mission", || statuses(&path) == ["assigned"]).await;
+    running.stop().await;
+}

@@ -1,0 +1,74 @@
+//! Status write-back: updates for one session file are queued and applied
+//! in batches, one read and one write per batch, so a burst of outcomes for
+//! one session becomes a few writes instead of one each.
+
+use super::super::status::{apply_status_updates_batched, StatusUpdate};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
+
+/// What became of one update: "applied", "missing", "stale",
+/// "missing-session", or an error message.
+pub type Written = Result<&'static str, String>;
+
+type Pending = Vec<(StatusUpdate, oneshot::Sender<Written>)>;
+
+#[derive(Default)]
+pub struct Writeback {
+    /// A path is in the map while its writer task runs.
+    pending: Mutex<HashMap<PathBuf, Pending>>,
+}
+
+impl Writeback {
+    /// Queue `update` for `path`; the receiver says what became of it.
+    pub fn submit(
+        self: &Arc<Self>,
+        tasks: &TaskTracker,
+        path: &Path,
+        update: StatusUpdate,
+    ) -> oneshot::Receiver<Written> {
+        let (tx, rx) = oneshot::channel();
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        match pending.get_mut(path) {
+            Some(queue) => queue.push((update, tx)),
+            None => {
+                pending.insert(path.to_path_buf(), vec![(update, tx)]);
+                let this = Arc::clone(self);
+                let path = path.to_path_buf();
+                tasks.spawn(async move { this.drain(path).await });
+            }
+        }
+        rx
+    }
+
+    async fn drain(&self, path: PathBuf) {
+        loop {
+            let batch = {
+                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                match pending.get_mut(&path) {
+                    Some(queue) if !queue.is_empty() => std::mem::take(queue),
+                    _ => {
+                        pending.remove(&path);
+                        return;
+                    }
+                }
+            };
+            let (updates, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            match apply_status_updates_batched(&path, updates).await {
+                Ok(done) => {
+                    for (reply, what) in replies.into_iter().zip(done.outcome.each) {
+                        let _ = reply.send(Ok(what));
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    for reply in replies {
+                        let _ = reply.send(Err(message.clone()));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Test support: a transport that answers from a script.
+
+use super::dispatch::{PostRequest, PostResponse, Transport};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Answers from a script (then a default answer), and remembers what it was asked.
+pub struct Scripted {
+    pub answers: Mutex<VecDeque<Result<PostResponse, String>>>,
+    pub otherwise: Option<PostResponse>,
+    pub delay: Duration,
+    pub seen: Mutex<Vec<PostRequest>>,
+}
+
+impl Scripted {
+    pub fn new(answers: Vec<Result<(i64, &str), &str>>) -> Self {
+        Scripted {
+            answers: Mutex::new(
+                answers
+                    .into_iter()
+                    .map(|a| {
+                        a.map(|(status, text)| PostResponse {
+                            status,
+                            text: text.into(),
+                        })
+                        .map_err(str::to_owned)
+                    })
+                    .collect(),
+            ),
+            otherwise: None,
+            delay: Duration::ZERO,
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Always answer `status` with `text`, after `delay`.
+    pub fn always(status: i64, text: &str, delay: Duration) -> Self {
+        Scripted {
+            otherwise: Some(PostResponse {
+                status,
+                text: text.into(),
+            }),
+            delay,
+            ..Scripted::new(vec![])
+        }
+    }
+
+    pub fn seen(&self) -> Vec<PostRequest> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Transport for Scripted {
+    fn post<'a>(
+        &'a self,
+        request: PostRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<PostResponse, String>> + Send + 'a>> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(request);
+        let answer = self
+            .answers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front();
+        let answer = answer.or_else(|| self.otherwise.clone().map(Ok));
+        let delay = self.delay;
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            answer.unwrap_or_else(|| Err("script ran out".into()))
+        })
+    }
+}
