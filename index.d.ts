@@ -138,3 +138,171 @@ export declare class ExternalMultiLoopStateManager {
   getPromptPath(loopId: string, iteration: number): string
   getOutputPaths(loopId: string, iteration: number): { stdout: string; stderr: string }
 }
+
+// ---- queue-tailer ---------------------------------------------------------
+
+/** A mission as `aiwg mc dispatch` queues it; unknown fields are kept. */
+export interface Mission {
+  id: string
+  objective: string
+  status: MissionStatus | (string & {})
+  completion?: string
+  longRunning?: boolean
+  targetExecutorId?: string
+  requiredCapabilities?: string[]
+  targetAgentId?: string
+  mode?: 'direct' | 'pty-orchestrator' | (string & {})
+  priority?: string
+  metadata?: Record<string, unknown>
+  [key: string]: unknown
+}
+
+export type MissionStatus =
+  | 'queued' | 'assigned' | 'running' | 'hitl_required' | 'suspended' | 'paused' | 'done' | 'failed' | 'aborted'
+
+/** `session.json`; unknown fields are kept. */
+export interface Session {
+  id: string
+  name?: string
+  state?: 'active' | 'paused' | 'stopped' | (string & {})
+  maxMissions?: number
+  createdAt?: string
+  updatedAt?: string
+  missions: Mission[]
+  [key: string]: unknown
+}
+
+/** The executor-v1 dispatch body. */
+export interface DispatchPayload {
+  mission_id: string
+  objective: string
+  completion: string | null
+  long_running: boolean
+  executor_filter: { executor_id: string | null; capabilities: string[]; agent_id: string | null }
+  metadata: { mc_session_id: string; mode: string; priority: string; [key: string]: unknown }
+}
+
+/** `(msg, meta)`: every log line of the package. A logger that throws is ignored. */
+export type Logger = (msg: string, meta: Record<string, unknown>) => void
+
+/** A fetch-compatible function: `fetchImpl(url, {method, headers, body, signal})`. */
+export type FetchImpl = (
+  url: string,
+  init: { method: 'POST'; headers: Record<string, string>; body: string; signal?: AbortSignal },
+) => Promise<{ status: number; text(): Promise<string> }>
+
+/** `<root>/sessions/<d>/session.json` for every directory `d` (sorted); `[]` without `sessions/`. */
+export declare function discoverSessions(root: string): Promise<string[]>
+/** The parsed session, or `null` when the file is missing or not valid JSON. */
+export declare function readSession(path: string): Promise<Session | null>
+/** Stamp `session.updatedAt` and write `JSON.stringify(session, null, 2)` atomically and durably. */
+export declare function writeSessionAtomic(path: string, session: Session | Record<string, unknown>): Promise<void>
+/** Every queued mission, in array order. */
+export declare function queuedMissions(session: Session | null | undefined): Array<{ sessionId: string; mission: Mission }>
+export declare function buildDispatchPayload(mission: Mission, options: { sessionId: string }): DispatchPayload
+/** `min(30000, baseMs * 2^(attempt-1))`. */
+export declare function backoffMs(attempt: number, baseMs: number): number
+
+export interface QueueTailerOptions {
+  /** Default `http://127.0.0.1:7337`. */
+  aiwgServeUrl?: string
+  /** Default `.aiwg/ralph-external/mc`. */
+  watchDir?: string
+  /** The polling fallback's interval (default 1000). */
+  pollIntervalMs?: number
+  /** Default 500. */
+  retryBaseMs?: number
+  /** Default 5. */
+  maxAttempts?: number
+  /** Log what would be dispatched; send nothing. */
+  dryRun?: boolean
+  /** Dispatches at a time (default 8). */
+  maxInflight?: number
+  /** Per request (default 30000); running out counts as a transport failure. */
+  requestTimeoutMs?: number
+  /** Poll every `pollIntervalMs` instead of watching. */
+  usePolling?: boolean
+  signal?: AbortSignal
+  logger?: Logger
+  fetchImpl?: FetchImpl
+  WebSocketImpl?: unknown
+  disableWSSubscription?: boolean
+  executorTokens?: Record<string, string>
+  subscribeExecutors?: string[]
+}
+
+export interface QueueTailer {
+  /** Stop watching, drain in-flight work (up to 5 s). Idempotent. */
+  stop(): Promise<void>
+  /** The options merged over the defaults. */
+  options: QueueTailerOptions & Required<Pick<QueueTailerOptions, 'aiwgServeUrl' | 'watchDir' | 'pollIntervalMs' | 'retryBaseMs' | 'maxAttempts'>>
+}
+
+/** Watch the queue and dispatch queued missions; resolves once the initial sweep is done. */
+export declare function startQueueTailer(options?: QueueTailerOptions): Promise<QueueTailer>
+
+// ---- dispatch-client ------------------------------------------------------
+
+export type DispatchOutcome =
+  | {
+      outcome: 'accepted'
+      missionId: string
+      executorId: string
+      estimatedStart?: unknown
+      dispatchPath?: unknown
+      idempotentReplayed: boolean
+      attempts: number
+    }
+  | {
+      outcome: 'failed'
+      missionId: string
+      reason:
+        | 'aborted' | 'unreachable' | 'invalid_request' | 'unauthorized' | 'executor_not_found' | 'idempotency_conflict'
+        | 'idempotency_key_reused' | 'no_executor_available' | 'client_error' | 'dispatch_error' | (string & {})
+      message: string
+      status: number
+      attempts: number
+    }
+
+export interface DispatchOptions {
+  aiwgServeUrl: string
+  /** Default 500. */
+  retryBaseMs?: number
+  /** Default 5. */
+  maxAttempts?: number
+  /** Per request (default 30000). */
+  requestTimeoutMs?: number
+  fetchImpl?: FetchImpl
+  logger?: Logger
+}
+
+export declare function classifyStatus(status: number): 'accepted' | 'retryable' | 'terminal'
+export declare function reasonForStatus(status: number, fallback?: string): string
+/** Resolves after `ms`, or at once when `signal` aborts (never rejects). */
+export declare function sleep(ms: number, signal?: AbortSignal): Promise<void>
+/** POST a mission to `aiwg serve` with retries; never rejects for HTTP or network failures. */
+export declare function dispatchMission(
+  opts: DispatchOptions,
+  mcSessionId: string,
+  payload: DispatchPayload | Record<string, unknown>,
+  signal?: AbortSignal,
+): Promise<DispatchOutcome>
+
+// ---- status-writer --------------------------------------------------------
+
+export interface StatusUpdate {
+  missionId: string
+  status: MissionStatus | (string & {})
+  patch?: Record<string, unknown>
+  transitionFrom?: string
+}
+
+export declare function applyStatusUpdate(
+  sessionJsonPath: string,
+  update: StatusUpdate,
+): Promise<{ outcome: 'updated' | 'stale'; session: Session } | { outcome: 'missing-session' | 'missing-mission' }>
+
+export declare function applyStatusUpdatesBatched(
+  sessionJsonPath: string,
+  updates: StatusUpdate[],
+): Promise<{ outcome: 'updated' | 'missing-session'; applied: string[]; missing: string[] }>

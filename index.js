@@ -1,5 +1,8 @@
 'use strict';
 // @aiwg/mc-native: every public name of the package.
-const { ExternalMultiLoopStateManager } = require('./js/external-multi-loop-state-manager.js');
-
-module.exports = { ExternalMultiLoopStateManager };
+module.exports = {
+  ...require('./queue-tailer.js'),
+  ...require('./dispatch-client.js'),
+  ...require('./status-writer.js'),
+  ExternalMultiLoopStateManager: require('./external-multi-loop-state-manager.js').ExternalMultiLoopStateManager,
+};

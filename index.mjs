@@ -1,5 +1,21 @@
 // @aiwg/mc-native (ESM): every public name of the package.
 import cjs from './index.js';
 
-export const { ExternalMultiLoopStateManager } = cjs;
+export const {
+  discoverSessions,
+  readSession,
+  writeSessionAtomic,
+  queuedMissions,
+  buildDispatchPayload,
+  backoffMs,
+  startQueueTailer,
+  classifyStatus,
+  reasonForStatus,
+  sleep,
+  dispatchMission,
+  applyStatusUpdate,
+  applyStatusUpdatesBatched,
+  ExternalMultiLoopStateManager,
+
+} = cjs;
 export default cjs;

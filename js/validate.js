@@ -48,4 +48,51 @@ function array(name, value) {
   return value;
 }
 
-module.exports = { invalidArg, string, number, object, optionalObject, array };
+function optionalFunction(name, value) {
+  if (value !== undefined && value !== null && typeof value !== 'function') throw invalidArg(name, 'a function', value);
+  return value ?? undefined;
+}
+
+function optionalSignal(name, value) {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || typeof value.aborted !== 'boolean' || typeof value.addEventListener !== 'function') {
+    throw invalidArg(name, 'an AbortSignal', value);
+  }
+  return value;
+}
+
+function optionalNumber(name, value, fallback) {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value)) throw invalidArg(name, 'of type number', value);
+  return value;
+}
+
+/** An http(s) URL string; anything else is a TypeError naming the argument. */
+function httpUrl(name, value) {
+  string(name, value);
+  let url;
+  try {
+    url = new URL(value);
+  } catch {
+    url = null;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    const err = new TypeError(`The "${name}" argument must be an http:// or https:// URL. Received ${JSON.stringify(value)}`);
+    err.code = 'ERR_INVALID_ARG_VALUE';
+    throw err;
+  }
+  return value;
+}
+
+module.exports = {
+  invalidArg,
+  string,
+  number,
+  object,
+  optionalObject,
+  array,
+  optionalFunction,
+  optionalSignal,
+  optionalNumber,
+  httpUrl,
+};

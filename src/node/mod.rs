@@ -5,7 +5,13 @@
 //! (undefined fields dropped, numbers as doubles), which napi's own
 //! serde conversion does not.
 
+mod cancel;
+mod dispatch_client;
+mod fetch;
 mod loop_registry;
+mod queue_tailer;
+mod sink;
+mod status_writer;
 
 use crate::error::Error;
 
@@ -42,4 +48,22 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
 
 pub(crate) fn to_json(value: &serde_json::Value) -> napi::Result<String> {
     serde_json::to_string(value).map_err(|e| napi::Error::from_reason(e.to_string()))
+}
+
+/// Run `work` on napi's tokio runtime, detached. If it panics, the
+/// operation's sink hears `error` instead of nothing at all.
+pub(crate) fn run_in_background<F>(sink: std::sync::Arc<sink::Sink>, work: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let task = napi::bindgen_prelude::spawn(work);
+    napi::bindgen_prelude::spawn(async move {
+        if let Err(e) = task.await {
+            sink.send(
+                "error",
+                format!("internal error in mc-native: {e}"),
+                String::new(),
+            );
+        }
+    });
 }

@@ -1,0 +1,1 @@
+export { classifyStatus, reasonForStatus, sleep, dispatchMission } from './index'

@@ -1,0 +1,144 @@
+'use strict';
+// @aiwg/mc-native/queue-tailer: session-file helpers and startQueueTailer.
+// The tailer runs natively (src/mission_control/tailer); this file merges
+// and checks options and wires the logger, signal and fetchImpl.
+
+const native = require('./native.js');
+const check = require('./validate.js');
+const { callLogger, fetchAdapter, onAbort } = require('./operation.js');
+
+const DEFAULTS = Object.freeze({
+  aiwgServeUrl: 'http://127.0.0.1:7337',
+  watchDir: '.aiwg/ralph-external/mc',
+  pollIntervalMs: 1000,
+  retryBaseMs: 500,
+  maxAttempts: 5,
+});
+
+/** `<root>/sessions/<d>/session.json` for every directory `d`. */
+async function discoverSessions(root) {
+  return native.discoverSessions(check.string('root', root));
+}
+
+/** The parsed session, or null when missing or not JSON. */
+async function readSession(sessionJsonPath) {
+  const text = await native.readSession(check.string('path', sessionJsonPath));
+  return text === null ? null : JSON.parse(text);
+}
+
+/** Stamp `updatedAt` and write atomically and durably. */
+async function writeSessionAtomic(sessionJsonPath, session) {
+  check.string('path', sessionJsonPath);
+  if (session === undefined || typeof session === 'function' || typeof session === 'symbol') {
+    throw check.invalidArg('session', 'a JSON value', session);
+  }
+  const stamp = await native.writeSessionAtomic(sessionJsonPath, JSON.stringify(session));
+  if (stamp && session !== null && typeof session === 'object' && !Array.isArray(session)) session.updatedAt = stamp;
+}
+
+/** `[{sessionId, mission}]` for every queued mission, in array order. */
+function queuedMissions(session) {
+  if (!session || !Array.isArray(session.missions)) return [];
+  return session.missions
+    .filter((mission) => mission && mission.status === 'queued')
+    .map((mission) => ({ sessionId: session.id, mission }));
+}
+
+/** The executor-v1 dispatch body for `mission`. */
+function buildDispatchPayload(mission, { sessionId } = {}) {
+  check.object('mission', mission);
+  const payload = JSON.parse(native.buildDispatchPayload(JSON.stringify(mission), JSON.stringify(sessionId ?? null)));
+  if (sessionId === undefined && payload.metadata.mc_session_id === null && !('mc_session_id' in (mission.metadata || {}))) {
+    payload.metadata.mc_session_id = undefined;
+  }
+  return payload;
+}
+
+/** `min(30000, baseMs * 2^(attempt-1))`. */
+function backoffMs(attempt, baseMs) {
+  return native.backoffMs(check.number('attempt', attempt), check.number('baseMs', baseMs));
+}
+
+/** The native tailer's options, checked. */
+function tailerConfig(options) {
+  return {
+    aiwgServeUrl: check.httpUrl('options.aiwgServeUrl', options.aiwgServeUrl),
+    watchDir: check.string('options.watchDir', options.watchDir),
+    pollIntervalMs: check.optionalNumber('options.pollIntervalMs', options.pollIntervalMs, DEFAULTS.pollIntervalMs),
+    retryBaseMs: check.optionalNumber('options.retryBaseMs', options.retryBaseMs, DEFAULTS.retryBaseMs),
+    maxAttempts: check.optionalNumber('options.maxAttempts', options.maxAttempts, DEFAULTS.maxAttempts),
+    dryRun: Boolean(options.dryRun),
+    maxInflight: check.optionalNumber('options.maxInflight', options.maxInflight, 8),
+    requestTimeoutMs: check.optionalNumber('options.requestTimeoutMs', options.requestTimeoutMs, 30000),
+    polling: Boolean(options.usePolling),
+  };
+}
+
+/**
+ * Watch the queue and dispatch queued missions until stopped. Resolves,
+ * once the initial sweep (and the dispatches it started) is done, to
+ * `{stop, options}`.
+ */
+async function startQueueTailer(options = {}) {
+  check.optionalObject('options', options);
+  const merged = { ...DEFAULTS, ...options };
+  const config = tailerConfig(merged);
+  const logger = check.optionalFunction('options.logger', merged.logger);
+  const fetchImpl = check.optionalFunction('options.fetchImpl', merged.fetchImpl);
+  const signal = check.optionalSignal('options.signal', merged.signal);
+  // Aborts the injected fetchImpl's requests when the tailer stops.
+  const requests = new AbortController();
+
+  return new Promise((resolve, reject) => {
+    let operation = null;
+    let stopping = null;
+    let detach = () => {};
+    let markStopped;
+    const stopped = new Promise((r) => {
+      markStopped = r;
+    });
+    const stop = () => {
+      if (!stopping) {
+        stopping = stopped;
+        detach();
+        requests.abort();
+        operation.cancel();
+      }
+      return stopping;
+    };
+    const sink = (kind, a, b) => {
+      switch (kind) {
+        case 'log':
+          callLogger(logger, a, b);
+          break;
+        case 'ready':
+          resolve({ stop, options: merged });
+          break;
+        case 'stopped':
+          markStopped();
+          break;
+        default:
+          detach();
+          reject(new Error(a));
+          markStopped();
+      }
+    };
+    operation = native.startQueueTailer(
+      JSON.stringify(config),
+      Boolean(logger),
+      sink,
+      fetchImpl ? fetchAdapter(fetchImpl, requests.signal) : null,
+    );
+    detach = onAbort(signal, stop);
+  });
+}
+
+module.exports = {
+  discoverSessions,
+  readSession,
+  writeSessionAtomic,
+  queuedMissions,
+  buildDispatchPayload,
+  backoffMs,
+  startQueueTailer,
+};

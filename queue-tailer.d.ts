@@ -1,0 +1,1 @@
+export { discoverSessions, readSession, writeSessionAtomic, queuedMissions, buildDispatchPayload, backoffMs, startQueueTailer } from './index'

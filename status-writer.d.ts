@@ -1,0 +1,1 @@
+export { applyStatusUpdate, applyStatusUpdatesBatched } from './index'
