@@ -12,6 +12,7 @@ const lib = require('./lib.js');
 
 const SCENARIOS = [
   require('./loop-registry.js'),
+  require('./queue-tailer.js'),
 ];
 
 const common = {

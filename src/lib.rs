@@ -6,6 +6,7 @@
 pub mod atomic_write;
 pub mod clock;
 pub mod error;
+pub mod fs_events;
 pub mod js_json;
 pub mod loop_registry;
 pub mod mission_control;

@@ -52,6 +52,7 @@ impl LockWake {
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let relevant = match &event {
+                    Ok(ev) if !crate::fs_events::may_change(&ev.kind) => false,
                     Ok(ev) => {
                         ev.paths.is_empty()
                             || ev.paths.iter().any(|p| p.file_name() == target.as_deref())

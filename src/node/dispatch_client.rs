@@ -98,7 +98,7 @@ pub fn dispatch_mission(
             &payload,
             transport.as_ref(),
             &log,
-            &cancel,
+            dispatch::Cancel::both(&cancel),
         )
         .await;
         sink.send("done", outcome.to_json().to_string(), String::new());

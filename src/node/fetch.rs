@@ -2,6 +2,7 @@
 //! `fetchImpl(url, {method, headers, body, signal})` and resolves to
 //! `{status, text}`; a rejection or a throw is a transport failure.
 
+use crate::mission_control::dispatch::http::MAX_RESPONSE_BYTES;
 use crate::mission_control::dispatch::{PostRequest, PostResponse, Transport};
 use napi::bindgen_prelude::{FnArgs, Promise};
 use napi::threadsafe_function::ThreadsafeFunction;
@@ -52,6 +53,9 @@ impl JsFetch {
             promise.await.map_err(|e| e.reason.clone())
         };
         match tokio::time::timeout(request.timeout, call).await {
+            Ok(Ok(answer)) if answer.text.len() > MAX_RESPONSE_BYTES => {
+                Err(format!("response body is over {MAX_RESPONSE_BYTES} bytes"))
+            }
             Ok(Ok(answer)) => Ok(PostResponse {
                 status: answer.status as i64,
                 text: answer.text,

@@ -137,6 +137,24 @@ impl Outcome {
     }
 }
 
+/// When a dispatch gives up: `attempts` ends the backoff wait and stops
+/// further attempts; `request` also cuts off a request in flight. A caller's
+/// AbortSignal is both; a stopping tailer first lets requests finish.
+pub struct Cancel<'a> {
+    pub attempts: &'a CancellationToken,
+    pub request: &'a CancellationToken,
+}
+
+impl<'a> Cancel<'a> {
+    /// One token for both.
+    pub fn both(token: &'a CancellationToken) -> Self {
+        Cancel {
+            attempts: token,
+            request: token,
+        }
+    }
+}
+
 /// `dispatchMission(opts, mcSessionId, payload, signal)`.
 pub async fn dispatch_mission(
     opts: &DispatchOptions,
@@ -144,7 +162,7 @@ pub async fn dispatch_mission(
     payload: &Value,
     transport: &dyn Transport,
     log: &Logger,
-    cancel: &CancellationToken,
+    cancel: Cancel<'_>,
 ) -> Outcome {
     let mission_id = payload.get("mission_id").cloned().unwrap_or(Value::Null);
     let request = PostRequest {
@@ -153,7 +171,7 @@ pub async fn dispatch_mission(
             ("Content-Type".into(), "application/json".into()),
             (
                 "Idempotency-Key".into(),
-                format!("{session_id}:{}", message_text(&mission_id)),
+                policy::idempotency_key(session_id, &message_text(&mission_id)),
             ),
         ],
         body: payload.to_string(),
@@ -162,7 +180,7 @@ pub async fn dispatch_mission(
     let mut last_status: i64 = 0;
     let mut last_message = Value::from("");
     for attempt in 1..=opts.max_attempts {
-        if cancel.is_cancelled() {
+        if cancel.attempts.is_cancelled() {
             return Outcome::Failed {
                 mission_id,
                 reason: "aborted".into(),
@@ -173,7 +191,7 @@ pub async fn dispatch_mission(
         }
         let answer = tokio::select! {
             answer = transport.post(request.clone()) => answer,
-            () = cancel.cancelled() => Err(ABORTED.to_owned()),
+            () = cancel.request.cancelled() => Err(ABORTED.to_owned()),
         };
         let (status, body) = match answer {
             Ok(response) => (response.status, parse_body(&response.text)),
@@ -234,7 +252,7 @@ pub async fn dispatch_mission(
                     "dispatch-client:retrying",
                     json!({"missionId": mission_id, "attempt": attempt, "status": status, "delay": delay}),
                 );
-                sleep_ms(delay, cancel).await;
+                sleep_ms(delay, cancel.attempts).await;
             }
             Class::Retryable => {}
         }

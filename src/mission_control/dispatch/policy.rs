@@ -96,6 +96,19 @@ pub fn encode_uri_component(s: &str) -> String {
     utf8_percent_encode(s, COMPONENT).to_string()
 }
 
+/// `Idempotency-Key: <session id>:<mission id>` (§9.4), with every byte a
+/// header value cannot carry (and `%`) percent-encoded, so both transports
+/// send the same key and fetch accepts it.
+pub fn idempotency_key(session_id: &str, mission_id: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+    const UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
+    format!(
+        "{}:{}",
+        utf8_percent_encode(session_id, UNSAFE),
+        utf8_percent_encode(mission_id, UNSAFE)
+    )
+}
+
 /// `POST <serve url without trailing slashes>/api/v1/sessions/<id>/dispatch`.
 pub fn dispatch_url(serve_url: &str, session_id: &str) -> String {
     format!(
@@ -159,5 +172,14 @@ mod tests {
             "http://h:1/api/v1/sessions/a%20b%2F..%2Fc%3Fd%23%C3%A9/dispatch"
         );
         assert_eq!(encode_uri_component("A-z_0.!~*'()"), "A-z_0.!~*'()");
+    }
+
+    #[test]
+    fn idempotency_keys_are_header_safe() {
+        assert_eq!(idempotency_key("mc-1/a b", "m-1"), "mc-1/a b:m-1");
+        assert_eq!(
+            idempotency_key("team😀", "m\n%"),
+            "team%F0%9F%98%80:m%0A%25"
+        );
     }
 }

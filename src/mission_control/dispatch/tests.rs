@@ -26,7 +26,7 @@ async fn run(
         &payload,
         &transport,
         &log,
-        &CancellationToken::new(),
+        Cancel::both(&CancellationToken::new()),
     )
     .await;
     let seen = transport.seen.lock().expect("seen").clone();
@@ -150,7 +150,15 @@ async fn an_aborted_dispatch_stops_at_the_next_attempt() {
     cancel.cancel();
     let log = crate::mission_control::log::silent();
     let payload = json!({"mission_id": "m-1"});
-    let outcome = dispatch_mission(&opts(5), "s", &payload, &transport, &log, &cancel).await;
+    let outcome = dispatch_mission(
+        &opts(5),
+        "s",
+        &payload,
+        &transport,
+        &log,
+        Cancel::both(&cancel),
+    )
+    .await;
     assert_eq!(
         outcome.to_json(),
         json!({"outcome": "failed", "missionId": "m-1", "reason": "aborted", "message": "dispatch aborted before completion", "status": 0, "attempts": 0})
@@ -177,7 +185,7 @@ async fn real_http_connection_refused_is_a_transport_failure() {
         &json!({"mission_id": "m"}),
         &transport,
         &log,
-        &CancellationToken::new(),
+        Cancel::both(&CancellationToken::new()),
     )
     .await;
     let json = outcome.to_json();

@@ -13,7 +13,7 @@ mod scan;
 pub mod watch;
 mod writeback;
 
-use super::dispatch::{dispatch_mission, DispatchOptions, Outcome, Transport};
+use super::dispatch::{dispatch_mission, Cancel, DispatchOptions, Outcome, Transport};
 use super::log::Logger;
 use super::session::{self, backoff_ms};
 use super::status::StatusUpdate;
@@ -74,6 +74,8 @@ struct Core {
     transport: Arc<dyn Transport>,
     log: Logger,
     stop: CancellationToken,
+    /// Cuts off requests still in flight when the drain time is up.
+    abandon: CancellationToken,
     tasks: TaskTracker,
     scanner: Scanner,
     queue: Mutex<BinaryHeap<Reverse<Arc<Job>>>>,
@@ -114,6 +116,7 @@ pub async fn run(
         transport,
         log,
         stop,
+        abandon: CancellationToken::new(),
         tasks: TaskTracker::new(),
         queue: Mutex::new(BinaryHeap::new()),
         queued: Notify::new(),
@@ -139,10 +142,17 @@ pub async fn run(
         Some(_watching) => core.follow_events(rx).await,
         None => core.poll(&root).await,
     }
-    // Stopping: the watch is dropped above; let in-flight work finish.
+    // Stopping: the watch is gone, nothing new starts, backoff waits end;
+    // requests in flight get the drain time to answer, then are cut off.
     let in_flight = core.in_flight.load(Ordering::SeqCst);
     core.tasks.close();
-    let _ = tokio::time::timeout(DRAIN, core.tasks.wait()).await;
+    if tokio::time::timeout(DRAIN, core.tasks.wait())
+        .await
+        .is_err()
+    {
+        core.abandon.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(1), core.tasks.wait()).await;
+    }
     core.log
         .log("queue-tailer:stop", json!({"drainedInflight": in_flight}));
     Ok(in_flight)
@@ -248,7 +258,10 @@ impl Core {
             &payload,
             self.transport.as_ref(),
             &self.log,
-            &self.stop,
+            Cancel {
+                attempts: &self.stop,
+                request: &self.abandon,
+            },
         )
         .await;
         match &outcome {

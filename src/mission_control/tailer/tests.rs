@@ -227,7 +227,7 @@ async fn terminal_answers_fail_the_mission() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stop_during_a_dispatch_is_prompt_and_keeps_the_mission_queued() {
+async fn stop_drains_a_hung_dispatch_then_cuts_it_off_leaving_the_mission_queued() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_session(dir.path(), "a", "sa", vec![]);
     let transport = Arc::new(Scripted::always(202, "{}", Duration::from_secs(60)));
@@ -237,7 +237,7 @@ async fn stop_during_a_dispatch_is_prompt_and_keeps_the_mission_queued() {
     let started = Instant::now();
     let log = running.stop().await;
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < DRAIN + Duration::from_secs(2),
         "stop took {:?}",
         started.elapsed()
     );

@@ -25,6 +25,7 @@ pub fn watch(
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let changes = match event {
             Ok(event) if event.need_rescan() => vec![Change::Rescan],
+            Ok(event) if !crate::fs_events::may_change(&event.kind) => Vec::new(),
             Ok(event) => event
                 .paths
                 .iter()

@@ -1,0 +1,221 @@
+'use strict';
+// Scenario: the queue tailer against a local serve answering 202 (SPEC §6).
+//
+// - sweep: S sessions × M queued missions; time from startQueueTailer() to
+//   every mission `assigned` on disk (the initial sweep dispatches and
+//   writes back before it resolves; the files are checked afterwards), and
+//   the tailer process's peak RSS.
+// - append: one idle session; a mission is appended (temp file + rename)
+//   and the time until serve receives its POST is measured, K times.
+// - idle: a tailer watching S sessions with nothing queued; CPU it uses in
+//   a quiet period.
+//
+// The tailer runs in a forked child (this file), so its RSS and CPU are its
+// own; serve runs in the parent. Parent and child meet through files in the
+// temp dir: the child writes `started` once the tailer is up and stops when
+// `stop` appears.
+
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+const lib = require('./lib.js');
+
+const TARGETS = { sweepMs: 3000, sweepRssMb: 100, appendP50: 5, appendP99: 25, idleCpuS: 0.1 };
+
+const options = {
+  sessions: { type: 'string', default: '1000', description: 'sessions for the sweep and idle runs' },
+  missions: { type: 'string', default: '10', description: 'queued missions per session (sweep)' },
+  appends: { type: 'string', default: '50', description: 'missions appended one by one (append)' },
+  'idle-seconds': { type: 'string', default: '10', description: 'length of the idle measurement' },
+};
+
+// ---- child side: run a tailer ------------------------------------------------
+
+async function until(check, what, ms = 60000) {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const tasks = {
+  async tail({ root, url, idleSeconds }, { startQueueTailer }) {
+    const start = process.hrtime.bigint();
+    const tailer = await startQueueTailer({ aiwgServeUrl: url, watchDir: root });
+    const ready = process.hrtime.bigint();
+    fs.writeFileSync(path.join(root, 'started'), '');
+    let idleCpuUs = null;
+    if (idleSeconds) {
+      const before = process.cpuUsage();
+      await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+      const used = process.cpuUsage(before);
+      idleCpuUs = used.user + used.system;
+    }
+    await until(() => fs.existsSync(path.join(root, 'stop')), 'the stop file');
+    await tailer.stop();
+    return { start, ready, idleCpuUs, maxRssKb: process.resourceUsage().maxRSS };
+  },
+};
+
+if (require.main === module) {
+  lib.serveChild((args, pkg) => tasks[args.task](args, pkg), () => require(lib.PACKAGE));
+  return;
+}
+
+// ---- parent side ---------------------------------------------------------------
+
+/** A serve that answers every dispatch 202 and notes when each mission's POST arrived. */
+async function startServe() {
+  const received = new Map();
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const at = process.hrtime.bigint();
+      let missionId = null;
+      try {
+        missionId = JSON.parse(Buffer.concat(chunks).toString()).mission_id;
+      } catch {}
+      received.set(missionId, at);
+      res.writeHead(202, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ mission_id: missionId, executor_id: 'bench-executor', status: 'assigned' }));
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    received,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+
+let idCounter = 0;
+const missionId = () => `m-${Date.now().toString(36)}-${(idCounter++).toString(16).padStart(6, '0')}`;
+const mission = (status) => ({ id: missionId(), objective: 'benchmark mission', status, loop: 0, maxIterations: 5, priority: 'normal', mode: 'direct' });
+
+function writeSession(root, i, missions) {
+  const dir = path.join(root, 'sessions', `mc-bench-${i}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const session = { id: `mc-bench-${i}`, name: `bench ${i}`, state: 'active', maxMissions: 100, createdAt: new Date().toISOString(), missions };
+  const file = path.join(dir, 'session.json');
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(session, null, 2));
+  fs.renameSync(tmp, file);
+  return { file, session };
+}
+
+/** Run the tailer child over `root` while `during()` runs in the parent. */
+async function withTailer(root, url, timeoutMs, during, idleSeconds = 0) {
+  const child = lib.forkAndCollect(__filename, 1, () => ({ task: 'tail', root, url, idleSeconds }), { timeoutMs });
+  const parent = (async () => {
+    await until(() => fs.existsSync(path.join(root, 'started')), 'the tailer to start', timeoutMs);
+    try {
+      return await during();
+    } finally {
+      fs.writeFileSync(path.join(root, 'stop'), '');
+    }
+  })();
+  const [[result], value] = await Promise.all([child, parent]);
+  return { result, value };
+}
+
+async function sweep(sessions, missionsPer, timeoutMs) {
+  return lib.withTempDir('sweep', async (root) => {
+    const serve = await startServe();
+    try {
+      const files = [];
+      for (let i = 0; i < sessions; i++) files.push(writeSession(root, i, Array.from({ length: missionsPer }, () => mission('queued'))).file);
+      const { result } = await withTailer(root, serve.url, timeoutMs, async () => {});
+      let assigned = 0;
+      for (const f of files) assigned += JSON.parse(fs.readFileSync(f, 'utf8')).missions.filter((m) => m.status === 'assigned').length;
+      const total = sessions * missionsPer;
+      if (assigned !== total) throw new Error(`only ${assigned} of ${total} missions assigned on disk`);
+      const ms = lib.nsToMs(result.ready - result.start);
+      const rssMb = result.maxRssKb / 1024;
+      return [{
+        case: `${sessions} sessions × ${missionsPer} missions`,
+        'all assigned ms': ms,
+        'missions/s': total / (ms / 1000),
+        'POSTs': serve.received.size,
+        'peak RSS MB': rssMb,
+        target: lib.target(ms < TARGETS.sweepMs && rssMb < TARGETS.sweepRssMb, `< ${TARGETS.sweepMs} ms, < ${TARGETS.sweepRssMb} MB`),
+      }];
+    } finally {
+      await serve.close();
+    }
+  });
+}
+
+async function append(appends, timeoutMs) {
+  return lib.withTempDir('append', async (root) => {
+    const serve = await startServe();
+    try {
+      const { file, session } = writeSession(root, 0, []);
+      const { value: latencies } = await withTailer(root, serve.url, timeoutMs, async () => {
+        const out = [];
+        for (let k = 0; k < appends; k++) {
+          const m = mission('queued');
+          session.missions.push(m);
+          const tmp = `${file}.append.tmp`;
+          fs.writeFileSync(tmp, JSON.stringify(session, null, 2));
+          const t0 = process.hrtime.bigint();
+          fs.renameSync(tmp, file);
+          await until(() => serve.received.has(m.id), `the POST of append ${k}`, 10000);
+          out.push(lib.nsToMs(serve.received.get(m.id) - t0));
+          // Let the write-back land before the next append rewrites the file.
+          await until(() => JSON.parse(fs.readFileSync(file, 'utf8')).missions.at(-1).status === 'assigned', 'the write-back', 10000);
+          Object.assign(session, JSON.parse(fs.readFileSync(file, 'utf8')));
+        }
+        return out;
+      });
+      const s = lib.summarize(latencies);
+      return [{
+        case: `${appends} appends (temp + rename)`,
+        'p50 ms': s.p50,
+        'p99 ms': s.p99,
+        'max ms': s.max,
+        target: lib.target(s.p50 < TARGETS.appendP50 && s.p99 < TARGETS.appendP99, `p50 < ${TARGETS.appendP50}, p99 < ${TARGETS.appendP99} ms`),
+      }];
+    } finally {
+      await serve.close();
+    }
+  });
+}
+
+async function idle(sessions, seconds, timeoutMs) {
+  return lib.withTempDir('idle', async (root) => {
+    const serve = await startServe();
+    try {
+      for (let i = 0; i < sessions; i++) writeSession(root, i, [mission('done'), mission('running')]);
+      const { result } = await withTailer(root, serve.url, timeoutMs + seconds * 1000, async () => {}, seconds);
+      const cpuS = result.idleCpuUs / 1e6;
+      const budget = (TARGETS.idleCpuS * seconds) / 10;
+      return [{
+        case: `${sessions} sessions, ${seconds} s idle`,
+        'CPU s': cpuS,
+        'peak RSS MB': result.maxRssKb / 1024,
+        target: lib.target(cpuS < budget, `< ${budget} s`),
+      }];
+    } finally {
+      await serve.close();
+    }
+  });
+}
+
+async function run(values, { timeoutMs }) {
+  const sessions = lib.positiveInt('sessions', values.sessions);
+  const missionsPer = lib.positiveInt('missions', values.missions);
+  const appends = lib.positiveInt('appends', values.appends);
+  const idleSeconds = lib.positiveInt('idle-seconds', values['idle-seconds']);
+  return [
+    { title: 'Initial sweep: every queued mission dispatched and assigned on disk', rows: await sweep(sessions, missionsPer, timeoutMs) },
+    { title: 'A mission appended to an idle queue: POST received after the rename', rows: await append(appends, timeoutMs) },
+    { title: 'An idle tailer: CPU used while nothing changes', rows: await idle(sessions, idleSeconds, timeoutMs) },
+  ];
+}
+
+module.exports = { name: 'queue-tailer', description: 'queue tailer: sweep throughput, append latency, idle cost', options, run };
