@@ -206,5 +206,6 @@ module.exports = {
   serveChild,
   blockFor,
   printTable,
+  fmt,
   target,
 };

@@ -198,7 +198,7 @@ async function idle(sessions, seconds, timeoutMs) {
         case: `${sessions} sessions, ${seconds} s idle`,
         'CPU s': cpuS,
         'peak RSS MB': result.maxRssKb / 1024,
-        target: lib.target(cpuS < budget, `< ${budget} s`),
+        target: lib.target(cpuS < budget, `< ${lib.fmt(budget)} s`),
       }];
     } finally {
       await serve.close();

@@ -106,10 +106,17 @@ pub fn write_session(path: &Path, session: &mut Value) -> Result<()> {
 
 /// Write already-serialised session text atomically and durably.
 pub fn write_session_text(path: &Path, text: &str) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).at("create", dir)?;
+    let write = || atomic_write::write_atomic(path, text.as_bytes(), Durability::Full);
+    match write() {
+        // The directory is missing (a new session): create it and try again.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                fs::create_dir_all(dir).at("create", dir)?;
+            }
+            write().at("write session", path)
+        }
+        other => other.at("write session", path),
     }
-    atomic_write::write_atomic(path, text.as_bytes(), Durability::Full).at("write session", path)
 }
 
 /// The missions of `session` (an empty slice when `missions` is not an array).

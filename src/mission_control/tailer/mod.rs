@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use watch::Change;
@@ -216,18 +216,18 @@ impl Core {
                 }
             };
             let core = Arc::clone(&self);
-            self.in_flight.fetch_add(1, Ordering::SeqCst);
             self.tasks.spawn(async move {
-                core.run_job(&job).await;
-                core.in_flight.fetch_sub(1, Ordering::SeqCst);
-                drop(slot);
+                core.run_job(&job, slot).await;
                 job.done.cancel();
             });
         }
     }
 
-    async fn run_job(self: &Arc<Self>, job: &Job) {
-        let deferred = match self.dispatch_job(job).await {
+    /// Run one job; `slot` is its place among the `maxInflight` dispatches,
+    /// given back as soon as serve has answered (the write-back does not
+    /// hold it, so a slow disk does not slow dispatching).
+    async fn run_job(self: &Arc<Self>, job: &Job, slot: OwnedSemaphorePermit) {
+        let deferred = match self.dispatch_job(job, slot).await {
             Ok(deferred) => deferred,
             Err(e) => {
                 self.log.log(
@@ -243,7 +243,8 @@ impl Core {
     }
 
     /// Dispatch one mission and write its outcome back. `Ok(true)`: deferred (§9.2).
-    async fn dispatch_job(self: &Arc<Self>, job: &Job) -> Result<bool> {
+    async fn dispatch_job(self: &Arc<Self>, job: &Job, slot: OwnedSemaphorePermit) -> Result<bool> {
+        let slot = InFlight::new(&self.in_flight, slot);
         if self.stop.is_cancelled() {
             return Ok(false);
         }
@@ -264,6 +265,7 @@ impl Core {
             },
         )
         .await;
+        drop(slot);
         match &outcome {
             Outcome::Accepted {
                 executor_id,
@@ -427,6 +429,25 @@ impl Core {
                 ),
             }
         }
+    }
+}
+
+/// A dispatch slot in use, counted in `in_flight` until dropped.
+struct InFlight<'a> {
+    count: &'a AtomicUsize,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a AtomicUsize, slot: OwnedSemaphorePermit) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        InFlight { count, _slot: slot }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

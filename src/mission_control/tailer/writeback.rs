@@ -15,6 +15,9 @@ pub type Written = Result<&'static str, String>;
 
 type Pending = Vec<(StatusUpdate, oneshot::Sender<Written>)>;
 
+/// How long a batch gathers updates before it is written.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
+
 #[derive(Default)]
 pub struct Writeback {
     /// A path is in the map while its writer task runs.
@@ -45,6 +48,9 @@ impl Writeback {
 
     async fn drain(&self, path: PathBuf) {
         loop {
+            // Outcomes of one session tend to arrive together: a moment's
+            // wait lets them share one write.
+            tokio::time::sleep(GATHER).await;
             let batch = {
                 let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
                 match pending.get_mut(&path) {
