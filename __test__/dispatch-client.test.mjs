@@ -628,8 +628,9 @@ describe('dispatchMission: the request', () => {
     assert.equal(out.outcome, 'accepted');
     const [req] = s.requests;
     assert.equal(req.url, `/api/v1/sessions/${encodeURIComponent(sessionId)}/dispatch`);
-    // Node reads header bytes as latin1; the key was sent as UTF-8 bytes.
-    assert.equal(Buffer.from(req.headers['idempotency-key'], 'latin1').toString('utf8'), `${sessionId}:m-ü`);
+    // Bytes a header value cannot carry are percent-encoded (UTF-8), so every transport sends the same key.
+    assert.equal(req.headers['idempotency-key'], '%C3%A9quipe/%C3%BC ?%C3%9F%F0%9F%98%80:m-%C3%BC');
+    assert.equal(decodeURIComponent(req.headers['idempotency-key']), `${sessionId}:m-ü`);
     assert.equal(JSON.parse(req.body).mission_id, 'm-ü');
   });
 
@@ -708,7 +709,8 @@ describe('dispatchMission: fetchImpl', () => {
     assert.equal(url, `${URL_BASE}/api/v1/sessions/${encodeURIComponent(sessionId)}/dispatch`);
     assert.equal(init.method, 'POST');
     assert.equal(init.headers['Content-Type'], 'application/json');
-    assert.equal(init.headers['Idempotency-Key'], `${sessionId}:m-f`);
+    assert.equal(decodeURIComponent(init.headers['Idempotency-Key']), `${sessionId}:m-f`);
+    assert.match(init.headers['Idempotency-Key'], /^[\x20-\x7e]+$/);
     assert.equal(typeof init.body, 'string');
     assert.deepEqual(JSON.parse(init.body), payload);
     assert.equal(init.body, JSON.stringify(payload));

@@ -16,12 +16,68 @@ use std::io;
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// `JSON.stringify(value, null, 2)`.
-pub fn to_pretty_string<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+pub fn to_pretty_string(value: &Value) -> serde_json::Result<String> {
     let mut out = Vec::with_capacity(256);
     let mut ser = serde_json::Serializer::with_formatter(&mut out, JsFormatter::default());
-    value.serialize(&mut ser)?;
+    V8Order(value).serialize(&mut ser)?;
     // serde_json only ever writes UTF-8.
     String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
+}
+
+/// A value whose objects serialise in V8's property order: keys that are
+/// array indices first, ascending, then the others in insertion order.
+/// (`JSON.parse` and object spread build objects that way.)
+struct V8Order<'a>(&'a Value);
+
+impl Serialize for V8Order<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Object(map) => {
+                let mut out = serializer.serialize_map(Some(map.len()))?;
+                if map.keys().any(|k| array_index(k).is_some()) {
+                    let mut indices: Vec<_> = map
+                        .iter()
+                        .filter_map(|(k, v)| array_index(k).map(|i| (i, k, v)))
+                        .collect();
+                    indices.sort_by_key(|(i, _, _)| *i);
+                    for (_, k, v) in indices {
+                        out.serialize_entry(k, &V8Order(v))?;
+                    }
+                    for (k, v) in map.iter().filter(|(k, _)| array_index(k).is_none()) {
+                        out.serialize_entry(k, &V8Order(v))?;
+                    }
+                } else {
+                    for (k, v) in map {
+                        out.serialize_entry(k, &V8Order(v))?;
+                    }
+                }
+                out.end()
+            }
+            Value::Array(items) => {
+                let mut out = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    out.serialize_element(&V8Order(item))?;
+                }
+                out.end()
+            }
+            other => other.serialize(serializer),
+        }
+    }
+}
+
+/// `key` as an array index (a canonical integer below 2^32 - 1), if it is one.
+fn array_index(key: &str) -> Option<u32> {
+    let canonical = !key.is_empty()
+        && key.bytes().all(|b| b.is_ascii_digit())
+        && (key == "0" || !key.starts_with('0'));
+    if !canonical || key.len() > 10 {
+        return None;
+    }
+    key.parse::<u64>()
+        .ok()
+        .filter(|&n| n < u64::from(u32::MAX))
+        .map(|n| n as u32)
 }
 
 /// Parse JSON as `JSON.parse(buffer.toString('utf8'))` would: invalid UTF-8
@@ -233,6 +289,14 @@ mod tests {
         assert_eq!(
             pretty(r#"[1,[2,{"x":null}]]"#),
             "[\n  1,\n  [\n    2,\n    {\n      \"x\": null\n    }\n  ]\n]"
+        );
+    }
+
+    #[test]
+    fn array_index_keys_come_first_as_in_v8() {
+        assert_eq!(
+            pretty(r#"{"b":1,"10":2,"a":{"2":0,"x":0,"1":0},"01":3,"4294967295":4,"0":5}"#),
+            "{\n  \"0\": 5,\n  \"10\": 2,\n  \"b\": 1,\n  \"a\": {\n    \"1\": 0,\n    \"2\": 0,\n    \"x\": 0\n  },\n  \"01\": 3,\n  \"4294967295\": 4\n}"
         );
     }
 

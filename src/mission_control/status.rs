@@ -7,8 +7,10 @@ use crate::js_json::truthy;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Mutex, OnceLock};
+use tokio::sync::oneshot;
 
 /// One status change for one mission.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -72,33 +74,73 @@ impl BatchOutcome {
     }
 }
 
-/// Per-path FIFO: a fair async mutex for every session file being written.
-fn path_lock(path: &Path) -> Arc<tokio::sync::Mutex<()>> {
-    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Weak<tokio::sync::Mutex<()>>>>> = OnceLock::new();
-    let mut locks = LOCKS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if let Some(lock) = locks.get(path).and_then(Weak::upgrade) {
-        return lock;
+/// Jobs waiting for one session file, in the order they were submitted.
+type Jobs = HashMap<PathBuf, VecDeque<Box<dyn FnOnce() + Send>>>;
+
+fn jobs() -> &'static Mutex<Jobs> {
+    static JOBS: OnceLock<Mutex<Jobs>> = OnceLock::new();
+    JOBS.get_or_init(Default::default)
+}
+
+/// Queue `updates` for `path`: jobs on one path run one at a time, in the
+/// order of this call (which is why it is not async: the place in the queue
+/// is taken when it is called). Needs a tokio runtime context.
+pub fn enqueue_batch(
+    path: PathBuf,
+    updates: Vec<StatusUpdate>,
+) -> oneshot::Receiver<Result<Batched>> {
+    let (tx, rx) = oneshot::channel();
+    let job_path = path.clone();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let _ = tx.send(apply_now(&job_path, &updates));
+    });
+    let mut pending = jobs().lock().unwrap_or_else(|p| p.into_inner());
+    match pending.get_mut(&path) {
+        Some(queue) => queue.push_back(job),
+        None => {
+            pending.insert(path.clone(), VecDeque::from([job]));
+            tokio::task::spawn_blocking(move || run_jobs(&path));
+        }
     }
-    if locks.len() > 1024 {
-        locks.retain(|_, w| w.strong_count() > 0);
+    rx
+}
+
+/// Run the jobs of `path` until there are none; the path is in the map
+/// exactly while this runs.
+fn run_jobs(path: &Path) {
+    loop {
+        let job = {
+            let mut pending = jobs().lock().unwrap_or_else(|p| p.into_inner());
+            match pending.get_mut(path).and_then(VecDeque::pop_front) {
+                Some(job) => job,
+                None => {
+                    pending.remove(path);
+                    return;
+                }
+            }
+        };
+        // A panicking job drops its reply (the caller gets an error); the queue goes on.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
     }
-    let lock = Arc::new(tokio::sync::Mutex::new(()));
-    locks.insert(path.to_path_buf(), Arc::downgrade(&lock));
-    lock
 }
 
 /// `applyStatusUpdate(path, update)`.
 pub async fn apply_status_update(path: &Path, update: StatusUpdate) -> Result<UpdateOutcome> {
-    let batch = apply_status_updates_batched(path, vec![update]).await?;
-    Ok(match (batch.session, batch.outcome.each.first().copied()) {
-        (None, _) => UpdateOutcome::MissingSession,
-        (Some(_), Some("missing")) => UpdateOutcome::MissingMission,
-        (Some(session), Some("stale")) => UpdateOutcome::Stale(session),
-        (Some(session), _) => UpdateOutcome::Updated(session),
-    })
+    Ok(apply_status_updates_batched(path, vec![update])
+        .await?
+        .into())
+}
+
+impl From<Batched> for UpdateOutcome {
+    /// The outcome of a batch of one.
+    fn from(batch: Batched) -> Self {
+        match (batch.session, batch.outcome.each.first().copied()) {
+            (None, _) => UpdateOutcome::MissingSession,
+            (Some(_), Some("missing")) => UpdateOutcome::MissingMission,
+            (Some(session), Some("stale")) => UpdateOutcome::Stale(session),
+            (Some(session), _) => UpdateOutcome::Updated(session),
+        }
+    }
 }
 
 /// The result of a batch together with the session as it now is.
@@ -113,18 +155,22 @@ pub async fn apply_status_updates_batched(
     path: &Path,
     updates: Vec<StatusUpdate>,
 ) -> Result<Batched> {
-    let lock = path_lock(path);
-    let _turn = lock.lock().await;
-    let path = path.to_path_buf();
-    match tokio::task::spawn_blocking(move || apply_now(&path, &updates)).await {
+    match enqueue_batch(path.to_path_buf(), updates).await {
         Ok(result) => result,
-        Err(e) => Err(Error::Message(format!("status writer task failed: {e}"))),
+        Err(_) => Err(Error::Message("status writer job was dropped".into())),
     }
 }
 
 /// The read-modify-write itself; the caller holds the path's turn.
 fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
-    let mut session = match session::load_session(path) {
+    // As the original: a file that holds no session (missing, not JSON, or a
+    // falsy value such as `null`) is a missing session.
+    let loaded = match session::load_session(path) {
+        Ok(session) if truthy(&session) => Ok(session),
+        Ok(_) => Err(Unreadable::Missing),
+        Err(e) => Err(e),
+    };
+    let mut session = match loaded {
         Ok(session) => session,
         Err(Unreadable::Missing | Unreadable::NotJson(_)) => {
             return Ok(Batched {

@@ -33,6 +33,10 @@ use tokio_util::task::TaskTracker;
 use watch::Change;
 use writeback::Writeback;
 
+/// When to look again at a session directory whose file was missing: a file
+/// written right after its directory was created can beat the directory's watch.
+const LOOK_AGAIN_MS: f64 = 100.0;
+
 /// How long `stop()` waits for in-flight work.
 pub const DRAIN: Duration = Duration::from_secs(5);
 
@@ -175,7 +179,17 @@ impl Core {
 
     /// Examine one session file and queue its dispatchable missions.
     fn examine(self: &Arc<Self>, path: &Path) -> Vec<Arc<Job>> {
-        let jobs = self.scanner.examine(path, &self.log);
+        let scan::Examined { jobs, look_again } = self.scanner.examine(path, &self.log);
+        if look_again {
+            let core = Arc::clone(self);
+            let path = path.to_path_buf();
+            self.tasks.spawn(async move {
+                super::dispatch::sleep_ms(LOOK_AGAIN_MS, &core.stop).await;
+                if !core.stop.is_cancelled() {
+                    core.examine(&path);
+                }
+            });
+        }
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         for job in &jobs {
             queue.push(Reverse(Arc::clone(job)));

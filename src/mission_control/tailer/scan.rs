@@ -10,7 +10,7 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio_util::sync::CancellationToken;
 
@@ -71,6 +71,24 @@ pub struct Scanner {
     unreadable: Mutex<HashMap<PathBuf, Fingerprint>>,
     /// Problems with single missions already logged.
     invalid_logged: Mutex<HashSet<String>>,
+    /// Session files found missing once and due for another look.
+    awaiting: Mutex<HashSet<PathBuf>>,
+}
+
+/// What examining a session file found.
+pub struct Examined {
+    pub jobs: Vec<Arc<Job>>,
+    /// The file was missing from an existing directory: look again soon.
+    pub look_again: bool,
+}
+
+impl From<Vec<Arc<Job>>> for Examined {
+    fn from(jobs: Vec<Arc<Job>>) -> Self {
+        Examined {
+            jobs,
+            look_again: false,
+        }
+    }
 }
 
 impl Scanner {
@@ -84,11 +102,12 @@ impl Scanner {
             seen: Mutex::default(),
             unreadable: Mutex::default(),
             invalid_logged: Mutex::default(),
+            awaiting: Mutex::default(),
         }
     }
 
     /// The missions of `path` to dispatch now; claims them.
-    pub fn examine(&self, path: &Path, log: &Logger) -> Vec<std::sync::Arc<Job>> {
+    pub fn examine(&self, path: &Path, log: &Logger) -> Examined {
         let print = fingerprint(path);
         lock(&self.seen).insert(path.to_path_buf(), print);
         let session = match session::load_session(path) {
@@ -99,10 +118,20 @@ impl Scanner {
             {
                 // The whole session directory is gone: nothing to say.
                 lock(&self.unreadable).remove(path);
-                return Vec::new();
+                return Vec::new().into();
+            }
+            // A new session directory whose file has not landed yet; its
+            // event may come before the watch on the directory does. Look
+            // again shortly (the caller schedules it), and only then complain.
+            Err(Unreadable::Missing) if lock(&self.awaiting).insert(path.to_path_buf()) => {
+                return Examined {
+                    jobs: Vec::new(),
+                    look_again: true,
+                };
             }
             Err(e) => return self.unreadable(path, print, e.to_string(), log),
         };
+        lock(&self.awaiting).remove(path);
         lock(&self.unreadable).remove(path);
         let Some(session_id) = session.get("id").and_then(Value::as_str).map(str::to_owned) else {
             return self.unreadable(path, print, "the session has no string id".into(), log);
@@ -159,7 +188,7 @@ impl Scanner {
             if !lock(&self.claimed).insert(key.clone()) {
                 continue;
             }
-            jobs.push(std::sync::Arc::new(Job {
+            jobs.push(Arc::new(Job {
                 ts: session::fifo_timestamp(mission),
                 seq: self.seq.fetch_add(1, Ordering::Relaxed),
                 key,
@@ -169,7 +198,7 @@ impl Scanner {
                 done: CancellationToken::new(),
             }));
         }
-        jobs
+        jobs.into()
     }
 
     /// A key may be dispatched again.
@@ -193,13 +222,7 @@ impl Scanner {
             .collect()
     }
 
-    fn unreadable(
-        &self,
-        path: &Path,
-        print: Fingerprint,
-        error: String,
-        log: &Logger,
-    ) -> Vec<std::sync::Arc<Job>> {
+    fn unreadable(&self, path: &Path, print: Fingerprint, error: String, log: &Logger) -> Examined {
         let mut unreadable = lock(&self.unreadable);
         if unreadable.get(path) != Some(&print) {
             unreadable.insert(path.to_path_buf(), print);
@@ -208,7 +231,7 @@ impl Scanner {
                 json!({"path": path.to_string_lossy(), "error": error}),
             );
         }
-        Vec::new()
+        Vec::new().into()
     }
 
     fn invalid(
