@@ -532,6 +532,55 @@ describe('startQueueTailer: changes while it runs', () => {
     assert.deepEqual(srv.ids().sort(), [good, good2, p, g].sort());
   });
 
+  it('a mission that is not an object, has no id or no string objective is skipped with one log line; the others go on (§10)', async (t) => {
+    const s = scope(t);
+    const root = tmpRoot(s);
+    const base = Date.now();
+    const ok = mid(base, 1);
+    const file = sessionFile(root, 'mixed');
+    writeRenamed(file, session('mc-mixed', [
+      'queued',
+      { status: 'queued', objective: 'no id' },
+      { id: mid(base, 2), status: 'queued', objective: 42 },
+      null,
+      mission(ok),
+    ]));
+    const srv = await serve(s);
+    const { started, log } = tailer(s, { aiwgServeUrl: srv.url, watchDir: root });
+    await within(started, 10_000, 'start');
+    assert.deepEqual(srv.ids(), [ok]);
+    assert.equal(statusOf(file, ok), 'assigned');
+    const skipped = msgs(log, 'queue-tailer:skip-invalid-mission');
+    assert.deepEqual(skipped.map((l) => [l.meta.index, l.meta.reason]), [
+      [1, 'mission has no string id'],
+      [2, 'objective is not a string'],
+    ]);
+    assert.ok(skipped.every((l) => l.meta.sessionId === 'mc-mixed'));
+    // Our own write-back changes the file; the same problems are not logged again.
+    const again = mid(base, 3);
+    const doc = readDoc(file);
+    doc.missions.push(mission(again));
+    writeRenamed(file, doc);
+    await waitFor(() => statusOf(file, again) === 'assigned', 5000, 'the next good mission');
+    assert.equal(msgs(log, 'queue-tailer:skip-invalid-mission').length, 2);
+  });
+
+  it('a session file over the 32 MiB cap is skipped with a log line, not read (§9.7)', async (t) => {
+    const s = scope(t);
+    const root = tmpRoot(s);
+    const file = sessionFile(root, 'huge');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const doc = session('mc-huge', [mission(mid(Date.now(), 1))], { padding: 'x'.repeat(33 * 1024 * 1024) });
+    fs.writeFileSync(file, JSON.stringify(doc));
+    const srv = await serve(s);
+    const { started, log } = tailer(s, { aiwgServeUrl: srv.url, watchDir: root });
+    await within(started, 10_000, 'start');
+    assert.deepEqual(srv.ids(), []);
+    const lines = msgs(log, 'queue-tailer:session-unreadable');
+    assert.equal(lines.length, 1);
+    assert.match(lines[0].meta.error, /over the 33554432-byte cap/);
+  });
+
   it("a mission leaving 'queued' between sweep and dispatch → skip-no-longer-queued, no request", async (t) => {
     const s = scope(t);
     const root = tmpRoot(s);
