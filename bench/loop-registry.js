@@ -20,7 +20,7 @@ const HOLD_MS = 1;
 const options = {
   procs: { type: 'string', default: '1,2,4', description: 'process counts to run, comma-separated' },
   cycles: { type: 'string', default: '25', description: 'registry cycles per process' },
-  acquisitions: { type: 'string', default: '200', description: 'lock acquisitions in total per process count' },
+  acquisitions: { type: 'string', default: '1000', description: 'lock acquisitions in total per process count' },
 };
 
 // ---- child side -----------------------------------------------------------
