@@ -225,7 +225,11 @@ export interface QueueTailerOptions {
   signal?: AbortSignal
   logger?: Logger
   fetchImpl?: FetchImpl
-  WebSocketImpl?: unknown
+  /** Executor streams use this class instead of the Rust client. */
+  WebSocketImpl?: WebSocketImplClass
+  /** Default 1000 and 30000: the executor streams' reconnect backoff. */
+  reconnectBaseMs?: number
+  reconnectMaxMs?: number
   disableWSSubscription?: boolean
   executorTokens?: Record<string, string>
   subscribeExecutors?: string[]
@@ -306,3 +310,49 @@ export declare function applyStatusUpdatesBatched(
   sessionJsonPath: string,
   updates: StatusUpdate[],
 ): Promise<{ outcome: 'updated' | 'missing-session'; applied: string[]; missing: string[] }>
+
+// ---- executor-ws-client ---------------------------------------------------
+
+/** An executor event envelope (executor-v1). */
+export interface ExecutorEvent {
+  event: string
+  executor_id: string
+  mission_id?: string
+  ts: string
+  data?: Record<string, unknown>
+  [key: string]: unknown
+}
+
+/** A browser-style WebSocket class. */
+export interface WebSocketLike {
+  addEventListener(type: 'open' | 'message' | 'close' | 'error', listener: (event: any) => void): void
+  close(code?: number, reason?: string): void
+}
+export type WebSocketImplClass = new (url: string) => WebSocketLike
+
+export interface ExecutorWSOptions {
+  aiwgServeUrl: string
+  executorId: string
+  token?: string
+  /** Called for every event (a returned promise is awaited for errors only). */
+  onEvent?: (event: ExecutorEvent) => unknown
+  /** `opened` (meta `{url}` with the token shown as `***`), `closed` (meta `{code}`), `error`. */
+  onState?: (state: 'opened' | 'closed' | 'error', meta?: { url?: string; code?: number }) => void
+  logger?: Logger
+  /** Default 1000. */
+  reconnectBaseMs?: number
+  /** Default 30000. */
+  reconnectMaxMs?: number
+  signal?: AbortSignal
+  /** Use this class instead of the Rust client. */
+  WebSocketImpl?: WebSocketImplClass
+}
+
+/** `ws(s)://<serve>/ws/executors/<encoded id>[?token=<encoded token>]`. */
+export declare function buildWsUrl(aiwgServeUrl: string, executorId: string, token?: string): string
+/** `min(maxMs, baseMs * 2^max(0, attempt-1))`. */
+export declare function reconnectDelay(attempt: number, baseMs: number, maxMs: number): number
+/** The status update an event stands for, or `null`. */
+export declare function eventToStatusUpdate(event: ExecutorEvent | null | undefined): StatusUpdate | null
+/** Follow one executor's stream; returned synchronously. */
+export declare function startExecutorWS(opts: ExecutorWSOptions): { stop(): Promise<void>; ready: Promise<void> }

@@ -15,6 +15,10 @@ export const {
   dispatchMission,
   applyStatusUpdate,
   applyStatusUpdatesBatched,
+  buildWsUrl,
+  reconnectDelay,
+  eventToStatusUpdate,
+  startExecutorWS,
   ExternalMultiLoopStateManager,
 
 } = cjs;

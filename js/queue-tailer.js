@@ -6,6 +6,7 @@
 const native = require('./native.js');
 const check = require('./validate.js');
 const { callLogger, fetchAdapter, onAbort } = require('./operation.js');
+const { startExecutorWS } = require('./executor-ws-client.js');
 
 const DEFAULTS = Object.freeze({
   aiwgServeUrl: 'http://127.0.0.1:7337',
@@ -71,7 +72,26 @@ function tailerConfig(options) {
     maxInflight: check.optionalNumber('options.maxInflight', options.maxInflight, 8),
     requestTimeoutMs: check.optionalNumber('options.requestTimeoutMs', options.requestTimeoutMs, 30000),
     polling: Boolean(options.usePolling),
+    disableWSSubscription: Boolean(options.disableWSSubscription),
+    executorTokens: stringMap('options.executorTokens', options.executorTokens),
+    subscribeExecutors: stringList('options.subscribeExecutors', options.subscribeExecutors),
+    reconnectBaseMs: check.optionalNumber('options.reconnectBaseMs', options.reconnectBaseMs, 1000),
+    reconnectMaxMs: check.optionalNumber('options.reconnectMaxMs', options.reconnectMaxMs, 30000),
   };
+}
+
+function stringMap(name, value) {
+  if (value === undefined || value === null) return {};
+  check.object(name, value);
+  for (const [k, v] of Object.entries(value)) check.string(`${name}.${k}`, v);
+  return value;
+}
+
+function stringList(name, value) {
+  if (value === undefined || value === null) return [];
+  check.array(name, value);
+  value.forEach((v, i) => check.string(`${name}[${i}]`, v));
+  return value;
 }
 
 /**
@@ -86,6 +106,9 @@ async function startQueueTailer(options = {}) {
   const logger = check.optionalFunction('options.logger', merged.logger);
   const fetchImpl = check.optionalFunction('options.fetchImpl', merged.fetchImpl);
   const signal = check.optionalSignal('options.signal', merged.signal);
+  const WebSocketImpl = check.optionalFunction('options.WebSocketImpl', merged.WebSocketImpl);
+  // Streams this file runs for the tailer when the caller brings its own WebSocket class.
+  const streams = [];
   // Aborts the injected fetchImpl's requests when the tailer stops.
   const requests = new AbortController();
 
@@ -103,6 +126,7 @@ async function startQueueTailer(options = {}) {
         detach();
         requests.abort();
         operation.cancel();
+        for (const stream of streams) stream.stop();
       }
       return stopping;
     };
@@ -117,6 +141,22 @@ async function startQueueTailer(options = {}) {
         case 'stopped':
           markStopped();
           break;
+        case 'subscribe': {
+          const executorId = a;
+          const stream = startExecutorWS({
+            aiwgServeUrl: config.aiwgServeUrl,
+            executorId,
+            token: b || undefined,
+            reconnectBaseMs: config.reconnectBaseMs,
+            reconnectMaxMs: config.reconnectMaxMs,
+            WebSocketImpl,
+            logger,
+            onEvent: (event) => operation.streamEvent(executorId, JSON.stringify(event)),
+            onState: (state) => operation.streamState(executorId, state),
+          });
+          streams.push(stream);
+          break;
+        }
         default:
           detach();
           reject(new Error(a));
@@ -126,6 +166,7 @@ async function startQueueTailer(options = {}) {
     operation = native.startQueueTailer(
       JSON.stringify(config),
       Boolean(logger),
+      Boolean(WebSocketImpl),
       sink,
       fetchImpl ? fetchAdapter(fetchImpl, requests.signal) : null,
     );

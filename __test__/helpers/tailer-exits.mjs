@@ -33,7 +33,8 @@ let requests = 0;
 const server = http.createServer((req, res) => {
   req.resume();
   req.on('end', () => {
-    requests++;
+    // Only dispatches count; the executor stream's upgrade request does not.
+    if (req.method === 'POST') requests++;
     res.writeHead(202, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ mission_id: 'm-lz0-000001', executor_id: 'ex-exit', status: 'assigned' }));
   });

@@ -2,6 +2,9 @@
 //! write-back and the tailer that drives them. Plain Rust, no napi.
 
 pub mod dispatch;
+pub mod events;
+pub mod executor_ws;
+pub mod journal;
 pub mod log;
 pub mod session;
 pub mod status;

@@ -13,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use tokio::sync::oneshot;
 
 /// One status change for one mission.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusUpdate {
     pub mission_id: Value,
@@ -22,6 +22,9 @@ pub struct StatusUpdate {
     pub patch: Option<Map<String, Value>>,
     #[serde(default)]
     pub transition_from: Option<Value>,
+    /// Internal (§9.1): skip the update if the mission has reached a terminal status.
+    #[serde(skip)]
+    pub unless_terminal: bool,
 }
 
 /// What `applyStatusUpdate` did.
@@ -91,9 +94,16 @@ pub fn enqueue_batch(
 ) -> oneshot::Receiver<Result<Batched>> {
     let (tx, rx) = oneshot::channel();
     let job_path = path.clone();
-    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+    enqueue_job(path, move || {
         let _ = tx.send(apply_now(&job_path, &updates));
     });
+    rx
+}
+
+/// Queue any work on the session file `path` (such as appending to the
+/// session's `log.jsonl`), in order with its status writes.
+pub fn enqueue_job(path: PathBuf, job: impl FnOnce() + Send + 'static) {
+    let job: Box<dyn FnOnce() + Send> = Box::new(job);
     let mut pending = jobs().lock().unwrap_or_else(|p| p.into_inner());
     match pending.get_mut(&path) {
         Some(queue) => queue.push_back(job),
@@ -102,7 +112,6 @@ pub fn enqueue_batch(
             tokio::task::spawn_blocking(move || run_jobs(&path));
         }
     }
-    rx
 }
 
 /// Run the jobs of `path` until there are none; the path is in the map
@@ -230,6 +239,13 @@ pub fn apply_one(session: &mut Value, update: &StatusUpdate) -> &'static str {
             return "stale";
         }
     }
+    let status = mission
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if update.unless_terminal && super::events::TERMINAL.contains(&status) {
+        return "stale";
+    }
     if let Some(patch) = &update.patch {
         for (k, v) in patch {
             mission.insert(k.clone(), v.clone());
@@ -255,6 +271,7 @@ mod tests {
                     .unwrap_or_default(),
             ),
             transition_from: from.map(|f| json!(f)),
+            unless_terminal: false,
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod cancel;
 mod dispatch_client;
+mod executor_ws;
 mod fetch;
 mod loop_registry;
 mod queue_tailer;

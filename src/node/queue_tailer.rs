@@ -1,6 +1,5 @@
 //! `@aiwg/mc-native/queue-tailer` as JS sees it (see js/queue-tailer.js).
 
-use super::cancel::Operation;
 use super::dispatch_client::{clamp_u32, millis, transport};
 use super::fetch::FetchFn;
 use super::sink::{Sink, SinkFn};
@@ -8,12 +7,14 @@ use super::{blocking, parse_json, run_in_background, to_json};
 use crate::error::IoContext;
 use crate::mission_control::log::Logger;
 use crate::mission_control::session;
-use crate::mission_control::tailer::{self, TailerConfig};
+use crate::mission_control::tailer::{self, ExternalStreams, StreamInput, TailerConfig, WsConfig};
 use napi_derive::napi;
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 #[napi]
@@ -81,21 +82,64 @@ struct TailerOpts {
     max_inflight: f64,
     request_timeout_ms: f64,
     polling: bool,
+    #[serde(rename = "disableWSSubscription")]
+    disable_ws_subscription: bool,
+    executor_tokens: HashMap<String, String>,
+    subscribe_executors: Vec<String>,
+    reconnect_base_ms: f64,
+    reconnect_max_ms: f64,
+}
+
+/// A running tailer as JS holds it.
+#[napi]
+pub struct TailerHandle {
+    stop: CancellationToken,
+    streams: Option<mpsc::UnboundedSender<StreamInput>>,
+}
+
+#[napi]
+impl TailerHandle {
+    /// Stop the tailer (idempotent); the sink hears `stopped` when it is done.
+    #[napi(catch_unwind)]
+    pub fn cancel(&self) {
+        self.stop.cancel();
+    }
+
+    /// An event from a stream the caller runs (an injected WebSocketImpl).
+    #[napi(catch_unwind)]
+    pub fn stream_event(&self, executor_id: String, event_json: String) -> napi::Result<()> {
+        let event: Value = parse_json("event", &event_json)?;
+        if let Some(streams) = &self.streams {
+            let _ = streams.send(StreamInput::Event { executor_id, event });
+        }
+        Ok(())
+    }
+
+    /// A state change of a stream the caller runs.
+    #[napi(catch_unwind)]
+    pub fn stream_state(&self, executor_id: String, state: String) {
+        if let Some(streams) = &self.streams {
+            let _ = streams.send(StreamInput::State { executor_id, state });
+        }
+    }
 }
 
 /// Start a tailer. The sink hears `log` lines, then `ready` once the
 /// initial sweep is done, and `stopped` after `cancel()` has drained it
-/// (or `error` if it could not start).
+/// (or `error` if it could not start). With `externalStreams`, executor
+/// subscriptions are asked of JS as `subscribe(executorId, token)` and fed
+/// back through the handle.
 #[napi(catch_unwind)]
 pub fn start_queue_tailer(
     opts_json: String,
     has_logger: bool,
+    external_streams: bool,
     #[napi(ts_arg_type = "(kind: string, a: string, b: string) => void")] sink: SinkFn,
     #[napi(
         ts_arg_type = "((url: string, init: string) => Promise<FetchAnswer>) | undefined | null"
     )]
     fetch: Option<FetchFn>,
-) -> napi::Result<Operation> {
+) -> napi::Result<TailerHandle> {
     let opts: TailerOpts = parse_json("options", &opts_json)?;
     let config = TailerConfig {
         aiwg_serve_url: opts.aiwg_serve_url,
@@ -107,22 +151,49 @@ pub fn start_queue_tailer(
         max_inflight: clamp_u32(opts.max_inflight).max(1) as usize,
         request_timeout: millis(opts.request_timeout_ms),
         polling: opts.polling,
+        ws: WsConfig {
+            disabled: opts.disable_ws_subscription,
+            tokens: opts.executor_tokens,
+            subscribe: opts.subscribe_executors,
+            reconnect_base_ms: opts.reconnect_base_ms,
+            reconnect_max_ms: opts.reconnect_max_ms,
+        },
     };
     let transport = transport(fetch)?;
     let sink = Arc::new(Sink::new(sink, has_logger));
+    let (streams, external) = if external_streams {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let asker = Arc::clone(&sink);
+        let subscribe = Box::new(move |executor_id: &str, token: Option<String>| {
+            asker.send(
+                "subscribe",
+                executor_id.to_owned(),
+                token.unwrap_or_default(),
+            );
+        });
+        (
+            Some(tx),
+            Some(ExternalStreams {
+                subscribe,
+                inputs: rx,
+            }),
+        )
+    } else {
+        (None, None)
+    };
     let stop = CancellationToken::new();
     let token = stop.clone();
     run_in_background(Arc::clone(&sink), async move {
         let log: Logger = sink.clone();
         let ready = Arc::clone(&sink);
-        match tailer::run(config, transport, log, stop, move || {
-            ready.send("ready", String::new(), String::new())
-        })
-        .await
-        {
+        let on_ready = move || ready.send("ready", String::new(), String::new());
+        match tailer::run(config, transport, log, stop, external, on_ready).await {
             Ok(_) => sink.send("stopped", String::new(), String::new()),
             Err(e) => sink.send("error", e.to_string(), String::new()),
         }
     });
-    Ok(Operation::new(token))
+    Ok(TailerHandle {
+        stop: token,
+        streams,
+    })
 }

@@ -9,11 +9,15 @@
 //! - Missions whose dispatch found serve unreachable (or was cut short by
 //!   stop) stay `queued` and are tried again with capped backoff (§9.2).
 
+mod executors;
 mod scan;
 pub mod watch;
 mod writeback;
 
 use super::dispatch::{dispatch_mission, Cancel, DispatchOptions, Outcome, Transport};
+use super::events::{event_to_status_update, TERMINAL};
+use super::executor_ws::{self, WsHandler, WsOptions, WsState};
+use super::journal;
 use super::log::Logger;
 use super::session::{self, backoff_ms};
 use super::status::StatusUpdate;
@@ -32,6 +36,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use watch::Change;
 use writeback::Writeback;
+
+pub use executors::WsConfig;
+use executors::{Executors, Known};
+pub use executors::{ExternalStreams, StreamInput};
 
 /// When to look again at a session directory whose file was missing: a file
 /// written right after its directory was created can beat the directory's watch.
@@ -53,6 +61,8 @@ pub struct TailerConfig {
     pub request_timeout: Duration,
     /// Poll instead of watching (the fallback, forced).
     pub polling: bool,
+    /// Executor subscriptions.
+    pub ws: WsConfig,
 }
 
 impl Default for TailerConfig {
@@ -67,6 +77,11 @@ impl Default for TailerConfig {
             max_inflight: 8,
             request_timeout: Duration::from_millis(30_000),
             polling: false,
+            ws: WsConfig {
+                reconnect_base_ms: 1000.0,
+                reconnect_max_ms: 30_000.0,
+                ..WsConfig::default()
+            },
         }
     }
 }
@@ -89,6 +104,9 @@ struct Core {
     /// Deferred missions (§9.2) and how often each was deferred in a row.
     deferrals: Mutex<HashMap<String, u32>>,
     writeback: Arc<Writeback>,
+    executors: Executors,
+    /// Set when the caller runs the executor streams.
+    external_subscribe: Option<executors::Subscribe>,
 }
 
 /// Run a tailer until `stop` is cancelled. `on_ready` is called once the
@@ -99,8 +117,13 @@ pub async fn run(
     transport: Arc<dyn Transport>,
     log: Logger,
     stop: CancellationToken,
+    external: Option<ExternalStreams>,
     on_ready: impl FnOnce(),
 ) -> Result<usize> {
+    let (external_subscribe, external_inputs) = match external {
+        Some(e) => (Some(e.subscribe), Some(e.inputs)),
+        None => (None, None),
+    };
     log.log(
         "queue-tailer:start",
         json!({"aiwgServeUrl": config.aiwg_serve_url, "watchDir": config.watch_dir.to_string_lossy(), "dryRun": config.dry_run}),
@@ -127,6 +150,8 @@ pub async fn run(
         in_flight: AtomicUsize::new(0),
         deferrals: Mutex::new(HashMap::new()),
         writeback: Arc::new(Writeback::default()),
+        executors: Executors::default(),
+        external_subscribe,
     });
 
     // Watch before the sweep, so nothing written during it is missed.
@@ -137,6 +162,12 @@ pub async fn run(
         watch::watch(&root, tx).ok()
     };
     core.tasks.spawn(Arc::clone(&core).dispatcher());
+    if let Some(inputs) = external_inputs {
+        core.tasks.spawn(Arc::clone(&core).follow_external(inputs));
+    }
+    for executor_id in core.config.ws.subscribe.clone() {
+        core.subscribe(&executor_id);
+    }
 
     let initial = core.sweep(&root);
     core.wait_for(initial).await;
@@ -179,7 +210,15 @@ impl Core {
 
     /// Examine one session file and queue its dispatchable missions.
     fn examine(self: &Arc<Self>, path: &Path) -> Vec<Arc<Job>> {
-        let scan::Examined { jobs, look_again } = self.scanner.examine(path, &self.log);
+        let scan::Examined {
+            jobs,
+            look_again,
+            held,
+        } = self.scanner.examine(path, &self.log);
+        // §9.1: missions an executor holds are followed again after a restart.
+        for (mission_id, executor_id) in held {
+            self.follow(&mission_id, path, &executor_id);
+        }
         if look_again {
             let core = Arc::clone(self);
             let path = path.to_path_buf();
@@ -302,12 +341,25 @@ impl Core {
                     "queue-tailer:dispatched",
                     json!({"missionId": job.mission_id, "sessionId": job.session_id, "executorId": executor_id, "attempts": attempts}),
                 );
+                journal::append(
+                    &job.path,
+                    json!({"type": "dispatch", "missionId": job.mission_id, "outcome": "accepted", "executorId": executor_id, "attempts": attempts}),
+                );
+                if let (Some(mission_id), Some(executor_id)) =
+                    (job.mission_id.as_str(), executor_id.as_str())
+                {
+                    self.follow(mission_id, &job.path, executor_id);
+                }
                 Ok(false)
             }
             Outcome::Failed { reason, .. } if reason == "unreachable" || reason == "aborted" => {
                 self.log.log(
                     "queue-tailer:dispatch-deferred",
                     json!({"missionId": job.mission_id, "sessionId": job.session_id, "reason": reason}),
+                );
+                journal::append(
+                    &job.path,
+                    json!({"type": "dispatch", "missionId": job.mission_id, "outcome": "deferred", "reason": reason, "attempts": outcome.attempts()}),
                 );
                 if self.stop.is_cancelled() {
                     return Ok(false);
@@ -336,9 +388,162 @@ impl Core {
                     "queue-tailer:dispatch-failed",
                     json!({"missionId": job.mission_id, "sessionId": job.session_id, "reason": reason, "attempts": attempts}),
                 );
+                journal::append(
+                    &job.path,
+                    json!({"type": "dispatch", "missionId": job.mission_id, "outcome": "failed", "reason": reason, "message": message, "attempts": attempts}),
+                );
                 Ok(false)
             }
         }
+    }
+
+    /// Follow `mission_id` (in the session file `path`) on its executor's stream.
+    fn follow(self: &Arc<Self>, mission_id: &str, path: &Path, executor_id: &str) {
+        if executor_id.is_empty() || executor_id == "unknown" {
+            return;
+        }
+        self.executors.remember(
+            mission_id,
+            Known {
+                path: path.to_path_buf(),
+                executor_id: executor_id.to_owned(),
+            },
+        );
+        self.subscribe(executor_id);
+    }
+
+    /// One stream per executor, for as long as the tailer runs.
+    fn subscribe(self: &Arc<Self>, executor_id: &str) {
+        let ws = &self.config.ws;
+        if ws.disabled
+            || executor_id.is_empty()
+            || executor_id == "unknown"
+            || self.stop.is_cancelled()
+        {
+            return;
+        }
+        if !self.executors.first_subscription(executor_id) {
+            return;
+        }
+        let opts = WsOptions {
+            aiwg_serve_url: self.config.aiwg_serve_url.clone(),
+            executor_id: executor_id.to_owned(),
+            token: ws.tokens.get(executor_id).cloned(),
+            reconnect_base_ms: ws.reconnect_base_ms,
+            reconnect_max_ms: ws.reconnect_max_ms,
+        };
+        if let Some(subscribe) = &self.external_subscribe {
+            return subscribe(executor_id, opts.token);
+        }
+        let handler = Arc::new(ExecutorStream {
+            core: Arc::clone(self),
+            executor_id: executor_id.to_owned(),
+        });
+        self.tasks.spawn(executor_ws::run(
+            opts,
+            handler,
+            Arc::clone(&self.log),
+            self.stop.child_token(),
+        ));
+    }
+
+    /// Streams the caller runs: their events and states, until stopped.
+    async fn follow_external(self: Arc<Self>, mut inputs: mpsc::UnboundedReceiver<StreamInput>) {
+        loop {
+            let input = tokio::select! {
+                input = inputs.recv() => match input { Some(i) => i, None => return },
+                () = self.stop.cancelled() => return,
+            };
+            match input {
+                StreamInput::Event { executor_id, event } => self.on_event(&executor_id, event),
+                StreamInput::State { executor_id, state } => self.log.log(
+                    "queue-tailer:ws-state",
+                    json!({"executorId": executor_id, "state": state}),
+                ),
+            }
+        }
+    }
+
+    /// An event from `executor_id`'s stream: apply it to its mission's file.
+    fn on_event(self: &Arc<Self>, executor_id: &str, event: Value) {
+        let kind = event.get("event").cloned().unwrap_or(Value::Null);
+        if kind == "executor.resync" {
+            return self.resync(executor_id, &event);
+        }
+        let Some(update) = event_to_status_update(&event) else {
+            return;
+        };
+        let mission_id = update.mission_id.as_str().unwrap_or_default().to_owned();
+        let Some(known) = self.executors.get(&mission_id) else {
+            self.log.log(
+                "queue-tailer:event-unmapped-mission",
+                json!({"missionId": update.mission_id, "event": kind}),
+            );
+            return;
+        };
+        self.apply_event(mission_id, known, kind, update);
+    }
+
+    /// §9.1: what the executor no longer owns (and had not finished) is lost.
+    fn resync(self: &Arc<Self>, executor_id: &str, event: &Value) {
+        let owned: HashSet<String> = event
+            .pointer("/data/owned_mission_ids")
+            .and_then(Value::as_array)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (mission_id, known) in self.executors.lost_by(executor_id, &owned) {
+            let update = StatusUpdate {
+                mission_id: Value::from(mission_id.clone()),
+                status: Value::from("failed"),
+                patch: Some(object(json!({
+                    "failedAt": now_iso(),
+                    "failureReason": "executor_lost",
+                    "failureMessage": format!("executor {executor_id} no longer owns this mission"),
+                }))),
+                transition_from: None,
+                unless_terminal: true,
+            };
+            self.apply_event(mission_id, known, Value::from("executor.resync"), update);
+        }
+    }
+
+    /// Queue the update now (so events apply in the order they came), log
+    /// and journal it once written, and forget a mission that has ended.
+    fn apply_event(
+        self: &Arc<Self>,
+        mission_id: String,
+        known: Known,
+        kind: Value,
+        update: StatusUpdate,
+    ) {
+        let new_status = update.status.clone();
+        let reply = self.writeback.submit(&self.tasks, &known.path, update);
+        let core = Arc::clone(self);
+        self.tasks.spawn(async move {
+            let outcome = match reply.await {
+                Ok(Ok("applied")) => "updated",
+                Ok(Ok("missing")) => "missing-mission",
+                Ok(Ok(other)) => other,
+                Ok(Err(_)) | Err(_) => "error",
+            };
+            core.log.log(
+                "queue-tailer:event-applied",
+                json!({"missionId": mission_id, "event": kind, "newStatus": new_status, "outcome": outcome}),
+            );
+            journal::append(
+                &known.path,
+                json!({"type": "event", "event": kind, "missionId": mission_id, "executorId": known.executor_id, "newStatus": new_status, "outcome": outcome}),
+            );
+            let ended = new_status.as_str().is_some_and(|s| TERMINAL.contains(&s));
+            if ended || outcome == "missing-mission" || outcome == "missing-session" {
+                core.executors.forget(&mission_id);
+            }
+        });
     }
 
     /// Re-read the session: the mission, if it is still `queued`.
@@ -370,6 +575,7 @@ impl Core {
             status: Value::from(status),
             patch: Some(patch),
             transition_from: Some(Value::from("queued")),
+            unless_terminal: false,
         };
         let reply = self.writeback.submit(&self.tasks, &job.path, update);
         match reply.await {
@@ -462,6 +668,30 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.count.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// One executor's stream, feeding the tailer.
+struct ExecutorStream {
+    core: Arc<Core>,
+    executor_id: String,
+}
+
+impl WsHandler for ExecutorStream {
+    fn on_event(&self, event: Value) {
+        self.core.on_event(&self.executor_id, event);
+    }
+
+    fn on_state(&self, state: WsState) {
+        let name = match state {
+            WsState::Opened { .. } => "opened",
+            WsState::Closed { .. } => "closed",
+            WsState::Error => "error",
+        };
+        self.core.log.log(
+            "queue-tailer:ws-state",
+            json!({"executorId": self.executor_id, "state": name}),
+        );
     }
 }
 

@@ -2,6 +2,7 @@
 //! dispatched, which are claimed already, and what is wrong with the rest
 //! (logged once, never fatal: §10).
 
+use super::super::events::HELD;
 use super::super::log::Logger;
 use super::super::session::{self, Unreadable};
 use crate::js_json::slice_utf16;
@@ -80,6 +81,8 @@ pub struct Examined {
     pub jobs: Vec<Arc<Job>>,
     /// The file was missing from an existing directory: look again soon.
     pub look_again: bool,
+    /// Missions an executor holds (§9.1): `(mission id, executor id)`.
+    pub held: Vec<(String, String)>,
 }
 
 impl From<Vec<Arc<Job>>> for Examined {
@@ -87,6 +90,7 @@ impl From<Vec<Arc<Job>>> for Examined {
         Examined {
             jobs,
             look_again: false,
+            held: Vec::new(),
         }
     }
 }
@@ -127,6 +131,7 @@ impl Scanner {
                 return Examined {
                     jobs: Vec::new(),
                     look_again: true,
+                    held: Vec::new(),
                 };
             }
             Err(e) => return self.unreadable(path, print, e.to_string(), log),
@@ -137,8 +142,20 @@ impl Scanner {
             return self.unreadable(path, print, "the session has no string id".into(), log);
         };
         let mut jobs = Vec::new();
+        let mut held = Vec::new();
         for (index, mission) in session::missions(&session).iter().enumerate() {
-            if mission.get("status").and_then(Value::as_str) != Some("queued") {
+            let status = mission
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if HELD.contains(&status) {
+                let id = mission.get("id").and_then(Value::as_str);
+                let executor = mission.get("executorId").and_then(Value::as_str);
+                if let (Some(id), Some(executor)) = (id, executor) {
+                    held.push((id.to_owned(), executor.to_owned()));
+                }
+            }
+            if status != "queued" {
                 continue;
             }
             let Some(mission_id) = mission
@@ -198,7 +215,11 @@ impl Scanner {
                 done: CancellationToken::new(),
             }));
         }
-        jobs.into()
+        Examined {
+            jobs,
+            look_again: false,
+            held,
+        }
     }
 
     /// A key may be dispatched again.

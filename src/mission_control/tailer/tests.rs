@@ -49,6 +49,7 @@ async fn start(
         transport,
         log.clone(),
         stop.clone(),
+        None,
         move || {
             let _ = ready_tx.send(());
         },

@@ -1,0 +1,1 @@
+export { buildWsUrl, reconnectDelay, eventToStatusUpdate, startExecutorWS } from './index'

@@ -1,0 +1,88 @@
+//! What the tailer knows about executors: which mission is held by which
+//! executor and lives in which session file, and which executors it is
+//! subscribed to. The streams themselves are [`executor_ws`](super::super::executor_ws).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Subscription settings (`disableWSSubscription`, `executorTokens`,
+/// `subscribeExecutors`, reconnect backoff).
+#[derive(Debug, Clone, Default)]
+pub struct WsConfig {
+    pub disabled: bool,
+    pub tokens: HashMap<String, String>,
+    pub subscribe: Vec<String>,
+    pub reconnect_base_ms: f64,
+    pub reconnect_max_ms: f64,
+}
+
+/// A mission the tailer follows.
+#[derive(Debug, Clone)]
+pub struct Known {
+    /// The session file it was found in.
+    pub path: PathBuf,
+    pub executor_id: String,
+}
+
+/// Asks for a stream: `(executor id, token)`.
+pub type Subscribe = Box<dyn Fn(&str, Option<String>) + Send + Sync>;
+
+/// Streams run by the caller (an injected `WebSocketImpl`): the tailer asks
+/// for a subscription through `subscribe(executor id, token)` and hears the
+/// stream through `inputs`.
+pub struct ExternalStreams {
+    pub subscribe: Subscribe,
+    pub inputs: tokio::sync::mpsc::UnboundedReceiver<StreamInput>,
+}
+
+/// What an external stream reports.
+#[derive(Debug)]
+pub enum StreamInput {
+    Event {
+        executor_id: String,
+        event: serde_json::Value,
+    },
+    State {
+        executor_id: String,
+        state: String,
+    },
+}
+
+#[derive(Default)]
+pub struct Executors {
+    missions: Mutex<HashMap<String, Known>>,
+    subscribed: Mutex<HashSet<String>>,
+}
+
+impl Executors {
+    pub fn remember(&self, mission_id: &str, known: Known) {
+        lock(&self.missions).insert(mission_id.to_owned(), known);
+    }
+
+    pub fn get(&self, mission_id: &str) -> Option<Known> {
+        lock(&self.missions).get(mission_id).cloned()
+    }
+
+    pub fn forget(&self, mission_id: &str) {
+        lock(&self.missions).remove(mission_id);
+    }
+
+    /// Missions held by `executor_id` that are not in `owned`.
+    pub fn lost_by(&self, executor_id: &str, owned: &HashSet<String>) -> Vec<(String, Known)> {
+        lock(&self.missions)
+            .iter()
+            .filter(|(id, k)| k.executor_id == executor_id && !owned.contains(*id))
+            .map(|(id, k)| (id.clone(), k.clone()))
+            .collect()
+    }
+
+    /// Whether this is the first subscription to `executor_id`.
+    pub fn first_subscription(&self, executor_id: &str) -> bool {
+        lock(&self.subscribed).insert(executor_id.to_owned())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
