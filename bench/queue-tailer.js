@@ -10,15 +10,14 @@
 // - idle: a tailer watching S sessions with nothing queued; CPU it uses in
 //   a quiet period.
 //
-// The tailer runs in a forked child (this file), so its RSS and CPU are its
-// own; serve runs in the parent. Parent and child meet through files in the
-// temp dir: the child writes `started` once the tailer is up and stops when
-// `stop` appears.
+// The tailer runs in a forked child (tailer-child.js), so its RSS and CPU
+// are its own; serve runs in the parent.
 
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 const lib = require('./lib.js');
+const { until, withTailer, mission, writeSession } = require('./tailer-child.js');
 
 const TARGETS = { sweepMs: 3000, sweepRssMb: 100, appendP50: 5, appendP99: 25, idleCpuS: 0.1 };
 
@@ -28,40 +27,6 @@ const options = {
   appends: { type: 'string', default: '50', description: 'missions appended one by one (append)' },
   'idle-seconds': { type: 'string', default: '10', description: 'length of the idle measurement' },
 };
-
-// ---- child side: run a tailer ------------------------------------------------
-
-async function until(check, what, ms = 60000) {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-const tasks = {
-  async tail({ root, url, idleSeconds }, { startQueueTailer }) {
-    const start = process.hrtime.bigint();
-    const tailer = await startQueueTailer({ aiwgServeUrl: url, watchDir: root });
-    const ready = process.hrtime.bigint();
-    fs.writeFileSync(path.join(root, 'started'), '');
-    let idleCpuUs = null;
-    if (idleSeconds) {
-      const before = process.cpuUsage();
-      await new Promise((r) => setTimeout(r, idleSeconds * 1000));
-      const used = process.cpuUsage(before);
-      idleCpuUs = used.user + used.system;
-    }
-    await until(() => fs.existsSync(path.join(root, 'stop')), 'the stop file');
-    await tailer.stop();
-    return { start, ready, idleCpuUs, maxRssKb: process.resourceUsage().maxRSS };
-  },
-};
-
-if (require.main === module) {
-  lib.serveChild((args, pkg) => tasks[args.task](args, pkg), () => require(lib.PACKAGE));
-  return;
-}
 
 // ---- parent side ---------------------------------------------------------------
 
@@ -77,7 +42,7 @@ async function startServe() {
       try {
         missionId = JSON.parse(Buffer.concat(chunks).toString()).mission_id;
       } catch {}
-      received.set(missionId, at);
+      if (req.method === 'POST') received.set(missionId, at);
       res.writeHead(202, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ mission_id: missionId, executor_id: 'bench-executor', status: 'assigned' }));
     });
@@ -91,36 +56,6 @@ async function startServe() {
       return new Promise((r) => server.close(r));
     },
   };
-}
-
-let idCounter = 0;
-const missionId = () => `m-${Date.now().toString(36)}-${(idCounter++).toString(16).padStart(6, '0')}`;
-const mission = (status) => ({ id: missionId(), objective: 'benchmark mission', status, loop: 0, maxIterations: 5, priority: 'normal', mode: 'direct' });
-
-function writeSession(root, i, missions) {
-  const dir = path.join(root, 'sessions', `mc-bench-${i}`);
-  fs.mkdirSync(dir, { recursive: true });
-  const session = { id: `mc-bench-${i}`, name: `bench ${i}`, state: 'active', maxMissions: 100, createdAt: new Date().toISOString(), missions };
-  const file = path.join(dir, 'session.json');
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(session, null, 2));
-  fs.renameSync(tmp, file);
-  return { file, session };
-}
-
-/** Run the tailer child over `root` while `during()` runs in the parent. */
-async function withTailer(root, url, timeoutMs, during, idleSeconds = 0) {
-  const child = lib.forkAndCollect(__filename, 1, () => ({ task: 'tail', root, url, idleSeconds }), { timeoutMs });
-  const parent = (async () => {
-    await until(() => fs.existsSync(path.join(root, 'started')), 'the tailer to start', timeoutMs);
-    try {
-      return await during();
-    } finally {
-      fs.writeFileSync(path.join(root, 'stop'), '');
-    }
-  })();
-  const [[result], value] = await Promise.all([child, parent]);
-  return { result, value };
 }
 
 async function sweep(sessions, missionsPer, timeoutMs) {

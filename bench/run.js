@@ -13,6 +13,7 @@ const lib = require('./lib.js');
 const SCENARIOS = [
   require('./loop-registry.js'),
   require('./queue-tailer.js'),
+  require('./executor-events.js'),
 ];
 
 const common = {

@@ -15,8 +15,10 @@ pub type Written = Result<&'static str, String>;
 
 type Pending = Vec<(StatusUpdate, oneshot::Sender<Written>)>;
 
-/// How long a batch gathers updates before it is written.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
+/// How many turns of the scheduler a batch waits to gather updates: enough
+/// for outcomes that arrive together to share a write, without a timer's
+/// millisecond on every single event.
+const GATHER_TURNS: usize = 4;
 
 #[derive(Default)]
 pub struct Writeback {
@@ -49,8 +51,11 @@ impl Writeback {
     async fn drain(&self, path: PathBuf) {
         loop {
             // Outcomes of one session tend to arrive together: a moment's
-            // wait lets them share one write.
-            tokio::time::sleep(GATHER).await;
+            // wait lets them share one write (and while a write runs, the
+            // next batch gathers anyway).
+            for _ in 0..GATHER_TURNS {
+                tokio::task::yield_now().await;
+            }
             let batch = {
                 let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
                 match pending.get_mut(&path) {

@@ -1,0 +1,75 @@
+'use strict';
+// The tailer side of the queue benchmarks: forked by them, it runs a
+// tailer over a temp dir until the parent says stop. Parent and child meet
+// through files in that dir: the child writes `started` once the tailer is
+// up and stops when `stop` appears. Also the session-file helpers the
+// scenarios share.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const lib = require('./lib.js');
+
+async function until(check, what, ms = 60000) {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const tasks = {
+  async tail({ root, url, idleSeconds }, { startQueueTailer }) {
+    const start = process.hrtime.bigint();
+    const tailer = await startQueueTailer({ aiwgServeUrl: url, watchDir: root });
+    const ready = process.hrtime.bigint();
+    fs.writeFileSync(path.join(root, 'started'), '');
+    let idleCpuUs = null;
+    if (idleSeconds) {
+      const before = process.cpuUsage();
+      await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+      const used = process.cpuUsage(before);
+      idleCpuUs = used.user + used.system;
+    }
+    await until(() => fs.existsSync(path.join(root, 'stop')), 'the stop file');
+    await tailer.stop();
+    return { start, ready, idleCpuUs, maxRssKb: process.resourceUsage().maxRSS };
+  },
+};
+
+if (require.main === module) {
+  lib.serveChild((args, pkg) => tasks[args.task](args, pkg), () => require(lib.PACKAGE));
+}
+
+// ---- parent side helpers -------------------------------------------------------
+
+let idCounter = 0;
+const missionId = () => `m-${Date.now().toString(36)}-${(idCounter++).toString(16).padStart(6, '0')}`;
+const mission = (status) => ({ id: missionId(), objective: 'benchmark mission', status, loop: 0, maxIterations: 5, priority: 'normal', mode: 'direct' });
+
+function writeSession(root, i, missions) {
+  const dir = path.join(root, 'sessions', `mc-bench-${i}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const session = { id: `mc-bench-${i}`, name: `bench ${i}`, state: 'active', maxMissions: 100, createdAt: new Date().toISOString(), missions };
+  const file = path.join(dir, 'session.json');
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(session, null, 2));
+  fs.renameSync(tmp, file);
+  return { file, session };
+}
+
+/** Run the tailer child over `root` while `during()` runs in the parent. */
+async function withTailer(root, url, timeoutMs, during, idleSeconds = 0) {
+  const child = lib.forkAndCollect(__filename, 1, () => ({ task: 'tail', root, url, idleSeconds }), { timeoutMs });
+  const parent = (async () => {
+    await until(() => fs.existsSync(path.join(root, 'started')), 'the tailer to start', timeoutMs);
+    try {
+      return await during();
+    } finally {
+      fs.writeFileSync(path.join(root, 'stop'), '');
+    }
+  })();
+  const [[result], value] = await Promise.all([child, parent]);
+  return { result, value };
+}
+
+module.exports = { until, withTailer, mission, missionId, writeSession };
