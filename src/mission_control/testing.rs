@@ -1,9 +1,7 @@
 //! Test support: a transport that answers from a script.
 
-use super::dispatch::{PostRequest, PostResponse, Transport};
+use super::dispatch::{PostFuture, PostRequest, PostResponse, Transport};
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -54,10 +52,7 @@ impl Scripted {
 }
 
 impl Transport for Scripted {
-    fn post<'a>(
-        &'a self,
-        request: PostRequest,
-    ) -> Pin<Box<dyn Future<Output = Result<PostResponse, String>> + Send + 'a>> {
+    fn post(&self, request: PostRequest) -> PostFuture<'_> {
         self.seen
             .lock()
             .unwrap_or_else(|p| p.into_inner())

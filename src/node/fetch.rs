@@ -3,14 +3,12 @@
 //! `{status, text}`; a rejection or a throw is a transport failure.
 
 use crate::mission_control::dispatch::http::MAX_RESPONSE_BYTES;
-use crate::mission_control::dispatch::{PostRequest, PostResponse, Transport};
+use crate::mission_control::dispatch::{PostFuture, PostRequest, PostResponse, Transport};
 use napi::bindgen_prelude::{FnArgs, Promise};
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::Status;
 use napi_derive::napi;
 use serde_json::json;
-use std::future::Future;
-use std::pin::Pin;
 
 /// What the JS adapter resolves to.
 #[napi(object)]
@@ -70,10 +68,7 @@ impl JsFetch {
 }
 
 impl Transport for JsFetch {
-    fn post<'a>(
-        &'a self,
-        request: PostRequest,
-    ) -> Pin<Box<dyn Future<Output = Result<PostResponse, String>> + Send + 'a>> {
+    fn post(&self, request: PostRequest) -> PostFuture<'_> {
         Box::pin(self.send(request))
     }
 }

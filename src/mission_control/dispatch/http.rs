@@ -1,10 +1,8 @@
 //! The Rust HTTP transport: reqwest over rustls, one connection pool per
 //! client, a per-request timeout and a cap on the answer's size (§9.7).
 
-use super::{PostRequest, PostResponse, Transport};
+use super::{PostFuture, PostRequest, PostResponse, Transport};
 use std::error::Error as _;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::OnceLock;
 
 /// Answers larger than this are a transport failure, not a body to parse.
@@ -59,10 +57,7 @@ impl HttpTransport {
 }
 
 impl Transport for HttpTransport {
-    fn post<'a>(
-        &'a self,
-        request: PostRequest,
-    ) -> Pin<Box<dyn Future<Output = Result<PostResponse, String>> + Send + 'a>> {
+    fn post(&self, request: PostRequest) -> PostFuture<'_> {
         Box::pin(self.send(request))
     }
 }

@@ -36,12 +36,12 @@ pub struct PostResponse {
     pub text: String,
 }
 
-/// What carries a POST. `Err` is a transport failure, with its message.
+/// The answer a transport promises: `Err` is a transport failure, with its message.
+pub type PostFuture<'a> = Pin<Box<dyn Future<Output = Result<PostResponse, String>> + Send + 'a>>;
+
+/// What carries a POST.
 pub trait Transport: Send + Sync {
-    fn post<'a>(
-        &'a self,
-        request: PostRequest,
-    ) -> Pin<Box<dyn Future<Output = Result<PostResponse, String>> + Send + 'a>>;
+    fn post(&self, request: PostRequest) -> PostFuture<'_>;
 }
 
 /// `dispatchMission`'s options.

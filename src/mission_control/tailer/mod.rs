@@ -333,10 +333,7 @@ impl Core {
                     "estimatedStart": estimated_start.clone().unwrap_or(Value::Null),
                 }));
                 self.write(job, "assigned", patch).await?;
-                self.deferrals
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&job.key);
+                self.settled(&job.key);
                 self.log.log(
                     "queue-tailer:dispatched",
                     json!({"missionId": job.mission_id, "sessionId": job.session_id, "executorId": executor_id, "attempts": attempts}),
@@ -380,10 +377,7 @@ impl Core {
                     "dispatchAttempts": attempts,
                 }));
                 self.write(job, "failed", patch).await?;
-                self.deferrals
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&job.key);
+                self.settled(&job.key);
                 self.log.log(
                     "queue-tailer:dispatch-failed",
                     json!({"missionId": job.mission_id, "sessionId": job.session_id, "reason": reason, "attempts": attempts}),
@@ -582,6 +576,14 @@ impl Core {
             Ok(written) => written.map_err(Error::Message),
             Err(_) => Err(Error::Message("status write-back was dropped".into())),
         }
+    }
+
+    /// The mission has an outcome: no more deferral rounds to count.
+    fn settled(&self, key: &str) {
+        self.deferrals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 
     /// §9.2: keep the mission `queued` and look again after a capped backoff.
