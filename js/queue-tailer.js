@@ -6,7 +6,7 @@
 const native = require('./native.js');
 const check = require('./validate.js');
 const { callLogger, fetchAdapter, onAbort } = require('./operation.js');
-const { startExecutorWS } = require('./executor-ws-client.js');
+const { startExecutorWS, noCap } = require('./executor-ws-client.js');
 
 const DEFAULTS = Object.freeze({
   aiwgServeUrl: 'http://127.0.0.1:7337',
@@ -76,7 +76,7 @@ function tailerConfig(options) {
     executorTokens: stringMap('options.executorTokens', options.executorTokens),
     subscribeExecutors: stringList('options.subscribeExecutors', options.subscribeExecutors),
     reconnectBaseMs: check.optionalNumber('options.reconnectBaseMs', options.reconnectBaseMs, 1000),
-    reconnectMaxMs: check.optionalNumber('options.reconnectMaxMs', options.reconnectMaxMs, 30000),
+    reconnectMaxMs: noCap(check.optionalNumber('options.reconnectMaxMs', options.reconnectMaxMs, 30000)),
   };
 }
 

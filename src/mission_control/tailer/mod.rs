@@ -105,6 +105,8 @@ struct Core {
     deferrals: Mutex<HashMap<String, u32>>,
     writeback: Arc<Writeback>,
     executors: Executors,
+    /// Event outcomes to log and journal, in order.
+    reports: mpsc::UnboundedSender<Report>,
     /// Set when the caller runs the executor streams.
     external_subscribe: Option<executors::Subscribe>,
 }
@@ -128,6 +130,7 @@ pub async fn run(
         "queue-tailer:start",
         json!({"aiwgServeUrl": config.aiwg_serve_url, "watchDir": config.watch_dir.to_string_lossy(), "dryRun": config.dry_run}),
     );
+    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let root =
         std::fs::canonicalize(&config.watch_dir).unwrap_or_else(|_| config.watch_dir.clone());
     let core = Arc::new(Core {
@@ -151,6 +154,7 @@ pub async fn run(
         deferrals: Mutex::new(HashMap::new()),
         writeback: Arc::new(Writeback::default()),
         executors: Executors::default(),
+        reports: reports_tx,
         external_subscribe,
     });
 
@@ -162,6 +166,7 @@ pub async fn run(
         watch::watch(&root, tx).ok()
     };
     core.tasks.spawn(Arc::clone(&core).dispatcher());
+    core.tasks.spawn(Arc::clone(&core).report(reports_rx));
     if let Some(inputs) = external_inputs {
         core.tasks.spawn(Arc::clone(&core).follow_external(inputs));
     }
@@ -332,7 +337,15 @@ impl Core {
                     "dispatchAttempts": attempts,
                     "estimatedStart": estimated_start.clone().unwrap_or(Value::Null),
                 }));
-                self.write(job, "assigned", patch).await?;
+                let pending = self.submit_outcome(job, "assigned", patch);
+                // Follow the executor now: an event it sends right away queues
+                // behind the `assigned` write, so its guard sees `assigned`.
+                if let (Some(mission_id), Some(executor_id)) =
+                    (job.mission_id.as_str(), executor_id.as_str())
+                {
+                    self.follow(mission_id, &job.path, executor_id);
+                }
+                Self::written(pending).await?;
                 self.settled(&job.key);
                 self.log.log(
                     "queue-tailer:dispatched",
@@ -342,11 +355,6 @@ impl Core {
                     &job.path,
                     json!({"type": "dispatch", "missionId": job.mission_id, "outcome": "accepted", "executorId": executor_id, "attempts": attempts}),
                 );
-                if let (Some(mission_id), Some(executor_id)) =
-                    (job.mission_id.as_str(), executor_id.as_str())
-                {
-                    self.follow(mission_id, &job.path, executor_id);
-                }
                 Ok(false)
             }
             Outcome::Failed { reason, .. } if reason == "unreachable" || reason == "aborted" => {
@@ -376,7 +384,7 @@ impl Core {
                     "failureMessage": message,
                     "dispatchAttempts": attempts,
                 }));
-                self.write(job, "failed", patch).await?;
+                Self::written(self.submit_outcome(job, "failed", patch)).await?;
                 self.settled(&job.key);
                 self.log.log(
                     "queue-tailer:dispatch-failed",
@@ -464,18 +472,27 @@ impl Core {
         if kind == "executor.resync" {
             return self.resync(executor_id, &event);
         }
-        let Some(update) = event_to_status_update(&event) else {
-            return;
-        };
-        let mission_id = update.mission_id.as_str().unwrap_or_default().to_owned();
-        let Some(known) = self.executors.get(&mission_id) else {
-            self.log.log(
+        let mission_id = event.get("mission_id").cloned().unwrap_or(Value::Null);
+        let known = mission_id.as_str().and_then(|id| self.executors.get(id));
+        match (event_to_status_update(&event), known) {
+            (Some(update), Some(known)) => self.apply_event(known, kind, update),
+            (Some(_), None) => self.log.log(
                 "queue-tailer:event-unmapped-mission",
-                json!({"missionId": update.mission_id, "event": kind}),
-            );
-            return;
-        };
-        self.apply_event(mission_id, known, kind, update);
+                json!({"missionId": mission_id, "event": kind}),
+            ),
+            // No status change, but a known mission's events all go to its journal (§9.10).
+            (None, Some(known)) if is_known_event(&kind) => {
+                let _ = self.reports.send(Report::Journal {
+                    known,
+                    entry: json!({"type": "event", "event": kind, "missionId": mission_id}),
+                });
+            }
+            (None, _) if is_known_event(&kind) => {}
+            (None, _) => self.log.log(
+                "queue-tailer:event-unknown",
+                json!({"executorId": executor_id, "event": kind, "missionId": mission_id}),
+            ),
+        }
     }
 
     /// §9.1: what the executor no longer owns (and had not finished) is lost.
@@ -502,42 +519,73 @@ impl Core {
                 transition_from: None,
                 unless_terminal: true,
             };
-            self.apply_event(mission_id, known, Value::from("executor.resync"), update);
+            self.apply_event(known, Value::from("executor.resync"), update);
         }
     }
 
-    /// Queue the update now (so events apply in the order they came), log
-    /// and journal it once written, and forget a mission that has ended.
-    fn apply_event(
-        self: &Arc<Self>,
-        mission_id: String,
-        known: Known,
-        kind: Value,
-        update: StatusUpdate,
-    ) {
+    /// Queue the update now, so events apply in the order they came; its
+    /// outcome is logged and journaled in that order too (see [`Core::report`]).
+    fn apply_event(self: &Arc<Self>, known: Known, kind: Value, update: StatusUpdate) {
         let new_status = update.status.clone();
-        let reply = self.writeback.submit(&self.tasks, &known.path, update);
-        let core = Arc::clone(self);
-        self.tasks.spawn(async move {
-            let outcome = match reply.await {
-                Ok(Ok("applied")) => "updated",
-                Ok(Ok("missing")) => "missing-mission",
-                Ok(Ok(other)) => other,
-                Ok(Err(_)) | Err(_) => "error",
-            };
-            core.log.log(
-                "queue-tailer:event-applied",
-                json!({"missionId": mission_id, "event": kind, "newStatus": new_status, "outcome": outcome}),
-            );
-            journal::append(
-                &known.path,
-                json!({"type": "event", "event": kind, "missionId": mission_id, "executorId": known.executor_id, "newStatus": new_status, "outcome": outcome}),
-            );
-            let ended = new_status.as_str().is_some_and(|s| TERMINAL.contains(&s));
-            if ended || outcome == "missing-mission" || outcome == "missing-session" {
-                core.executors.forget(&mission_id);
-            }
+        let mission_id = update.mission_id.clone();
+        let written = self.writeback.submit(&self.tasks, &known.path, update);
+        let _ = self.reports.send(Report::Applied {
+            written,
+            known,
+            kind,
+            mission_id,
+            new_status,
         });
+    }
+
+    /// Log and journal event outcomes one by one, in the order the events came.
+    async fn report(self: Arc<Self>, mut reports: mpsc::UnboundedReceiver<Report>) {
+        loop {
+            // The channel never closes (the core holds its sender): after a
+            // stop, what is already queued is reported and the task ends.
+            let report = tokio::select! {
+                biased;
+                report = reports.recv() => report,
+                () = self.stop.cancelled() => reports.try_recv().ok(),
+            };
+            let Some(report) = report else { return };
+            match report {
+                Report::Journal { known, mut entry } => {
+                    if let Some(map) = entry.as_object_mut() {
+                        map.insert("executorId".into(), Value::from(known.executor_id.clone()));
+                    }
+                    journal::append(&known.path, entry);
+                }
+                Report::Applied {
+                    written,
+                    known,
+                    kind,
+                    mission_id,
+                    new_status,
+                } => {
+                    let outcome = match written.await {
+                        Ok(Ok("applied")) => "updated",
+                        Ok(Ok("missing")) => "missing-mission",
+                        Ok(Ok(other)) => other,
+                        Ok(Err(_)) | Err(_) => "error",
+                    };
+                    self.log.log(
+                        "queue-tailer:event-applied",
+                        json!({"missionId": mission_id, "event": kind, "newStatus": new_status, "outcome": outcome}),
+                    );
+                    journal::append(
+                        &known.path,
+                        json!({"type": "event", "event": kind, "missionId": mission_id, "executorId": known.executor_id, "newStatus": new_status, "outcome": outcome}),
+                    );
+                    let ended = new_status.as_str().is_some_and(|s| TERMINAL.contains(&s));
+                    if ended || outcome == "missing-mission" || outcome == "missing-session" {
+                        if let Some(id) = mission_id.as_str() {
+                            self.executors.forget(id);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Re-read the session: the mission, if it is still `queued`.
@@ -558,12 +606,8 @@ impl Core {
         None
     }
 
-    async fn write(
-        &self,
-        job: &Job,
-        status: &str,
-        patch: Map<String, Value>,
-    ) -> Result<&'static str> {
+    /// Queue the outcome of `job`'s dispatch for its session file.
+    fn submit_outcome(&self, job: &Job, status: &str, patch: Map<String, Value>) -> Pending {
         let update = StatusUpdate {
             mission_id: job.mission_id.clone(),
             status: Value::from(status),
@@ -571,8 +615,11 @@ impl Core {
             transition_from: Some(Value::from("queued")),
             unless_terminal: false,
         };
-        let reply = self.writeback.submit(&self.tasks, &job.path, update);
-        match reply.await {
+        self.writeback.submit(&self.tasks, &job.path, update)
+    }
+
+    async fn written(pending: Pending) -> Result<&'static str> {
+        match pending.await {
             Ok(written) => written.map_err(Error::Message),
             Err(_) => Err(Error::Message("status write-back was dropped".into())),
         }
@@ -671,6 +718,36 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.count.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// A queued status write's outcome.
+type Pending = tokio::sync::oneshot::Receiver<writeback::Written>;
+
+/// What the reporter logs and journals, in event order.
+enum Report {
+    Applied {
+        written: Pending,
+        known: Known,
+        kind: Value,
+        mission_id: Value,
+        new_status: Value,
+    },
+    Journal {
+        known: Known,
+        entry: Value,
+    },
+}
+
+/// Event types of the executor-v1 protocol (the ones that change no status included).
+fn is_known_event(kind: &Value) -> bool {
+    let Some(kind) = kind.as_str() else {
+        return false;
+    };
+    kind.starts_with("executor.")
+        || matches!(
+            kind,
+            "mission.assigned" | "mission.progress" | "mission.reconnected" | "mission.paused"
+        )
 }
 
 /// One executor's stream, feeding the tailer.
