@@ -16,6 +16,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import { startQueueTailer } from '../queue-tailer.mjs';
 import { startFakeServe } from './helpers/lifecycle-serve.mjs';
+import { WebSocket } from 'ws';
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 const FIXTURES = path.join(HERE, 'fixtures', 'executor-v1');
@@ -538,6 +539,43 @@ describe('mission lifecycle over the executor stream (SPEC §5, §6.5)', () => {
       await waitStatus(file, 'm-eager-1', 'running', 2_000);
     },
   );
+});
+
+describe('the tailer with an injected WebSocketImpl (§5, §6.4)', () => {
+  it('streams run through the given class: one socket per executor, events land, the token is hidden, stop closes them', async (t) => {
+    const s = scope(t);
+    const root = tmpRoot(s);
+    const EX = 'ex-injected';
+    const M = 'm-injected-1';
+    const file = sessionFile(root, 'inj');
+    writeSession(file, session('mc-inj', [mission(M)]));
+    const serve = await serveFor(s, { executorFor: () => EX });
+    const constructed = [];
+    // `ws`'s client is browser-style (addEventListener, close(code, reason)); count what the tailer builds.
+    class Counted extends WebSocket {
+      constructor(url) {
+        super(url);
+        constructed.push(url);
+      }
+    }
+    const bridge = await startBridge(s, {
+      aiwgServeUrl: serve.url,
+      watchDir: root,
+      WebSocketImpl: Counted,
+      executorTokens: { [EX]: 'inj-s3cret' },
+    });
+    await waitStatus(file, M, 'assigned');
+    await waitConnections(serve, EX, 1);
+    assert.equal(constructed.length, 1);
+    assert.match(constructed[0], /\/ws\/executors\/ex-injected\?token=inj-s3cret$/);
+    await drive(bridge, serve, file, M, EX, 'started');
+    await drive(bridge, serve, file, M, EX, 'completed');
+    await waitLog(bridge.logs, 'queue-tailer:ws-state', { executorId: EX, state: 'opened' });
+    assert.ok(!JSON.stringify(bridge.logs).includes('inj-s3cret'), 'no token in any log line');
+    await bridge.tailer.stop();
+    await waitFor(() => serve.connections.every((c) => !c.open), WAIT, 'the socket closed by stop()');
+    assert.equal(constructed.length, 1, 'no socket after stop()');
+  });
 });
 
 describe('resilience', () => {
