@@ -85,14 +85,16 @@ async function latency(rate, count, sessions, timeoutMs) {
       const sentAt = new Map();
       const latencies = [];
       const seen = new Set();
+      // `now` is taken before reading: the change was on disk by then (reading
+      // and parsing the file is the bench's cost, not the tailer's).
       const look = (s) => {
+        const now = process.hrtime.bigint();
         let doc;
         try {
           doc = JSON.parse(fs.readFileSync(files[s], 'utf8'));
         } catch {
           return; // mid-rename
         }
-        const now = process.hrtime.bigint();
         for (const m of doc.missions) {
           if (m.status === 'running' && sentAt.has(m.id) && !seen.has(m.id)) {
             seen.add(m.id);
