@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import * as main from '../index.mjs';
 import { buildWsUrl, reconnectDelay, eventToStatusUpdate, startExecutorWS } from '../executor-ws-client.mjs';
 import { startWsServe, refusedServeUrl, waitFor } from './helpers/ws-serve.mjs';
+import { within } from './helpers/waiting.mjs';
 
 const require = createRequire(import.meta.url);
 const HERE = path.dirname(new URL(import.meta.url).pathname);
@@ -29,17 +30,6 @@ const TOKEN = `${SECRET_MARK}+a/b=c&d`;
 // helpers
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** `promise`, or a rejection after `ms` (every wait in this file is bounded). */
-function within(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /** Whether a promise has settled, and how (checked after a macrotask). */
 async function settled(promise) {

@@ -17,6 +17,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { startQueueTailer } from '../queue-tailer.mjs';
 import { startFakeServe } from './helpers/lifecycle-serve.mjs';
 import { WebSocket } from 'ws';
+import { scope, waitFor, within } from './helpers/waiting.mjs';
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 const FIXTURES = path.join(HERE, 'fixtures', 'executor-v1');
@@ -28,41 +29,6 @@ const WAIT = 8_000;
 
 // ---------------------------------------------------------------------------
 // helpers
-
-/** Teardown for one test, run last-in first-out; every step bounded. */
-function scope(t) {
-  const steps = [];
-  t.after(async () => {
-    for (const step of steps.reverse()) {
-      try {
-        await within(step(), 10_000, 'teardown step');
-      } catch (err) {
-        console.error('teardown:', err);
-      }
-    }
-  });
-  return { defer: (fn) => steps.push(fn) };
-}
-
-/** `promise`, or a rejection after `ms`. */
-function within(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Poll `check` until it returns something truthy; fail after `ms`. */
-async function waitFor(check, ms, what) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await delay(10);
-  }
-}
 
 function tmpRoot(s) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-lifecycle-'));

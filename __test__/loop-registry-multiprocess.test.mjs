@@ -15,22 +15,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExternalMultiLoopStateManager } from '../index.mjs';
+import { within } from './helpers/waiting.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORKER = path.join(here, 'helpers', 'registry-worker.mjs');
 const LEGACY = path.join(here, 'helpers', 'legacy-lock-holder.mjs');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /** A child process whose messages (IPC) or JSON stdout lines are collected as events. */
 class Proc {
@@ -153,7 +144,7 @@ function scope(t) {
   const procs = [];
   const dirs = [];
   t.after(async () => {
-    await Promise.all(procs.map((p) => withTimeout(p.kill('SIGKILL'), 5000, `kill ${p.pid}`).catch(() => {})));
+    await Promise.all(procs.map((p) => within(p.kill('SIGKILL'), 5000, `kill ${p.pid}`).catch(() => {})));
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
   return {
@@ -191,7 +182,7 @@ function scope(t) {
 async function deadPid() {
   const child = track(spawn(process.execPath, ['-e', ''], { stdio: 'ignore' }));
   const pid = child.pid;
-  await withTimeout(new Promise((resolve) => child.on('exit', resolve)), 10000, 'short child exit');
+  await within(new Promise((resolve) => child.on('exit', resolve)), 10000, 'short child exit');
   assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `pid ${pid} should be dead`);
   return pid;
 }
@@ -294,7 +285,7 @@ test('a waiter gets the lock promptly when the holder is SIGKILLed (death, not l
   const killedAt = Date.now();
   holder.child.kill('SIGKILL');
   const got = await waiter.take('acquired', 10000);
-  const exit = await withTimeout(holder.exited, 5000, 'holder exit');
+  const exit = await within(holder.exited, 5000, 'holder exit');
   assert.equal(exit.signal, 'SIGKILL');
   const latency = got.at - killedAt;
   t.diagnostic(`SIGKILL → waiter acquired: ${latency} ms`);
@@ -357,7 +348,7 @@ test('legacy JS holder holds → native waiter in another process acquires only 
   assert.ok(got.at - releasing.at < 1000, `native woke ${got.at - releasing.at} ms after the release`);
   assert.ok(legacyAcquired.at <= waiting.at);
   assert.equal(readLock(mgr.lockPath)?.pid, native.pid);
-  assert.equal((await withTimeout(legacy.exited, 5000, 'legacy exit')).code, 0);
+  assert.equal((await within(legacy.exited, 5000, 'legacy exit')).code, 0);
 
   native.send({ cmd: 'release', root, loopId: 'native-loop' });
   await native.take('released');
@@ -389,7 +380,7 @@ test('native holder holds → legacy JS waiter acquires only after the native re
   assert.equal(legacy.has('broke-stale'), false, `legacy judged the native lock stale: ${JSON.stringify(legacy.events)}`);
   const done = await legacy.take('releasing', 5000);
   assert.equal(done.stillOwned, true);
-  assert.equal((await withTimeout(legacy.exited, 5000, 'legacy exit')).code, 0);
+  assert.equal((await within(legacy.exited, 5000, 'legacy exit')).code, 0);
   assert.equal(fs.existsSync(mgr.lockPath), false);
 });
 
@@ -404,7 +395,7 @@ test('a live legacy holder is never broken by native waiters (maxLockAttempts=5 
   const started = Date.now();
   natives.forEach((w, i) => w.send({ cmd: 'acquire', root, loopId: `native-${i}`, maxLockAttempts: 5 }));
   mgr.maxLockAttempts = 5;
-  await assert.rejects(withTimeout(mgr.acquireLock('native-in-process'), 5000, 'in-process acquireLock'),
+  await assert.rejects(within(mgr.acquireLock('native-in-process'), 5000, 'in-process acquireLock'),
     (e) => /^Failed to acquire lock after 5 attempts/.test(e.message));
   const outcomes = await Promise.all(natives.map((w) => w.take('acquire-failed', 5000)));
   for (const o of outcomes) {
@@ -416,7 +407,7 @@ test('a live legacy holder is never broken by native waiters (maxLockAttempts=5 
 
   const releasing = await legacy.take('releasing', 5000);
   assert.equal(releasing.stillOwned, true);
-  assert.equal((await withTimeout(legacy.exited, 5000, 'legacy exit')).code, 0);
+  assert.equal((await within(legacy.exited, 5000, 'legacy exit')).code, 0);
 });
 
 test('pid reuse: a live pid with a mismatching processStart is stale; without processStart it is respected', { timeout: 30000 }, async (t) => {
@@ -429,7 +420,7 @@ test('pid reuse: a live pid with a mismatching processStart is stale; without pr
   // A live pid whose recorded start identity is not that process's: a reused pid.
   fs.writeFileSync(mgr.lockPath, JSON.stringify(legacyRecord(live.pid, 'reused', { processStart: 'bogus:1' })));
   const t0 = Date.now();
-  const got = await withTimeout(mgr.acquireLock('after-reuse'), 5000, 'acquireLock over a reused pid');
+  const got = await within(mgr.acquireLock('after-reuse'), 5000, 'acquireLock over a reused pid');
   assert.equal(got.acquired, true);
   assert.ok(Date.now() - t0 < 2000, `breaking took ${Date.now() - t0} ms`);
   const lock = readLock(mgr.lockPath);
@@ -442,7 +433,7 @@ test('pid reuse: a live pid with a mismatching processStart is stale; without pr
   const plain = JSON.stringify(legacyRecord(live.pid, 'plain'));
   fs.writeFileSync(mgr.lockPath, plain);
   mgr.maxLockAttempts = 3;
-  await assert.rejects(withTimeout(mgr.acquireLock('blocked'), 5000, 'acquireLock vs live pid'),
+  await assert.rejects(within(mgr.acquireLock('blocked'), 5000, 'acquireLock vs live pid'),
     (e) => /^Failed to acquire lock after 3 attempts/.test(e.message));
   assert.equal(fs.readFileSync(mgr.lockPath, 'utf8'), plain, 'the lock file is untouched');
 
@@ -451,7 +442,7 @@ test('pid reuse: a live pid with a mismatching processStart is stale; without pr
   if (identity) {
     const matching = JSON.stringify(legacyRecord(live.pid, 'matching', { processStart: identity }));
     fs.writeFileSync(mgr.lockPath, matching);
-    await assert.rejects(withTimeout(mgr.acquireLock('blocked'), 5000, 'acquireLock vs matching identity'),
+    await assert.rejects(within(mgr.acquireLock('blocked'), 5000, 'acquireLock vs matching identity'),
       (e) => /^Failed to acquire lock after 3 attempts/.test(e.message));
     assert.equal(fs.readFileSync(mgr.lockPath, 'utf8'), matching);
   }
