@@ -1114,6 +1114,16 @@ describe('updateLegacySymlink', () => {
 });
 
 describe('migrateLegacyState', () => {
+  it('two migrations at once: one moves the legacy state, the other finds nothing left', async () => {
+    const m = manager();
+    m.ensureBaseDir();
+    fs.writeFileSync(path.join(m.baseDir, 'session-state.json'), JSON.stringify({ objective: 'only once', status: 'running' }));
+    const other = new ExternalMultiLoopStateManager(m.projectRoot);
+    const results = await Promise.all([m.migrateLegacyState(), other.migrateLegacyState()]);
+    assert.deepEqual(results.sort(), [false, true]);
+    assert.equal(m.listActiveLoops().length, 1);
+  });
+
   it('moves a regular legacy session-state.json and its sibling dirs into loops/<new id>', async () => {
     const m = manager();
     m.ensureBaseDir();

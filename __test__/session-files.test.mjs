@@ -931,6 +931,8 @@ describe('wrong argument types → TypeError naming the argument', () => {
     await assertRejectsTypeError(applyStatusUpdate(5, { missionId: 'a', status: 'x' }), 'sessionJsonPath');
     await assertRejectsTypeError(applyStatusUpdate('/tmp/x.json', null), 'update');
     await assertRejectsTypeError(applyStatusUpdate('/tmp/x.json', 'update'), 'update');
+    await assertRejectsTypeError(applyStatusUpdate('/tmp/x.json', { status: 'x' }), 'update.missionId');
+    await assertRejectsTypeError(applyStatusUpdate('/tmp/x.json', { missionId: 'a' }), 'update.status');
     await assertRejectsTypeError(applyStatusUpdate('/tmp/x.json', { missionId: 'a', status: 'x', patch: 'p' }), 'patch');
     await assertRejectsTypeError(applyStatusUpdatesBatched(['p'], []), 'sessionJsonPath');
     await assertRejectsTypeError(applyStatusUpdatesBatched('/tmp/x.json', 'nope'), 'updates');

@@ -38,13 +38,8 @@ function wsOptions(opts) {
     executorId: check.string('opts.executorId', opts.executorId),
     token: opts.token === undefined || opts.token === null ? undefined : check.string('opts.token', opts.token),
     reconnectBaseMs: check.optionalNumber('opts.reconnectBaseMs', opts.reconnectBaseMs, 1000),
-    reconnectMaxMs: noCap(check.optionalNumber('opts.reconnectMaxMs', opts.reconnectMaxMs, 30000)),
+    reconnectMaxMs: check.optionalNumber('opts.reconnectMaxMs', opts.reconnectMaxMs, 30000),
   };
-}
-
-/** Infinity (no cap) as the largest number JSON can carry to the native side. */
-function noCap(ms) {
-  return ms === Infinity ? Number.MAX_VALUE : ms;
 }
 
 /** Hand an event to onEvent; a throw or a rejection is logged, never fatal. */
@@ -224,4 +219,4 @@ function jsDriver(options, WebSocketImpl, { onEvent, state, log, markOpened }) {
   };
 }
 
-module.exports = { buildWsUrl, reconnectDelay, eventToStatusUpdate, startExecutorWS, wsOptions, noCap };
+module.exports = { buildWsUrl, reconnectDelay, eventToStatusUpdate, startExecutorWS, wsOptions };

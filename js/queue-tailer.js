@@ -6,7 +6,7 @@
 const native = require('./native.js');
 const check = require('./validate.js');
 const { callLogger, fetchAdapter, onAbort } = require('./operation.js');
-const { startExecutorWS, noCap } = require('./executor-ws-client.js');
+const { startExecutorWS } = require('./executor-ws-client.js');
 
 const DEFAULTS = Object.freeze({
   aiwgServeUrl: 'http://127.0.0.1:7337',
@@ -76,7 +76,7 @@ function tailerConfig(options) {
     executorTokens: stringMap('options.executorTokens', options.executorTokens),
     subscribeExecutors: stringList('options.subscribeExecutors', options.subscribeExecutors),
     reconnectBaseMs: check.optionalNumber('options.reconnectBaseMs', options.reconnectBaseMs, 1000),
-    reconnectMaxMs: noCap(check.optionalNumber('options.reconnectMaxMs', options.reconnectMaxMs, 30000)),
+    reconnectMaxMs: check.optionalNumber('options.reconnectMaxMs', options.reconnectMaxMs, 30000),
   };
 }
 
@@ -124,7 +124,8 @@ async function startQueueTailer(options = {}) {
       if (!stopping) {
         stopping = stopped;
         detach();
-        requests.abort();
+        // Requests in flight get the native drain time (5 s) to answer.
+        setTimeout(() => requests.abort(), 5000).unref();
         operation.cancel();
         for (const stream of streams) stream.stop();
       }
@@ -139,9 +140,11 @@ async function startQueueTailer(options = {}) {
           resolve({ stop, options: merged });
           break;
         case 'stopped':
+          requests.abort();
           markStopped();
           break;
         case 'subscribe': {
+          if (stopping) break; // asked for just before the stop: nothing to follow any more
           const executorId = a;
           const stream = startExecutorWS({
             aiwgServeUrl: config.aiwgServeUrl,

@@ -7,6 +7,8 @@ const check = require('./validate.js');
 
 function checkUpdate(name, update) {
   check.object(name, update);
+  if (update.missionId === undefined) throw check.invalidArg(`${name}.missionId`, 'defined', update.missionId);
+  if (update.status === undefined) throw check.invalidArg(`${name}.status`, 'defined', update.status);
   if (update.patch !== undefined && update.patch !== null) check.object(`${name}.patch`, update.patch);
   return update;
 }

@@ -61,9 +61,14 @@ function optionalSignal(name, value) {
   return value;
 }
 
+/**
+ * A number option (the fallback when undefined). Infinity ("no limit")
+ * becomes the largest finite number, which JSON can carry to the native side.
+ */
 function optionalNumber(name, value, fallback) {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || Number.isNaN(value)) throw invalidArg(name, 'of type number', value);
+  if (!Number.isFinite(value)) return value > 0 ? Number.MAX_VALUE : -Number.MAX_VALUE;
   return value;
 }
 

@@ -146,9 +146,14 @@ impl RegistryLock {
     /// The public `releaseLock`: remove the lock file only if it holds
     /// `loop_id` and this process. Returns whether it did.
     pub fn release_for_caller(&self, loop_id: &str) -> Result<bool> {
-        lock_set(held_by_caller()).remove(&self.path);
         let own = i64::from(std::process::id());
-        self.remove_if(|h| h.loop_id.as_deref() == Some(loop_id) && h.pid == Some(own))
+        let removed =
+            self.remove_if(|h| h.loop_id.as_deref() == Some(loop_id) && h.pid == Some(own))?;
+        // Only the holder's own release ends its hold.
+        if removed {
+            lock_set(held_by_caller()).remove(&self.path);
+        }
+        Ok(removed)
     }
 
     /// Whether this process holds the lock through the public `acquireLock`.
@@ -411,6 +416,10 @@ mod tests {
         assert!(lock.is_held_by_caller());
         assert!(!lock.release_for_caller("loop-b").expect("release other"));
         assert!(lock.path().exists());
+        assert!(
+            lock.is_held_by_caller(),
+            "another loop's release does not end our hold"
+        );
         assert!(lock.release_for_caller("loop-a").expect("release"));
         assert!(!lock.path().exists());
         assert!(!lock.is_held_by_caller());

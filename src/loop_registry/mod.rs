@@ -329,6 +329,10 @@ impl LoopRegistry {
             .to_owned();
         let loop_id = generate_loop_id(&objective);
         self.locked(&loop_id, max_attempts, || {
+            // Another migration may have run while we waited for the lock.
+            if !fs::symlink_metadata(&legacy).is_ok_and(|m| m.file_type().is_file()) {
+                return Ok(false);
+            }
             let loop_dir = self.loop_dir(&loop_id);
             fs::create_dir_all(&loop_dir).at("create", &loop_dir)?;
             for sub in LOOP_SUBDIRS {

@@ -119,6 +119,11 @@ pub fn write_session_text(path: &Path, text: &str) -> Result<()> {
     }
 }
 
+/// Resolves once every job queued so far on the session file `path` has run.
+pub async fn flush_jobs(path: PathBuf) {
+    let _ = super::status::flush(path).await;
+}
+
 /// The missions of `session` (an empty slice when `missions` is not an array).
 pub fn missions(session: &Value) -> &[Value] {
     session

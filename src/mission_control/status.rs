@@ -104,6 +104,7 @@ pub fn enqueue_batch(
 /// session's `log.jsonl`), in order with its status writes.
 pub fn enqueue_job(path: PathBuf, job: impl FnOnce() + Send + 'static) {
     let job: Box<dyn FnOnce() + Send> = Box::new(job);
+    let path = queue_key(path);
     let mut pending = jobs().lock().unwrap_or_else(|p| p.into_inner());
     match pending.get_mut(&path) {
         Some(queue) => queue.push_back(job),
@@ -112,6 +113,32 @@ pub fn enqueue_job(path: PathBuf, job: impl FnOnce() + Send + 'static) {
             tokio::task::spawn_blocking(move || run_jobs(&path));
         }
     }
+}
+
+/// One queue per file, however the caller spelled its path: the directory
+/// is resolved (`mc/sessions/a/session.json` and its absolute form share a
+/// queue). A directory that does not exist yet keeps the path as given.
+fn queue_key(path: PathBuf) -> PathBuf {
+    match (
+        path.parent().filter(|p| !p.as_os_str().is_empty()),
+        path.file_name(),
+    ) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+            .map(|d| d.join(name))
+            .unwrap_or(path),
+        _ => std::fs::canonicalize(".")
+            .map(|d| d.join(&path))
+            .unwrap_or(path),
+    }
+}
+
+/// A job that runs after everything queued for `path` so far.
+pub fn flush(path: PathBuf) -> oneshot::Receiver<()> {
+    let (tx, rx) = oneshot::channel();
+    enqueue_job(path, move || {
+        let _ = tx.send(());
+    });
+    rx
 }
 
 /// Run the jobs of `path` until there are none; the path is in the map
@@ -156,6 +183,9 @@ impl From<Batched> for UpdateOutcome {
 pub struct Batched {
     pub outcome: BatchOutcome,
     pub session: Option<Value>,
+    /// The file was there but did not parse (a writer may be mid-write):
+    /// reported as a missing session, as the original does, but worth a retry.
+    pub unreadable: bool,
 }
 
 /// `applyStatusUpdatesBatched(path, updates)`: one read, every update in
@@ -181,7 +211,7 @@ fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
     };
     let mut session = match loaded {
         Ok(session) => session,
-        Err(Unreadable::Missing | Unreadable::NotJson(_)) => {
+        Err(e @ (Unreadable::Missing | Unreadable::NotJson(_))) => {
             return Ok(Batched {
                 outcome: BatchOutcome {
                     session_found: false,
@@ -190,6 +220,7 @@ fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
                     each: vec!["missing-session"; updates.len()],
                 },
                 session: None,
+                unreadable: matches!(e, Unreadable::NotJson(_)),
             })
         }
         Err(e) => {
@@ -219,6 +250,7 @@ fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
     Ok(Batched {
         outcome,
         session: Some(session),
+        unreadable: false,
     })
 }
 
@@ -359,6 +391,17 @@ mod tests {
         assert_eq!(
             absent.outcome.to_json(),
             json!({"outcome": "missing-session", "applied": [], "missing": ["a"]})
+        );
+    }
+
+    #[test]
+    fn one_queue_per_file_however_its_path_is_spelled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::create_dir_all(dir.path().join("sub")).expect("mkdir");
+        let plain = queue_key(dir.path().join("session.json"));
+        assert_eq!(
+            queue_key(dir.path().join("sub").join("..").join("session.json")),
+            plain
         );
     }
 

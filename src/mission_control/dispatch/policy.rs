@@ -97,11 +97,12 @@ pub fn encode_uri_component(s: &str) -> String {
 }
 
 /// `Idempotency-Key: <session id>:<mission id>` (§9.4), with every byte a
-/// header value cannot carry (and `%`) percent-encoded, so both transports
+/// header value cannot carry (and `%` and `:`) percent-encoded, so both transports
 /// send the same key and fetch accepts it.
 pub fn idempotency_key(session_id: &str, mission_id: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-    const UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
+    // `:` too, so that the two halves cannot run into each other.
+    const UNSAFE: &AsciiSet = &CONTROLS.add(b'%').add(b':');
     format!(
         "{}:{}",
         utf8_percent_encode(session_id, UNSAFE),
@@ -181,5 +182,6 @@ mod tests {
             idempotency_key("team😀", "m\n%"),
             "team%F0%9F%98%80:m%0A%25"
         );
+        assert_ne!(idempotency_key("a:b", "c"), idempotency_key("a", "b:c"));
     }
 }

@@ -186,6 +186,7 @@ pub async fn run(
     // requests in flight get the drain time to answer, then are cut off.
     let in_flight = core.in_flight.load(Ordering::SeqCst);
     core.tasks.close();
+    let started = std::time::Instant::now();
     if tokio::time::timeout(DRAIN, core.tasks.wait())
         .await
         .is_err()
@@ -193,6 +194,17 @@ pub async fn run(
         core.abandon.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(1), core.tasks.wait()).await;
     }
+    // Journal lines queued behind the last writes land before we say we stopped.
+    let flushes: Vec<_> = core
+        .scanner
+        .seen_paths()
+        .into_iter()
+        .map(session::flush_jobs)
+        .collect();
+    let left = DRAIN
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(100));
+    let _ = tokio::time::timeout(left, futures_util::future::join_all(flushes)).await;
     core.log
         .log("queue-tailer:stop", json!({"drainedInflight": in_flight}));
     Ok(in_flight)
@@ -497,16 +509,22 @@ impl Core {
 
     /// §9.1: what the executor no longer owns (and had not finished) is lost.
     fn resync(self: &Arc<Self>, executor_id: &str, event: &Value) {
-        let owned: HashSet<String> = event
+        // A resync without its list says nothing about what was lost (§10).
+        let Some(ids) = event
             .pointer("/data/owned_mission_ids")
             .and_then(Value::as_array)
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        else {
+            self.log.log(
+                "queue-tailer:event-unknown",
+                json!({"executorId": executor_id, "event": "executor.resync", "error": "data.owned_mission_ids is not an array"}),
+            );
+            return;
+        };
+        let owned: HashSet<String> = ids
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
         for (mission_id, known) in self.executors.lost_by(executor_id, &owned) {
             let update = StatusUpdate {
                 mission_id: Value::from(mission_id.clone()),
@@ -665,7 +683,7 @@ impl Core {
                 changes.insert(more);
             }
             if changes.remove(&Change::Rescan) {
-                for path in self.scanner.new_sessions() {
+                for path in self.scanner.changed_sessions() {
                     changes.insert(Change::Session(path));
                 }
             }

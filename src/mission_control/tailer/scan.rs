@@ -233,14 +233,18 @@ impl Scanner {
         lock(&self.seen).get(path).is_none_or(|then| *then != now)
     }
 
-    /// Session files not examined yet.
-    pub fn new_sessions(&self) -> Vec<PathBuf> {
+    /// Session files not examined yet, or changed since (after lost events).
+    pub fn changed_sessions(&self) -> Vec<PathBuf> {
         let paths = session::discover_sessions(&self.root).unwrap_or_default();
-        let seen = lock(&self.seen);
         paths
             .into_iter()
-            .filter(|p| !seen.contains_key(p))
+            .filter(|p| self.changed_since_seen(p))
             .collect()
+    }
+
+    /// Every session file examined so far.
+    pub fn seen_paths(&self) -> Vec<PathBuf> {
+        lock(&self.seen).keys().cloned().collect()
     }
 
     fn unreadable(&self, path: &Path, print: Fingerprint, error: String, log: &Logger) -> Examined {

@@ -3,6 +3,7 @@ use crate::mission_control::log::Recorder;
 use crate::mission_control::testing::Scripted;
 use std::fs;
 use std::time::Instant;
+use writeback::Writeback;
 
 fn mission(id: &str, status: &str) -> Value {
     json!({"id": id, "objective": format!("do {id}"), "status": status, "priority": "normal", "mode": "direct"})
@@ -311,4 +312,105 @@ async fn polling_finds_changes_without_a_watch() {
     write_session(dir.path(), "a", "sa", vec![mission("m-1", "queued")]);
     eventually("the polled mission", || statuses(&path) == ["assigned"]).await;
     running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_back_waits_out_a_half_written_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_session(dir.path(), "a", "sa", vec![mission("m-1", "queued")]);
+    let whole = fs::read_to_string(&path).expect("read");
+    fs::write(&path, &whole[..whole.len() / 2]).expect("half");
+    let tasks = TaskTracker::new();
+    let writeback = Arc::new(Writeback::default());
+    let update = StatusUpdate {
+        mission_id: json!("m-1"),
+        status: json!("assigned"),
+        transition_from: Some(json!("queued")),
+        ..StatusUpdate::default()
+    };
+    let reply = writeback.submit(&tasks, &path, update);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    fs::write(&path, &whole).expect("the in-place writer finishes");
+    let written = tokio::time::timeout(Duration::from_secs(5), reply)
+        .await
+        .expect("in time")
+        .expect("reply");
+    assert_eq!(written, Ok("applied"));
+    assert_eq!(statuses(&path), ["assigned"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resync_fails_what_the_executor_lost_and_ignores_a_resync_without_its_list() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_session(
+        dir.path(),
+        "a",
+        "sa",
+        vec![
+            json!({"id": "m-kept", "objective": "x", "status": "running", "executorId": "ex"}),
+            json!({"id": "m-lost", "objective": "x", "status": "running", "executorId": "ex"}),
+            json!({"id": "m-done", "objective": "x", "status": "done", "executorId": "ex"}),
+        ],
+    );
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let external = {
+        let asked = Arc::clone(&asked);
+        ExternalStreams {
+            subscribe: Box::new(move |id: &str, _token: Option<String>| {
+                asked.lock().expect("asked").push(id.to_owned())
+            }),
+            inputs: rx,
+        }
+    };
+    let mut config = TailerConfig {
+        watch_dir: dir.path().to_path_buf(),
+        ..TailerConfig::default()
+    };
+    config.ws.reconnect_base_ms = 10.0;
+    let log = Arc::new(Recorder::default());
+    let stop = CancellationToken::new();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let transport: Arc<dyn Transport> = Arc::new(Scripted::new(vec![]));
+    let handle = tokio::spawn(run(
+        config,
+        transport,
+        log.clone(),
+        stop.clone(),
+        Some(external),
+        move || {
+            let _ = ready_tx.send(());
+        },
+    ));
+    ready_rx.await.expect("ready");
+    assert_eq!(
+        *asked.lock().expect("asked"),
+        ["ex"],
+        "held missions are followed again (§9.1)"
+    );
+    let send = |event: Value| {
+        tx.send(StreamInput::Event {
+            executor_id: "ex".into(),
+            event,
+        })
+        .expect("send")
+    };
+    send(json!({"event": "executor.resync", "executor_id": "ex", "data": {}}));
+    eventually("the malformed resync logged", || {
+        log.messages()
+            .contains(&"queue-tailer:event-unknown".to_owned())
+    })
+    .await;
+    assert_eq!(statuses(&path), ["running", "running", "done"]);
+    send(
+        json!({"event": "executor.resync", "executor_id": "ex", "data": {"owned_mission_ids": ["m-kept"]}}),
+    );
+    eventually("the lost mission failed", || {
+        statuses(&path) == ["running", "failed", "done"]
+    })
+    .await;
+    let doc = session::load_session(&path).expect("doc");
+    assert_eq!(doc["missions"][1]["failureReason"], "executor_lost");
+    stop.cancel();
+    handle.await.expect("join").expect("run");
 }

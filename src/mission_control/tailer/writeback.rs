@@ -15,6 +15,28 @@ pub type Written = Result<&'static str, String>;
 
 type Pending = Vec<(StatusUpdate, oneshot::Sender<Written>)>;
 
+/// A session file that does not parse is being rewritten in place by
+/// another writer (older `aiwg mc` CLIs): try again this often, this many
+/// times, before reporting it missing.
+const UNREADABLE_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
+const UNREADABLE_TRIES: usize = 50;
+
+/// Apply a batch; while the file is there but half-written, wait and retry.
+async fn apply_retrying(
+    path: &Path,
+    updates: Vec<StatusUpdate>,
+) -> crate::error::Result<super::super::status::Batched> {
+    let mut tries = 0;
+    loop {
+        let batch = apply_status_updates_batched(path, updates.clone()).await?;
+        if !batch.unreadable || tries >= UNREADABLE_TRIES {
+            return Ok(batch);
+        }
+        tries += 1;
+        tokio::time::sleep(UNREADABLE_RETRY).await;
+    }
+}
+
 /// How many turns of the scheduler a batch waits to gather updates: enough
 /// for outcomes that arrive together to share a write, without a timer's
 /// millisecond on every single event.
@@ -67,7 +89,7 @@ impl Writeback {
                 }
             };
             let (updates, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            match apply_status_updates_batched(&path, updates).await {
+            match apply_retrying(&path, updates).await {
                 Ok(done) => {
                     for (reply, what) in replies.into_iter().zip(done.outcome.each) {
                         let _ = reply.send(Ok(what));
