@@ -94,9 +94,12 @@ function startExecutorWS(opts) {
     }
   };
 
-  const driver = WebSocketImpl
-    ? jsDriver(options, WebSocketImpl, { onEvent, state, log, markOpened })
-    : nativeDriver(options, { onEvent, state, log, logger, markOpened });
+  const driver =
+    signal && signal.aborted
+      ? stoppedDriver(log) // aborted already: nothing is opened at all
+      : WebSocketImpl
+        ? jsDriver(options, WebSocketImpl, { onEvent, state, log, markOpened })
+        : nativeDriver(options, { onEvent, state, log, logger, markOpened });
 
   let stopping = null;
   let detach = () => {};
@@ -111,6 +114,16 @@ function startExecutorWS(opts) {
   };
   detach = onAbort(signal, stop);
   return { stop, ready };
+}
+
+/** A stream stopped before it started. */
+function stoppedDriver(log) {
+  return {
+    stop() {
+      log('executor-ws:stopped', {});
+      return Promise.resolve();
+    },
+  };
 }
 
 /** The Rust client; events, states and log lines come through one ordered sink. */

@@ -2,9 +2,11 @@
 //! executor and lives in which session file, and which executors it is
 //! subscribed to. The streams themselves are [`executor_ws`](super::super::executor_ws).
 
-use std::collections::{HashMap, HashSet};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Subscription settings (`disableWSSubscription`, `executorTokens`,
 /// `subscribeExecutors`, reconnect backoff).
@@ -49,10 +51,18 @@ pub enum StreamInput {
     },
 }
 
+/// How long an event for a mission not followed yet is kept: an executor
+/// may send `mission.started` before the bridge has read the 202.
+pub const EARLY_EVENT_TTL: Duration = Duration::from_secs(10);
+/// At most this many such events are kept.
+const EARLY_EVENTS_MAX: usize = 1024;
+
 #[derive(Default)]
 pub struct Executors {
     missions: Mutex<HashMap<String, Known>>,
     subscribed: Mutex<HashSet<String>>,
+    /// Events for missions not followed (yet), oldest first.
+    early: Mutex<VecDeque<(Instant, String, Value)>>,
 }
 
 impl Executors {
@@ -75,6 +85,36 @@ impl Executors {
             .filter(|(id, k)| k.executor_id == executor_id && !owned.contains(*id))
             .map(|(id, k)| (id.clone(), k.clone()))
             .collect()
+    }
+
+    /// Keep an event for a mission not followed yet.
+    pub fn keep_early(&self, mission_id: &str, event: Value) {
+        let mut early = lock(&self.early);
+        let now = Instant::now();
+        while early
+            .front()
+            .is_some_and(|(at, _, _)| now.duration_since(*at) > EARLY_EVENT_TTL)
+            || early.len() >= EARLY_EVENTS_MAX
+        {
+            early.pop_front();
+        }
+        early.push_back((now, mission_id.to_owned(), event));
+    }
+
+    /// The kept events of `mission_id`, in arrival order (removed).
+    pub fn take_early(&self, mission_id: &str) -> Vec<Value> {
+        let mut early = lock(&self.early);
+        let now = Instant::now();
+        let mut taken = Vec::new();
+        early.retain(|(at, id, event)| {
+            if id == mission_id && now.duration_since(*at) <= EARLY_EVENT_TTL {
+                taken.push(event.clone());
+                false
+            } else {
+                true
+            }
+        });
+        taken
     }
 
     /// Whether this is the first subscription to `executor_id`.

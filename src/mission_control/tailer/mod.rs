@@ -424,6 +424,10 @@ impl Core {
             },
         );
         self.subscribe(executor_id);
+        // Events that came before we knew the mission (right after the 202).
+        for event in self.executors.take_early(mission_id) {
+            self.on_event(executor_id, event);
+        }
     }
 
     /// One stream per executor, for as long as the tailer runs.
@@ -488,10 +492,16 @@ impl Core {
         let known = mission_id.as_str().and_then(|id| self.executors.get(id));
         match (event_to_status_update(&event), known) {
             (Some(update), Some(known)) => self.apply_event(known, kind, update),
-            (Some(_), None) => self.log.log(
-                "queue-tailer:event-unmapped-mission",
-                json!({"missionId": mission_id, "event": kind}),
-            ),
+            (Some(_), None) => {
+                self.log.log(
+                    "queue-tailer:event-unmapped-mission",
+                    json!({"missionId": mission_id, "event": kind}),
+                );
+                // It may be a mission whose 202 we have not read yet: keep it a while.
+                if let Some(id) = mission_id.as_str() {
+                    self.executors.keep_early(id, event);
+                }
+            }
             // No status change, but a known mission's events all go to its journal (§9.10).
             (None, Some(known)) if is_known_event(&kind) => {
                 let _ = self.reports.send(Report::Journal {
