@@ -74,4 +74,4 @@ async function dispatchMission(opts, mcSessionId, payload, signal) {
   });
 }
 
-module.exports = { classifyStatus, reasonForStatus, sleep, dispatchMission, dispatchOptions };
+module.exports = { classifyStatus, reasonForStatus, sleep, dispatchMission };

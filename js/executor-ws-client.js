@@ -232,4 +232,4 @@ function jsDriver(options, WebSocketImpl, { onEvent, state, log, markOpened }) {
   };
 }
 
-module.exports = { buildWsUrl, reconnectDelay, eventToStatusUpdate, startExecutorWS, wsOptions };
+module.exports = { buildWsUrl, reconnectDelay, eventToStatusUpdate, startExecutorWS };

@@ -164,11 +164,6 @@ pub fn slice_utf16(s: &str, n: usize) -> String {
         .collect()
 }
 
-/// `String(n)` for a JS number.
-pub fn number_to_string(n: f64) -> String {
-    ryu_js::Buffer::new().format(n).to_owned()
-}
-
 /// A [`PrettyFormatter`] with a two-space indent whose numbers print as V8 prints them.
 pub struct JsFormatter {
     layout: PrettyFormatter<'static>,
@@ -351,12 +346,5 @@ mod tests {
             "\u{fffd}"
         );
         assert!(from_slice_lossy::<Value>(b"{\"a\":").is_err());
-    }
-
-    #[test]
-    fn js_number_to_string() {
-        assert_eq!(number_to_string(7.0), "7");
-        assert_eq!(number_to_string(1.5), "1.5");
-        assert_eq!(number_to_string(f64::NAN), "NaN");
     }
 }

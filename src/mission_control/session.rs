@@ -105,7 +105,7 @@ pub fn write_session(path: &Path, session: &mut Value) -> Result<()> {
 }
 
 /// Write already-serialised session text atomically and durably.
-pub fn write_session_text(path: &Path, text: &str) -> Result<()> {
+fn write_session_text(path: &Path, text: &str) -> Result<()> {
     let write = || atomic_write::write_atomic(path, text.as_bytes(), Durability::Full);
     match write() {
         // The directory is missing (a new session): create it and try again.

@@ -35,6 +35,16 @@ async fn start(
     transport: Arc<dyn Transport>,
     tweak: impl FnOnce(&mut TailerConfig),
 ) -> Running {
+    start_with(root, transport, None, tweak).await
+}
+
+/// As [`start`], with executor streams the test runs itself.
+async fn start_with(
+    root: &Path,
+    transport: Arc<dyn Transport>,
+    external: Option<ExternalStreams>,
+    tweak: impl FnOnce(&mut TailerConfig),
+) -> Running {
     let mut config = TailerConfig {
         watch_dir: root.to_path_buf(),
         retry_base_ms: 5.0,
@@ -50,7 +60,7 @@ async fn start(
         transport,
         log.clone(),
         stop.clone(),
-        None,
+        external,
         move || {
             let _ = ready_tx.send(());
         },
@@ -363,26 +373,9 @@ async fn resync_fails_what_the_executor_lost_and_ignores_a_resync_without_its_li
             inputs: rx,
         }
     };
-    let mut config = TailerConfig {
-        watch_dir: dir.path().to_path_buf(),
-        ..TailerConfig::default()
-    };
-    config.ws.reconnect_base_ms = 10.0;
-    let log = Arc::new(Recorder::default());
-    let stop = CancellationToken::new();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let transport: Arc<dyn Transport> = Arc::new(Scripted::new(vec![]));
-    let handle = tokio::spawn(run(
-        config,
-        transport,
-        log.clone(),
-        stop.clone(),
-        Some(external),
-        move || {
-            let _ = ready_tx.send(());
-        },
-    ));
-    ready_rx.await.expect("ready");
+    let running = start_with(dir.path(), transport, Some(external), |_| {}).await;
+    let log = Arc::clone(&running.log);
     assert_eq!(
         *asked.lock().expect("asked"),
         ["ex"],
@@ -411,6 +404,5 @@ async fn resync_fails_what_the_executor_lost_and_ignores_a_resync_without_its_li
     .await;
     let doc = session::load_session(&path).expect("doc");
     assert_eq!(doc["missions"][1]["failureReason"], "executor_lost");
-    stop.cancel();
-    handle.await.expect("join").expect("run");
+    running.stop().await;
 }
