@@ -3,9 +3,10 @@
 //! The new content goes to a uniquely named temp file in the target's
 //! directory, created exclusively (a planted symlink there is never
 //! followed), then renamed over the target. Readers see the old file or the
-//! new one, never a mix, and a crash leaves at most a stray `.<name>.*.tmp`.
-//! The target's permission bits are kept. How much is fsynced is the
-//! caller's choice: see [`Durability`].
+//! new one, never a mix, and a crash leaves at most a stray
+//! `.<name>.<pid>.<random>.tmp`, which [`remove_stale_temps`] clears once
+//! that pid is gone. The target's permission bits are kept. How much is
+//! fsynced is the caller's choice: see [`Durability`].
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -28,10 +29,149 @@ pub enum Durability {
 
 /// Replace `path` with `contents`, atomically.
 pub fn write_atomic(path: &Path, contents: &[u8], durability: Durability) -> io::Result<()> {
-    let tmp = write_temp_beside(path, contents, durability)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    sync_parent(path, durability);
-    Ok(())
+    stage(path, contents, durability)?.commit()
+}
+
+/// New content for `path`, written and synced beside it but not yet in place.
+pub struct Staged<'a> {
+    tmp: tempfile::NamedTempFile,
+    target: &'a Path,
+    durability: Durability,
+}
+
+/// Write `contents` to a temp file beside `path`, ready to replace it.
+pub fn stage<'a>(
+    path: &'a Path,
+    contents: &[u8],
+    durability: Durability,
+) -> io::Result<Staged<'a>> {
+    Ok(Staged {
+        tmp: write_temp_beside(path, contents, durability)?,
+        target: path,
+        durability,
+    })
+}
+
+impl Staged<'_> {
+    /// Rename the new content over the target.
+    pub fn commit(self) -> io::Result<()> {
+        self.tmp.persist(self.target).map_err(|e| e.error)?;
+        sync_parent(self.target, self.durability);
+        Ok(())
+    }
+
+    /// Swap the new content with the target in one step, handing back the
+    /// file it displaced (deleted when dropped), so the caller can see
+    /// whether that was still the file it meant to replace. Where the OS
+    /// cannot swap (or the target is gone), this is [`Staged::commit`] and
+    /// gives `None`.
+    pub fn exchange(self) -> io::Result<Option<Displaced>> {
+        let target = self.target;
+        let durability = self.durability;
+        let tmp = self.tmp.into_temp_path();
+        if !swap(&tmp, target)? {
+            tmp.persist(target).map_err(|e| e.error)?;
+            sync_parent(target, durability);
+            return Ok(None);
+        }
+        sync_parent(target, durability);
+        Ok(Some(Displaced { path: tmp }))
+    }
+}
+
+/// The file an [`Staged::exchange`] took out of place; removed on drop.
+pub struct Displaced {
+    path: tempfile::TempPath,
+}
+
+impl Displaced {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Swap it back into `target`'s place; this then holds what was there.
+    pub fn swap_back(&self, target: &Path) -> io::Result<bool> {
+        swap(&self.path, target)
+    }
+}
+
+/// `renameat2(RENAME_EXCHANGE)`: `Ok(false)` when it cannot be done here.
+#[cfg(target_os = "linux")]
+fn swap(a: &Path, b: &Path) -> io::Result<bool> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let cstr = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+    };
+    let (a, b) = (cstr(a)?, cstr(b)?);
+    // SAFETY: both are valid NUL-terminated paths, resolved from the cwd.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        // No target to swap with, or a file system / kernel without the flag.
+        Some(libc::ENOENT | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => Ok(false),
+        _ => Err(err),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn swap(_a: &Path, _b: &Path) -> io::Result<bool> {
+    Ok(false)
+}
+
+/// Temp files older than this are stray whoever made them: no writer keeps one this long.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Remove the temp files of `path` left by writers that died mid-write: those
+/// whose pid is gone, and any over an hour old. Returns how many went.
+pub fn remove_stale_temps(path: &Path) -> io::Result<usize> {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Ok(0);
+    };
+    let prefix = format!(".{name}.");
+    let own = std::process::id();
+    let mut removed = 0;
+    for entry in fs::read_dir(parent_dir(path))? {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        let Some(middle) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|n| n.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        let pid = middle
+            .split_once('.')
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMP_AGE);
+        let writer_gone =
+            pid.is_some_and(|pid| pid != own && !crate::process_identity::is_alive(i64::from(pid)));
+        if (old || writer_gone) && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Create `path` with `contents` only if nothing is there yet; readers never
@@ -79,7 +219,8 @@ fn write_temp_beside(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let prefix = format!(".{name}.");
+    // The pid lets a later start tell a dead writer's leftovers from a live one's.
+    let prefix = format!(".{name}.{}.", std::process::id());
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");
     let existing_mode = existing_permissions(path);
@@ -198,5 +339,53 @@ mod tests {
         assert!(!create_exclusive(&path, b"second", Durability::None).expect("second create"));
         assert_eq!(fs::read(&path).expect("read"), b"first");
         assert!(temp_leftovers(dir.path()).is_empty());
+    }
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn exchange_hands_back_the_displaced_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.json");
+        fs::write(&path, b"old").expect("write");
+        let displaced = stage(&path, b"new", Durability::Content)
+            .expect("stage")
+            .exchange()
+            .expect("exchange")
+            .expect("linux swaps");
+        assert_eq!(fs::read(&path).expect("read"), b"new");
+        assert_eq!(fs::read(displaced.path()).expect("displaced"), b"old");
+        assert!(displaced.swap_back(&path).expect("swap back"));
+        assert_eq!(fs::read(&path).expect("read"), b"old");
+        drop(displaced);
+        assert!(temp_leftovers(dir.path()).is_empty());
+        // No target yet: a plain rename.
+        let fresh = dir.path().join("b.json");
+        assert!(stage(&fresh, b"b", Durability::None)
+            .expect("stage")
+            .exchange()
+            .expect("exchange")
+            .is_none());
+        assert_eq!(fs::read(&fresh).expect("read"), b"b");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn stale_temps_of_dead_writers_are_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("session.json");
+        fs::write(&path, b"{}").expect("write");
+        // A pid that cannot be alive, our own (a write of ours under way),
+        // and a live foreign process (pid 1).
+        let dead = dir.path().join(".session.json.2147483646.ab12cd.tmp");
+        let own = dir
+            .path()
+            .join(format!(".session.json.{}.ab12cd.tmp", std::process::id()));
+        let live = dir.path().join(".session.json.1.ab12cd.tmp");
+        let other = dir.path().join(".other.json.2147483646.ab12cd.tmp");
+        for p in [&dead, &own, &live, &other] {
+            fs::write(p, b"x").expect("plant");
+        }
+        assert_eq!(remove_stale_temps(&path).expect("clean"), 1);
+        assert!(!dead.exists());
+        assert!(own.exists() && live.exists() && other.exists());
     }
 }

@@ -63,21 +63,38 @@ impl std::fmt::Display for Unreadable {
 
 /// Read and parse a session file (any JSON value), with the size cap.
 pub fn load_session(path: &Path) -> std::result::Result<Value, Unreadable> {
-    let file = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Unreadable::Missing),
-        Err(e) => return Err(Unreadable::Io(e)),
-    };
+    let file = open_session(path)?;
+    parse_session(&read_capped(&file)?)
+}
+
+/// Open a session file for reading.
+pub fn open_session(path: &Path) -> std::result::Result<fs::File, Unreadable> {
+    match fs::File::open(path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Unreadable::Missing),
+        Err(e) => Err(Unreadable::Io(e)),
+    }
+}
+
+/// All of an open session file's bytes, from the start, within the size cap.
+pub fn read_capped(mut file: &fs::File) -> std::result::Result<Vec<u8>, Unreadable> {
+    use std::io::Seek;
+    file.seek(io::SeekFrom::Start(0)).map_err(Unreadable::Io)?;
     let mut bytes = Vec::new();
     let read = file
         .take(MAX_SESSION_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(Unreadable::Io)?;
     if read as u64 > MAX_SESSION_BYTES {
-        let size = fs::metadata(path).map(|m| m.len()).unwrap_or(read as u64);
+        let size = file.metadata().map(|m| m.len()).unwrap_or(read as u64);
         return Err(Unreadable::TooLarge(size));
     }
-    js_json::from_slice_lossy(&bytes).map_err(|e| Unreadable::NotJson(e.to_string()))
+    Ok(bytes)
+}
+
+/// Parse session bytes (any JSON value).
+pub fn parse_session(bytes: &[u8]) -> std::result::Result<Value, Unreadable> {
+    js_json::from_slice_lossy(bytes).map_err(|e| Unreadable::NotJson(e.to_string()))
 }
 
 /// `readSession`: the parsed file, or `None` when it is missing or not JSON.
@@ -94,29 +111,26 @@ pub fn read_session(path: &Path) -> Result<Option<Value>> {
 }
 
 /// `writeSessionAtomic`: stamp `updatedAt` (an object's), create the parent
-/// directories, and replace the file atomically and durably.
+/// directories, and replace the file atomically and durably, under the lock
+/// this package's writers share.
 pub fn write_session(path: &Path, session: &mut Value) -> Result<()> {
+    let text = session_text(session)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            fs::create_dir_all(dir).at("create", dir)?;
+        }
+    }
+    let _lock = super::session_lock::SessionLock::acquire(path)?;
+    atomic_write::write_atomic(path, text.as_bytes(), Durability::Full).at("write session", path)
+}
+
+/// The text a session is written as: `updatedAt` (an object's) stamped now,
+/// then `JSON.stringify(session, null, 2)`.
+pub fn session_text(session: &mut Value) -> Result<String> {
     if let Some(map) = session.as_object_mut() {
         map.insert("updatedAt".into(), Value::from(now_iso()));
     }
-    let text =
-        js_json::to_pretty_string(session).map_err(|e| Error::Invalid(format!("session: {e}")))?;
-    write_session_text(path, &text)
-}
-
-/// Write already-serialised session text atomically and durably.
-fn write_session_text(path: &Path, text: &str) -> Result<()> {
-    let write = || atomic_write::write_atomic(path, text.as_bytes(), Durability::Full);
-    match write() {
-        // The directory is missing (a new session): create it and try again.
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                fs::create_dir_all(dir).at("create", dir)?;
-            }
-            write().at("write session", path)
-        }
-        other => other.at("write session", path),
-    }
+    js_json::to_pretty_string(session).map_err(|e| Error::Invalid(format!("session: {e}")))
 }
 
 /// Resolves once every job queued so far on the session file `path` has run.

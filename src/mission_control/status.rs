@@ -1,7 +1,8 @@
 //! The status writer: apply `{missionId, status, patch?, transitionFrom?}`
 //! updates to a session file, serialised FIFO per path in this process.
 
-use super::session::{self, Unreadable};
+use super::concurrent_update::{self, Aftercheck, Updated, AFTERCHECK_DELAY};
+use super::session::Unreadable;
 use crate::error::{Error, Result};
 use crate::js_json::truthy;
 use serde::Deserialize;
@@ -200,36 +201,56 @@ pub async fn apply_status_updates_batched(
     }
 }
 
-/// The read-modify-write itself; the caller holds the path's turn.
+/// The read-modify-write itself; the caller holds the path's turn. Other
+/// processes' writes are kept (see [`concurrent_update`]).
 fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
-    // As the original: a file that holds no session (missing, not JSON, or a
-    // falsy value such as `null`) is a missing session.
-    let loaded = match session::load_session(path) {
-        Ok(session) if truthy(&session) => Ok(session),
-        Ok(_) => Err(Unreadable::Missing),
-        Err(e) => Err(e),
+    let missing_session = |unreadable: bool| Batched {
+        outcome: BatchOutcome {
+            session_found: false,
+            applied: Vec::new(),
+            missing: updates.iter().map(|u| u.mission_id.clone()).collect(),
+            each: vec!["missing-session"; updates.len()],
+        },
+        session: None,
+        unreadable,
     };
-    let mut session = match loaded {
-        Ok(session) => session,
-        Err(e @ (Unreadable::Missing | Unreadable::NotJson(_))) => {
-            return Ok(Batched {
-                outcome: BatchOutcome {
-                    session_found: false,
-                    applied: Vec::new(),
-                    missing: updates.iter().map(|u| u.mission_id.clone()).collect(),
-                    each: vec!["missing-session"; updates.len()],
-                },
-                session: None,
-                unreadable: matches!(e, Unreadable::NotJson(_)),
+    let updated = concurrent_update::update(path, |session| {
+        // As the original: a file that holds no session (missing, not JSON,
+        // or a falsy value such as `null`) is a missing session.
+        if !truthy(session) {
+            return (false, None);
+        }
+        let outcome = apply_all(session, updates);
+        (!outcome.applied.is_empty(), Some(outcome))
+    })?;
+    match updated {
+        Updated::Unreadable(e @ (Unreadable::Missing | Unreadable::NotJson(_))) => {
+            Ok(missing_session(matches!(e, Unreadable::NotJson(_))))
+        }
+        Updated::Unreadable(e) => Err(Error::Message(format!(
+            "cannot read session {}: {e}",
+            path.display()
+        ))),
+        Updated::Done { result: None, .. } => Ok(missing_session(false)),
+        Updated::Done {
+            session,
+            result: Some(outcome),
+            aftercheck,
+        } => {
+            if let Some(check) = aftercheck {
+                schedule_aftercheck(path, check);
+            }
+            Ok(Batched {
+                outcome,
+                session: Some(session),
+                unreadable: false,
             })
         }
-        Err(e) => {
-            return Err(Error::Message(format!(
-                "cannot read session {}: {e}",
-                path.display()
-            )))
-        }
-    };
+    }
+}
+
+/// Every update in order, on the in-memory session.
+fn apply_all(session: &mut Value, updates: &[StatusUpdate]) -> BatchOutcome {
     let mut outcome = BatchOutcome {
         session_found: true,
         applied: Vec::new(),
@@ -237,21 +258,31 @@ fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
         each: Vec::new(),
     };
     for update in updates {
-        outcome.each.push(apply_one(&mut session, update));
-        match outcome.each.last() {
-            Some(&"applied") => outcome.applied.push(update.mission_id.clone()),
-            Some(&"missing") => outcome.missing.push(update.mission_id.clone()),
+        let what = apply_one(session, update);
+        match what {
+            "applied" => outcome.applied.push(update.mission_id.clone()),
+            "missing" => outcome.missing.push(update.mission_id.clone()),
             _ => {}
         }
+        outcome.each.push(what);
     }
-    if !outcome.applied.is_empty() {
-        session::write_session(path, &mut session)?;
-    }
-    Ok(Batched {
-        outcome,
-        session: Some(session),
-        unreadable: false,
-    })
+    outcome
+}
+
+/// Look at the replaced file again shortly, in the path's turn.
+fn schedule_aftercheck(path: &Path, check: Aftercheck) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let path = path.to_path_buf();
+    runtime.spawn(async move {
+        tokio::time::sleep(AFTERCHECK_DELAY).await;
+        enqueue_job(path.clone(), move || {
+            if let Ok(Some(next)) = check.run(&path) {
+                schedule_aftercheck(&path, next);
+            }
+        });
+    });
 }
 
 /// Apply one update to the in-memory session: "applied", "missing" or "stale".
