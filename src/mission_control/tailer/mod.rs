@@ -9,7 +9,9 @@
 //! - Missions whose dispatch found serve unreachable (or was cut short by
 //!   stop) stay `queued` and are tried again with capped backoff (§9.2).
 
+mod claims;
 mod executors;
+mod outcomes;
 mod scan;
 pub mod watch;
 mod writeback;
@@ -44,6 +46,10 @@ pub use executors::{ExternalStreams, StreamInput};
 /// When to look again at a session directory whose file was missing: a file
 /// written right after its directory was created can beat the directory's watch.
 const LOOK_AGAIN_MS: f64 = 100.0;
+
+/// When to look again at a mission whose session another bridge is
+/// dispatching from (its claim is taken).
+const CLAIM_RETRY_MS: f64 = 250.0;
 
 /// How long `stop()` waits for in-flight work.
 pub const DRAIN: Duration = Duration::from_secs(5);
@@ -109,6 +115,8 @@ struct Core {
     reports: mpsc::UnboundedSender<Report>,
     /// Set when the caller runs the executor streams.
     external_subscribe: Option<executors::Subscribe>,
+    /// Sessions this tailer is dispatching from, locked against other bridges.
+    claims: claims::Claims,
 }
 
 /// Run a tailer until `stop` is cancelled. `on_ready` is called once the
@@ -156,6 +164,7 @@ pub async fn run(
         executors: Executors::default(),
         reports: reports_tx,
         external_subscribe,
+        claims: claims::Claims::default(),
     });
 
     // Watch before the sweep, so nothing written during it is missed.
@@ -231,7 +240,15 @@ impl Core {
             jobs,
             look_again,
             held,
+            restore,
         } = self.scanner.examine(path, &self.log);
+        for update in restore {
+            self.log.log(
+                "queue-tailer:outcome-restored",
+                json!({"missionId": update.mission_id, "path": path.to_string_lossy(), "status": update.status}),
+            );
+            drop(self.writeback.submit(&self.tasks, path, update));
+        }
         // §9.1: missions an executor holds are followed again after a restart.
         for (mission_id, executor_id) in held {
             self.follow(&mission_id, path, &executor_id);
@@ -318,6 +335,12 @@ impl Core {
         if self.stop.is_cancelled() {
             return Ok(false);
         }
+        // Held until the outcome is on disk, so another bridge re-reading
+        // the session then sees it (§9.5).
+        let Some(_claim) = self.claims.try_claim(&job.path) else {
+            self.look_again_later(job, CLAIM_RETRY_MS);
+            return Ok(true);
+        };
         let Some(mission) = self.still_queued(job) else {
             return Ok(false);
         };
@@ -349,7 +372,7 @@ impl Core {
                     "dispatchAttempts": attempts,
                     "estimatedStart": estimated_start.clone().unwrap_or(Value::Null),
                 }));
-                let pending = self.submit_outcome(job, "assigned", patch);
+                let pending = self.submit_outcome(job, &mission, "assigned", patch);
                 // Follow the executor now: an event it sends right away queues
                 // behind the `assigned` write, so its guard sees `assigned`.
                 if let (Some(mission_id), Some(executor_id)) =
@@ -396,7 +419,7 @@ impl Core {
                     "failureMessage": message,
                     "dispatchAttempts": attempts,
                 }));
-                Self::written(self.submit_outcome(job, "failed", patch)).await?;
+                Self::written(self.submit_outcome(job, &mission, "failed", patch)).await?;
                 self.settled(&job.key);
                 self.log.log(
                     "queue-tailer:dispatch-failed",
@@ -634,8 +657,15 @@ impl Core {
         None
     }
 
-    /// Queue the outcome of `job`'s dispatch for its session file.
-    fn submit_outcome(&self, job: &Job, status: &str, patch: Map<String, Value>) -> Pending {
+    /// Queue the outcome of `job`'s dispatch (of `mission`, as read before
+    /// it) for its session file, and remember it.
+    fn submit_outcome(
+        &self,
+        job: &Job,
+        mission: &Value,
+        status: &str,
+        patch: Map<String, Value>,
+    ) -> Pending {
         let update = StatusUpdate {
             mission_id: job.mission_id.clone(),
             status: Value::from(status),
@@ -643,6 +673,9 @@ impl Core {
             transition_from: Some(Value::from("queued")),
             unless_terminal: false,
         };
+        self.scanner
+            .outcomes
+            .remember(&job.key, mission.clone(), update.clone());
         self.writeback.submit(&self.tasks, &job.path, update)
     }
 
@@ -670,6 +703,11 @@ impl Core {
             *n
         };
         let delay = backoff_ms(f64::from(round), self.config.retry_base_ms.max(1.0));
+        self.look_again_later(job, delay);
+    }
+
+    /// Keep `job`'s key claimed and examine its session again after `delay` ms.
+    fn look_again_later(self: &Arc<Self>, job: &Job, delay: f64) {
         let core = Arc::clone(self);
         let (key, path) = (job.key.clone(), job.path.clone());
         self.tasks.spawn(async move {

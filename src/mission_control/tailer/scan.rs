@@ -5,6 +5,9 @@
 use super::super::events::HELD;
 use super::super::log::Logger;
 use super::super::session::{self, Unreadable};
+use super::super::status::StatusUpdate;
+use super::outcomes::Outcomes;
+use crate::atomic_write;
 use crate::js_json::slice_utf16;
 use serde_json::{json, Value};
 use std::cmp::Ordering as CmpOrdering;
@@ -74,6 +77,8 @@ pub struct Scanner {
     invalid_logged: Mutex<HashSet<String>>,
     /// Session files found missing once and due for another look.
     awaiting: Mutex<HashSet<PathBuf>>,
+    /// Outcomes written, to restore if another writer reverts one.
+    pub outcomes: Outcomes,
 }
 
 /// What examining a session file found.
@@ -83,6 +88,8 @@ pub struct Examined {
     pub look_again: bool,
     /// Missions an executor holds (§9.1): `(mission id, executor id)`.
     pub held: Vec<(String, String)>,
+    /// Outcomes another writer reverted, to write again (see [`Outcomes`]).
+    pub restore: Vec<StatusUpdate>,
 }
 
 impl From<Vec<Arc<Job>>> for Examined {
@@ -91,6 +98,7 @@ impl From<Vec<Arc<Job>>> for Examined {
             jobs,
             look_again: false,
             held: Vec::new(),
+            restore: Vec::new(),
         }
     }
 }
@@ -107,13 +115,17 @@ impl Scanner {
             unreadable: Mutex::default(),
             invalid_logged: Mutex::default(),
             awaiting: Mutex::default(),
+            outcomes: Outcomes::default(),
         }
     }
 
     /// The missions of `path` to dispatch now; claims them.
     pub fn examine(&self, path: &Path, log: &Logger) -> Examined {
         let print = fingerprint(path);
-        lock(&self.seen).insert(path.to_path_buf(), print);
+        if lock(&self.seen).insert(path.to_path_buf(), print).is_none() {
+            // First sight: temp files of writers that died mid-write go (§9.6).
+            let _ = atomic_write::remove_stale_temps(path);
+        }
         let session = match session::load_session(path) {
             Ok(session) if session.is_object() => session,
             Ok(_) => return self.unreadable(path, print, "not a JSON object".into(), log),
@@ -132,6 +144,7 @@ impl Scanner {
                     jobs: Vec::new(),
                     look_again: true,
                     held: Vec::new(),
+                    restore: Vec::new(),
                 };
             }
             Err(e) => return self.unreadable(path, print, e.to_string(), log),
@@ -143,6 +156,7 @@ impl Scanner {
         };
         let mut jobs = Vec::new();
         let mut held = Vec::new();
+        let mut restore = Vec::new();
         for (index, mission) in session::missions(&session).iter().enumerate() {
             let status = mission
                 .get("status")
@@ -202,6 +216,10 @@ impl Scanner {
                 continue;
             }
             let key = format!("{session_id}:{mission_id}");
+            if let Some(update) = self.outcomes.reverted(&key, mission) {
+                restore.push(update);
+                continue;
+            }
             if !lock(&self.claimed).insert(key.clone()) {
                 continue;
             }
@@ -219,6 +237,7 @@ impl Scanner {
             jobs,
             look_again: false,
             held,
+            restore,
         }
     }
 

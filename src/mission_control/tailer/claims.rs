@@ -1,0 +1,107 @@
+//! Which bridge dispatches a session's missions (§9.5): a `flock` on the
+//! sidecar `.<name>.claim` beside the session file, held from the re-read
+//! that finds a mission `queued` until its outcome is on disk. A second
+//! bridge on the same queue finds the claim taken and looks again shortly;
+//! a bridge that is killed loses the claim with its last file descriptor,
+//! and the survivor takes the session over.
+//!
+//! Dispatches of one session from one tailer share its claim (a count), so
+//! `maxInflight` works within a session as well as across sessions.
+
+use super::super::session_lock::{open_no_follow, sidecar};
+use std::collections::HashMap;
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct Claims {
+    /// The claims held, with how many dispatches use each.
+    held: Mutex<HashMap<PathBuf, (File, usize)>>,
+}
+
+/// A session claimed for one dispatch; released with the last one.
+pub struct Claim<'a> {
+    claims: &'a Claims,
+    /// `None` when there was nothing to claim (see [`Claims::try_claim`]).
+    path: Option<PathBuf>,
+}
+
+impl Claims {
+    /// Claim the session file `path` for a dispatch; `None` when another
+    /// bridge holds it. A session whose directory is gone, or whose claim
+    /// path cannot be opened (a planted symlink is never followed), gets an
+    /// empty claim: the dispatch's re-read decides.
+    pub fn try_claim(&self, path: &Path) -> Option<Claim<'_>> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, users)) = held.get_mut(path) {
+            *users += 1;
+            return Some(self.claim(Some(path)));
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let Ok(file) = open_no_follow(&sidecar(path, &format!(".{name}.claim"))) else {
+            return Some(self.claim(None));
+        };
+        match file.try_lock() {
+            Ok(()) => {
+                held.insert(path.to_path_buf(), (file, 1));
+                Some(self.claim(Some(path)))
+            }
+            Err(TryLockError::WouldBlock) => None,
+            // A file system without locks: nothing to coordinate with.
+            Err(TryLockError::Error(_)) => Some(self.claim(None)),
+        }
+    }
+
+    fn claim(&self, path: Option<&Path>) -> Claim<'_> {
+        Claim {
+            claims: self,
+            path: path.map(Path::to_path_buf),
+        }
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let Some(path) = &self.path else { return };
+        let mut held = self.claims.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, users)) = held.get_mut(path) {
+            *users -= 1;
+            if *users == 0 {
+                // Closing the file releases the lock.
+                held.remove(path);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_tailer_shares_a_claim_another_waits_for_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("session.json");
+        let (ours, theirs) = (Claims::default(), Claims::default());
+        let first = ours.try_claim(&path).expect("claimed");
+        let second = ours.try_claim(&path).expect("shared within one tailer");
+        assert!(theirs.try_claim(&path).is_none(), "another tailer got in");
+        drop(first);
+        assert!(theirs.try_claim(&path).is_none(), "released too early");
+        drop(second);
+        assert!(theirs.try_claim(&path).is_some(), "not released");
+    }
+
+    #[test]
+    fn a_missing_directory_gives_an_empty_claim() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("gone").join("session.json");
+        let claims = Claims::default();
+        assert!(claims.try_claim(&path).is_some());
+        assert!(claims.try_claim(&path).is_some());
+    }
+}
