@@ -83,6 +83,8 @@ function missionIn(file, id) {
 function statusOf(file, id) {
   return missionIn(file, id)?.status;
 }
+/** Files the bridge keeps beside a session file: its journal, the writers' lock and the dispatch claim (§9.5, §9.10). */
+const BESIDE_SESSION = /(^|\/)(log\.jsonl|\.session\.json\.(lock|claim))$/;
 /** Every regular file under `dir`, relative, sorted. */
 function listFiles(dir) {
   const out = [];
@@ -1063,7 +1065,7 @@ describe('startQueueTailer: fetchImpl and where writes go', () => {
     assert.deepEqual(readDoc(sessionFile(root, 'evil')).missions.map((m) => m.id), [evil], 'nothing of another session written here');
     assert.deepEqual(fs.readdirSync(outer), ['w'], 'nothing created outside watchDir');
     assert.equal(fs.existsSync(path.join(outer, 'x')), false);
-    const files = listFiles(root).filter((f) => !f.endsWith('log.jsonl'));
+    const files = listFiles(root).filter((f) => !BESIDE_SESSION.test(f));
     assert.deepEqual(files, ['sessions/evil/session.json', 'sessions/odd/session.json', 'sessions/third/session.json']);
   });
 
@@ -1081,6 +1083,6 @@ describe('startQueueTailer: fetchImpl and where writes go', () => {
     assert.deepEqual(msgs(log, 'queue-tailer:dispatch-deferred').map((l) => l.meta), []);
     assert.deepEqual(srv.requests.map((r) => r.url), [`/api/v1/sessions/${encodeURIComponent(sid)}/dispatch`]);
     assert.equal(statusOf(sessionFile(root, dir), id), 'assigned');
-    assert.deepEqual(listFiles(root).filter((f) => !f.endsWith('log.jsonl')), [`sessions/${dir}/session.json`]);
+    assert.deepEqual(listFiles(root).filter((f) => !BESIDE_SESSION.test(f)), [`sessions/${dir}/session.json`]);
   });
 });

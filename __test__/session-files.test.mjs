@@ -24,6 +24,8 @@ import { applyStatusUpdate, applyStatusUpdatesBatched } from '../status-writer.m
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 const READER = path.join(HERE, 'helpers', 'tailer-session-reader.mjs');
+/** What a session directory holds after our writes: the file, and the lock our writers share (§9.5). */
+const WRITTEN = ['.session.json.lock', 'session.json'];
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 // ---------------------------------------------------------------------------
@@ -89,7 +91,8 @@ function mission(id, status = 'queued', extra = {}) {
 function writeCounter(dir) {
   const names = new Set();
   const watcher = fs.watch(dir, (_event, name) => {
-    if (name && name !== 'session.json') names.add(String(name));
+    // Each write is one temp file; the writers' lock file is not a write.
+    if (name && !WRITTEN.includes(String(name))) names.add(String(name));
   });
   return {
     async count() {
@@ -258,7 +261,7 @@ describe('writeSessionAtomic: the file is JSON.stringify(session, null, 2), byte
     cyclic.self = cyclic;
     await assert.rejects(writeSessionAtomic(file, cyclic), TypeError);
     assert.equal(fs.readFileSync(file, 'utf8'), before);
-    assert.deepEqual(fs.readdirSync(path.dirname(file)), ['session.json']);
+    assert.deepEqual(fs.readdirSync(path.dirname(file)).sort(), WRITTEN);
   });
 });
 
@@ -292,7 +295,7 @@ describe('writeSessionAtomic: file safety', () => {
     const file = sessionPath(root);
     for (let i = 0; i < 10; i++) await writeSessionAtomic(file, { id: 's', i });
     await Promise.all(Array.from({ length: 20 }, (_, i) => writeSessionAtomic(file, { id: 's', i })));
-    assert.deepEqual(fs.readdirSync(path.dirname(file)), ['session.json']);
+    assert.deepEqual(fs.readdirSync(path.dirname(file)).sort(), WRITTEN);
     assert.equal(typeof JSON.parse(fs.readFileSync(file, 'utf8')).i, 'number');
   });
 
@@ -346,7 +349,7 @@ describe('writeSessionAtomic: file safety', () => {
     assert.equal(fs.existsSync(nowhere), false, 'nothing was created through a dangling symlink');
     assert.ok(fs.lstatSync(file).isFile() && !fs.lstatSync(file).isSymbolicLink());
     for (const n of names) assert.ok(fs.lstatSync(path.join(dir, n)).isSymbolicLink(), `${n} is still the planted link`);
-    const left = fs.readdirSync(dir).filter((n) => n !== 'session.json' && !names.includes(n));
+    const left = fs.readdirSync(dir).filter((n) => !WRITTEN.includes(n) && !names.includes(n));
     assert.deepEqual(left, [], 'no temp files left');
   });
 
@@ -399,7 +402,7 @@ describe('writeSessionAtomic: file safety', () => {
       assert.equal(local.partial, 0, 'the in-process reader saw a partial file');
       assert.equal(local.missing, 0, 'the in-process reader found no file');
       assert.ok(local.reads > 10, `the in-process reader ran while writing (${local.reads} reads)`);
-      assert.deepEqual(fs.readdirSync(path.dirname(file)), ['session.json']);
+      assert.deepEqual(fs.readdirSync(path.dirname(file)).sort(), WRITTEN);
     } finally {
       fs.writeFileSync(stopFile, '');
       const ended = await Promise.race([reader.exited, delay(5000, null, { ref: false })]);
@@ -796,7 +799,7 @@ describe('applyStatusUpdate', () => {
       assert.equal(m.n, i);
     });
     assert.deepEqual(doc.mutationKeys, ['k1', 'k2']);
-    assert.deepEqual(fs.readdirSync(path.dirname(file)), ['session.json']);
+    assert.deepEqual(fs.readdirSync(path.dirname(file)).sort(), WRITTEN);
   });
 
   it('50 concurrent calls on one mission apply in call order (FIFO per path)', {
