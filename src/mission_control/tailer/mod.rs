@@ -242,12 +242,17 @@ impl Core {
             held,
             restore,
         } = self.scanner.examine(path, &self.log);
-        for update in restore {
+        for (key, update) in restore {
             self.log.log(
                 "queue-tailer:outcome-restored",
                 json!({"missionId": update.mission_id, "path": path.to_string_lossy(), "status": update.status}),
             );
-            drop(self.writeback.submit(&self.tasks, path, update));
+            let written = self.writeback.submit(&self.tasks, path, update);
+            let core = Arc::clone(self);
+            self.tasks.spawn(async move {
+                let _ = written.await;
+                core.scanner.release(&key);
+            });
         }
         // §9.1: missions an executor holds are followed again after a restart.
         for (mission_id, executor_id) in held {

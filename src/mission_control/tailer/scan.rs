@@ -88,8 +88,9 @@ pub struct Examined {
     pub look_again: bool,
     /// Missions an executor holds (§9.1): `(mission id, executor id)`.
     pub held: Vec<(String, String)>,
-    /// Outcomes another writer reverted, to write again (see [`Outcomes`]).
-    pub restore: Vec<StatusUpdate>,
+    /// Outcomes another writer reverted, to write again (see [`Outcomes`]),
+    /// with their claimed keys.
+    pub restore: Vec<(String, StatusUpdate)>,
 }
 
 impl From<Vec<Arc<Job>>> for Examined {
@@ -216,11 +217,12 @@ impl Scanner {
                 continue;
             }
             let key = format!("{session_id}:{mission_id}");
-            if let Some(update) = self.outcomes.reverted(&key, mission) {
-                restore.push(update);
+            if !lock(&self.claimed).insert(key.clone()) {
                 continue;
             }
-            if !lock(&self.claimed).insert(key.clone()) {
+            if let Some(update) = self.outcomes.reverted(&key, mission) {
+                // Claimed until written, so it is restored once.
+                restore.push((key, update));
                 continue;
             }
             jobs.push(Arc::new(Job {
