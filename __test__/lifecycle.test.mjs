@@ -11,17 +11,16 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fork } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import { startQueueTailer } from '../queue-tailer.mjs';
 import { startFakeServe } from './helpers/lifecycle-serve.mjs';
 import { WebSocket } from 'ws';
 import { scope, waitFor, within } from './helpers/waiting.mjs';
+import { spawnBridge as forkBridge } from './helpers/bridge-process.mjs';
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 const FIXTURES = path.join(HERE, 'fixtures', 'executor-v1');
-const BRIDGE = path.join(HERE, 'helpers', 'lifecycle-bridge.mjs');
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 // Fast reconnects and retries, so nothing here waits on the defaults.
 const FAST = { retryBaseMs: 5, reconnectBaseMs: 20, reconnectMaxMs: 200 };
@@ -225,42 +224,9 @@ async function drive(bridge, serve, file, missionId, executorId, name, outcome =
   return { event: e, mission: m };
 }
 
-/** A bridge in a child process; SIGKILLed in teardown if still alive. */
+/** A bridge in a child process, with the fast timings above. */
 function spawnBridge(s, options) {
-  const child = fork(BRIDGE, [], {
-    env: { ...process.env, LIFECYCLE_BRIDGE_OPTIONS: JSON.stringify({ ...FAST, ...options }) },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  const bridge = { child, logs: [], messages: [], stderr: '', exit: null };
-  child.stdout.resume();
-  child.stderr.on('data', (d) => {
-    bridge.stderr += d;
-  });
-  child.on('message', (m) => {
-    bridge.messages.push(m);
-    if (m && m.type === 'log') bridge.logs.push({ msg: m.msg, meta: m.meta });
-  });
-  bridge.exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      bridge.exit = { code, signal };
-      resolve(bridge.exit);
-    });
-  });
-  bridge.ready = new Promise((resolve, reject) => {
-    child.on('message', (m) => {
-      if (m && m.type === 'ready') resolve();
-      if (m && m.type === 'error') reject(new Error(m.error));
-    });
-    child.on('exit', (code, signal) => reject(new Error(`bridge exited (${code}, ${signal}) before ready: ${bridge.stderr}`)));
-  });
-  bridge.ready.catch(() => {});
-  s.defer(async () => {
-    if (!bridge.exit) {
-      child.kill('SIGKILL');
-      await bridge.exited;
-    }
-  });
-  return bridge;
+  return forkBridge(s, { ...FAST, ...options });
 }
 
 // ---------------------------------------------------------------------------
