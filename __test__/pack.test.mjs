@@ -30,7 +30,7 @@ const skip = process.platform !== 'linux' || process.arch !== 'x64' || !glibc
 
 /** Children see no npm_* settings of an enclosing `npm test`, nor a native-library override. */
 function env() {
-  return Object.fromEntries(Object.entries(cleanEnv()).filter(([key]) => !/^npm_/i.test(key)));
+  return Object.fromEntries(Object.entries(cleanEnv()).filter(([key]) => !/^(npm_|NAPI_RS_NATIVE_LIBRARY_PATH$)/i.test(key)));
 }
 
 const run = async (file, args, cwd) => {

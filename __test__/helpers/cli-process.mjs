@@ -11,7 +11,7 @@
 //   const { code, signal, ms } = await cli.exited;           // ms: from kill() to exit
 //
 // Children get the environment without FORCE_COLOR / NO_COLOR (add them
-// through `env` to test colour) and without NAPI_RS_NATIVE_LIBRARY_PATH.
+// through `env` to test colour).
 
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -21,10 +21,10 @@ import { waitFor, within } from './waiting.mjs';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = path.join(ROOT, 'bin', 'mc-native.js');
 
-/** process.env without what would change how a child colours or loads the addon, plus `extra`. */
+/** process.env without what would change how a child colours or reports, plus `extra`. */
 export function cleanEnv(extra = {}) {
   const env = { ...process.env };
-  for (const key of ['FORCE_COLOR', 'NO_COLOR', 'NAPI_RS_NATIVE_LIBRARY_PATH', 'NODE_TEST_CONTEXT']) delete env[key];
+  for (const key of ['FORCE_COLOR', 'NO_COLOR', 'NODE_TEST_CONTEXT']) delete env[key];
   return { ...env, ...extra };
 }
 
