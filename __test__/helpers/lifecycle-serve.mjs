@@ -7,7 +7,9 @@
 //
 //   const serve = await startFakeServe({
 //     executorFor: ({ sessionId, missionId }) => 'ex-1',   // executor_id of the 202
-//     dispatchAnswer: (d) => undefined | { status, body },  // override the 202
+//     dispatchAnswer: (d) => undefined | { status, body }   // override the 202,
+//                  | { reset: true } | { status, raw: 'text' },  // or cut the connection, or send garbage
+//                  (any of them with delayMs: answer that much later)
 //     onConnection: (conn) => {},                          // e.g. send executor.resync
 //     rejectUpgrade: ({ executorId, url }) => 0 | 401,     // refuse an upgrade
 //   });
@@ -59,13 +61,27 @@ export async function startFakeServe(options = {}) {
       const record = { sessionId, missionId, executorId, body, headers: req.headers };
       dispatches.push(record);
       const answer = dispatchAnswer(record);
-      if (answer) {
-        res.writeHead(answer.status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(answer.body ?? {}));
-        return;
+      const send = () => {
+        if (res.destroyed) return;
+        if (answer && answer.reset) {
+          req.socket.destroy();
+        } else if (answer && answer.raw !== undefined) {
+          res.writeHead(answer.status, { 'content-type': 'text/html' });
+          res.end(answer.raw);
+        } else if (answer && answer.status) {
+          res.writeHead(answer.status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(answer.body ?? {}));
+        } else {
+          res.writeHead(202, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ mission_id: missionId, executor_id: executorId, status: 'assigned' }));
+        }
+      };
+      if (answer && answer.delayMs) {
+        const timer = setTimeout(send, answer.delayMs);
+        res.on('close', () => clearTimeout(timer));
+      } else {
+        send();
       }
-      res.writeHead(202, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ mission_id: missionId, executor_id: executorId, status: 'assigned' }));
     });
   });
 

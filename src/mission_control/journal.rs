@@ -15,6 +15,11 @@ pub const JOURNAL_FILE: &str = "log.jsonl";
 /// file `session_path`. Best effort: a journal that cannot be written never
 /// stops the bridge.
 pub fn append(session_path: &Path, entry: Value) {
+    append_holding(session_path, entry, ());
+}
+
+/// [`append`], keeping `hold` alive until the line is written (or dropped).
+pub fn append_holding(session_path: &Path, entry: Value, hold: impl Send + 'static) {
     let Value::Object(mut map) = entry else {
         return;
     };
@@ -26,6 +31,7 @@ pub fn append(session_path: &Path, entry: Value) {
     let mut line = Value::Object(map).to_string();
     line.push('\n');
     status::enqueue_job(session_path.to_path_buf(), move || {
+        let _hold = hold;
         // One write of one line with O_APPEND: lines never interleave.
         if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(&journal) {
             let _ = file.write_all(line.as_bytes());

@@ -1,7 +1,8 @@
 //! The `(msg, meta)` logger every component writes to.
 
 use serde_json::Value;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Where log lines go: the user's `logger(msg, meta)` in JS, a test
 /// recorder in Rust, or nowhere.
@@ -21,6 +22,43 @@ impl Log for Silent {
 
 pub fn silent() -> Logger {
     Arc::new(Silent)
+}
+
+/// For lines a stream causes one per frame (unknown missions, bad frames):
+/// under a flood at most [`FloodGuard::PER_SECOND`] of them a second reach
+/// the logger, so a flood cannot queue up unbounded log calls. The rest are
+/// counted, and the next line logged carries `suppressed: <count>`.
+#[derive(Default)]
+pub struct FloodGuard {
+    /// Start of the current second, lines logged in it, lines left out since the last one logged.
+    window: Mutex<Option<(Instant, u32, u64)>>,
+}
+
+impl FloodGuard {
+    pub const PER_SECOND: u32 = 100;
+
+    pub fn log(&self, log: &Logger, msg: &str, mut meta: Value) {
+        let suppressed = {
+            let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let (start, logged, left_out) = window.get_or_insert((now, 0, 0));
+            if now.duration_since(*start) >= Duration::from_secs(1) {
+                (*start, *logged) = (now, 0);
+            }
+            if *logged >= Self::PER_SECOND {
+                *left_out += 1;
+                return;
+            }
+            *logged += 1;
+            std::mem::take(left_out)
+        };
+        if suppressed > 0 {
+            if let Some(map) = meta.as_object_mut() {
+                map.insert("suppressed".into(), Value::from(suppressed));
+            }
+        }
+        log.log(msg, meta);
+    }
 }
 
 /// Records every line, for tests.
@@ -51,5 +89,31 @@ impl Recorder {
 
     pub fn lines(&self) -> Vec<(String, Value)> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_flood_is_cut_to_a_rate_and_the_rest_counted() {
+        let recorder = Arc::new(Recorder::default());
+        let log: Logger = recorder.clone();
+        let guard = FloodGuard::default();
+        for i in 0..250 {
+            guard.log(&log, "x", json!({"i": i}));
+        }
+        assert_eq!(recorder.lines().len(), FloodGuard::PER_SECOND as usize);
+        // A new second: the next line says how many were left out.
+        if let Some(w) = guard.window.lock().expect("lock").as_mut() {
+            w.0 -= Duration::from_secs(1);
+        }
+        guard.log(&log, "x", json!({"i": 250}));
+        assert_eq!(
+            recorder.lines().last().map(|l| l.1.clone()),
+            Some(json!({"i": 250, "suppressed": 150}))
+        );
     }
 }

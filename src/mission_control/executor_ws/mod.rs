@@ -8,7 +8,8 @@ mod url;
 pub use url::{build_ws_url, reconnect_delay, redact};
 
 use super::dispatch::sleep_ms;
-use super::log::Logger;
+use super::log::{FloodGuard, Logger};
+use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -44,6 +45,11 @@ pub trait WsHandler: Send + Sync {
     fn on_state(&self, state: WsState);
     /// Called once, on the first open.
     fn on_ready(&self) {}
+    /// Resolves when the handler can take another event. The stream waits
+    /// here before reading the next frame, leaving a flood in the socket.
+    fn room(&self) -> BoxFuture<'static, ()> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Keep the stream of one executor open until `stop` is cancelled.
@@ -65,6 +71,7 @@ pub async fn run(
         .max_frame_size(Some(MAX_FRAME_BYTES));
     let mut attempt: u32 = 0;
     let mut opened_once = false;
+    let bad_messages = FloodGuard::default();
     while !stop.is_cancelled() {
         let connected = tokio::select! {
             c = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true) => c,
@@ -91,6 +98,11 @@ pub async fn run(
                     handler.on_ready();
                 }
                 let code = loop {
+                    // On stop, the read below closes the socket.
+                    tokio::select! {
+                        () = handler.room() => {}
+                        () = stop.cancelled() => {}
+                    }
                     let next = tokio::select! {
                         next = socket.next() => next,
                         () = stop.cancelled() => {
@@ -103,17 +115,20 @@ pub async fn run(
                         Some(Ok(Message::Text(text))) => {
                             match serde_json::from_str::<Value>(text.as_str()) {
                                 Ok(event) if event.is_object() => handler.on_event(event),
-                                Ok(_) => log.log(
+                                Ok(_) => bad_messages.log(
+                                    &log,
                                     "executor-ws:bad-message",
                                     json!({"executorId": id, "error": "not a JSON object"}),
                                 ),
-                                Err(e) => log.log(
+                                Err(e) => bad_messages.log(
+                                    &log,
                                     "executor-ws:bad-message",
                                     json!({"executorId": id, "error": e.to_string()}),
                                 ),
                             }
                         }
-                        Some(Ok(Message::Binary(_))) => log.log(
+                        Some(Ok(Message::Binary(_))) => bad_messages.log(
+                            &log,
                             "executor-ws:bad-message",
                             json!({"executorId": id, "error": "binary frame"}),
                         ),

@@ -9,6 +9,7 @@
 //! - Missions whose dispatch found serve unreachable (or was cut short by
 //!   stop) stay `queued` and are tried again with capped backoff (§9.2).
 
+mod backlog;
 mod claims;
 mod executors;
 mod outcomes;
@@ -20,7 +21,7 @@ use super::dispatch::{dispatch_mission, Cancel, DispatchOptions, Outcome, Transp
 use super::events::{event_to_status_update, TERMINAL};
 use super::executor_ws::{self, WsHandler, WsOptions, WsState};
 use super::journal;
-use super::log::Logger;
+use super::log::{FloodGuard, Logger};
 use super::session::{self, backoff_ms};
 use super::status::StatusUpdate;
 use crate::clock::now_iso;
@@ -117,6 +118,10 @@ struct Core {
     external_subscribe: Option<executors::Subscribe>,
     /// Sessions this tailer is dispatching from, locked against other bridges.
     claims: claims::Claims,
+    /// Events between the streams and the files.
+    backlog: Arc<backlog::Backlog>,
+    /// Log lines about events the tailer cannot use, limited under a flood.
+    event_logs: FloodGuard,
 }
 
 /// Run a tailer until `stop` is cancelled. `on_ready` is called once the
@@ -165,6 +170,8 @@ pub async fn run(
         reports: reports_tx,
         external_subscribe,
         claims: claims::Claims::default(),
+        backlog: Arc::default(),
+        event_logs: FloodGuard::default(),
     });
 
     // Watch before the sweep, so nothing written during it is missed.
@@ -521,7 +528,8 @@ impl Core {
         match (event_to_status_update(&event), known) {
             (Some(update), Some(known)) => self.apply_event(known, kind, update),
             (Some(_), None) => {
-                self.log.log(
+                self.event_logs.log(
+                    &self.log,
                     "queue-tailer:event-unmapped-mission",
                     json!({"missionId": mission_id, "event": kind}),
                 );
@@ -533,12 +541,14 @@ impl Core {
             // No status change, but a known mission's events all go to its journal (§9.10).
             (None, Some(known)) if is_known_event(&kind) => {
                 let _ = self.reports.send(Report::Journal {
+                    held: self.backlog.hold(),
                     known,
                     entry: json!({"type": "event", "event": kind, "missionId": mission_id}),
                 });
             }
             (None, _) if is_known_event(&kind) => {}
-            (None, _) => self.log.log(
+            (None, _) => self.event_logs.log(
+                &self.log,
                 "queue-tailer:event-unknown",
                 json!({"executorId": executor_id, "event": kind, "missionId": mission_id}),
             ),
@@ -586,6 +596,7 @@ impl Core {
         let mission_id = update.mission_id.clone();
         let written = self.writeback.submit(&self.tasks, &known.path, update);
         let _ = self.reports.send(Report::Applied {
+            held: self.backlog.hold(),
             written,
             known,
             kind,
@@ -605,39 +616,50 @@ impl Core {
                 () = self.stop.cancelled() => reports.try_recv().ok(),
             };
             let Some(report) = report else { return };
-            match report {
-                Report::Journal { known, mut entry } => {
-                    if let Some(map) = entry.as_object_mut() {
-                        map.insert("executorId".into(), Value::from(known.executor_id.clone()));
-                    }
-                    journal::append(&known.path, entry);
+            self.report_one(report).await;
+        }
+    }
+
+    /// Log and journal one event outcome, once its write is done.
+    async fn report_one(&self, report: Report) {
+        match report {
+            Report::Journal {
+                held,
+                known,
+                mut entry,
+            } => {
+                if let Some(map) = entry.as_object_mut() {
+                    map.insert("executorId".into(), Value::from(known.executor_id.clone()));
                 }
-                Report::Applied {
-                    written,
-                    known,
-                    kind,
-                    mission_id,
-                    new_status,
-                } => {
-                    let outcome = match written.await {
-                        Ok(Ok("applied")) => "updated",
-                        Ok(Ok("missing")) => "missing-mission",
-                        Ok(Ok(other)) => other,
-                        Ok(Err(_)) | Err(_) => "error",
-                    };
-                    self.log.log(
+                journal::append_holding(&known.path, entry, held);
+            }
+            Report::Applied {
+                held,
+                written,
+                known,
+                kind,
+                mission_id,
+                new_status,
+            } => {
+                let outcome = match written.await {
+                    Ok(Ok("applied")) => "updated",
+                    Ok(Ok("missing")) => "missing-mission",
+                    Ok(Ok(other)) => other,
+                    Ok(Err(_)) | Err(_) => "error",
+                };
+                self.log.log(
                         "queue-tailer:event-applied",
                         json!({"missionId": mission_id, "event": kind, "newStatus": new_status, "outcome": outcome}),
                     );
-                    journal::append(
-                        &known.path,
-                        json!({"type": "event", "event": kind, "missionId": mission_id, "executorId": known.executor_id, "newStatus": new_status, "outcome": outcome}),
-                    );
-                    let ended = new_status.as_str().is_some_and(|s| TERMINAL.contains(&s));
-                    if ended || outcome == "missing-mission" || outcome == "missing-session" {
-                        if let Some(id) = mission_id.as_str() {
-                            self.executors.forget(id);
-                        }
+                journal::append_holding(
+                    &known.path,
+                    json!({"type": "event", "event": kind, "missionId": mission_id, "executorId": known.executor_id, "newStatus": new_status, "outcome": outcome}),
+                    held,
+                );
+                let ended = new_status.as_str().is_some_and(|s| TERMINAL.contains(&s));
+                if ended || outcome == "missing-mission" || outcome == "missing-session" {
+                    if let Some(id) = mission_id.as_str() {
+                        self.executors.forget(id);
                     }
                 }
             }
@@ -797,6 +819,7 @@ type Pending = tokio::sync::oneshot::Receiver<writeback::Written>;
 /// What the reporter logs and journals, in event order.
 enum Report {
     Applied {
+        held: backlog::Held,
         written: Pending,
         known: Known,
         kind: Value,
@@ -804,6 +827,7 @@ enum Report {
         new_status: Value,
     },
     Journal {
+        held: backlog::Held,
         known: Known,
         entry: Value,
     },
@@ -830,6 +854,11 @@ struct ExecutorStream {
 impl WsHandler for ExecutorStream {
     fn on_event(&self, event: Value) {
         self.core.on_event(&self.executor_id, event);
+    }
+
+    fn room(&self) -> futures_util::future::BoxFuture<'static, ()> {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move { core.backlog.room().await })
     }
 
     fn on_state(&self, state: WsState) {
