@@ -105,10 +105,14 @@ const STATUS_ORDER = Object.keys(STATUS_STYLE);
 
 const LEVEL_STYLE = { error: 'red', warn: 'yellow', info: 'bold', debug: 'gray' };
 
-/** How much a log line of the library matters; debug lines show with --verbose only. */
+/**
+ * How much a log line of the library matters; debug lines show with
+ * --verbose only. (The dispatch client's `terminal` and `exhausted` are
+ * debug: the tailer's `dispatch-failed` or `dispatch-deferred` follows.)
+ */
 function levelOf(msg) {
   if (/:(dispatch-error|tick-error|construct-failed|handler-error)$/.test(msg)) return 'error';
-  if (/:(dispatch-failed|dispatch-deferred|session-unreadable|skip-invalid-mission|event-unmapped-mission|bad-message|terminal|exhausted)$/.test(msg)) {
+  if (/:(dispatch-failed|dispatch-deferred|session-unreadable|skip-invalid-mission|event-unmapped-mission|bad-message)$/.test(msg)) {
     return 'warn';
   }
   if (/^queue-tailer:(start|stop|would-dispatch|dispatched|event-applied)$/.test(msg)) return 'info';
