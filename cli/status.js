@@ -92,9 +92,9 @@ function render(report, paint) {
       lines.push(`${paint('bold', session.id)}  ${paint('red', 'unreadable')} ${paint('dim', session.file)}`);
       continue;
     }
-    const about = [session.name ? JSON.stringify(session.name) : null, session.state].filter(Boolean).join('  ');
     const summary = session.missions.length ? `: ${countsText(paint, session.counts)}` : '';
-    lines.push(`${paint('bold', session.id)}  ${about}  ${plural(session.missions.length, 'mission')}${summary}`.replace(/ {3,}/g, '  '));
+    const name = session.name ? JSON.stringify(session.name) : null;
+    lines.push([paint('bold', session.id), name, session.state, `${plural(session.missions.length, 'mission')}${summary}`].filter(Boolean).join('  '));
     if (session.missions.length === 0) continue;
     const rows = [['STATUS', 'MISSION', 'EXECUTOR', 'OBJECTIVE'].map((h) => paint('dim', h))];
     const ordered = session.missions.map((m, i) => [m, i]).sort(([a, i], [b, j]) => rank(a.status) - rank(b.status) || i - j);
@@ -125,6 +125,12 @@ async function follow(watchDir, json) {
   let last = null;
   let drawing = Promise.resolve();
   let failure = null;
+  let finish;
+  const finished = new Promise((resolve) => (finish = resolve));
+  const fail = (err) => {
+    failure = failure || err;
+    finish();
+  };
   const draw = async () => {
     const report = await collect(watchDir);
     const text = json ? JSON.stringify(report) : render(report, paint).join('\n');
@@ -140,20 +146,15 @@ async function follow(watchDir, json) {
     }
   };
   const schedule = () => {
-    drawing = drawing.then(draw).catch((err) => (failure = failure || err));
+    drawing = drawing.then(draw).catch(fail);
   };
 
-  let finish;
-  const finished = new Promise((resolve) => (finish = resolve));
   let timer = null;
   const watcher = fs.watch(watchDir, { recursive: true }, () => {
     clearTimeout(timer);
     timer = setTimeout(schedule, DEBOUNCE_MS);
   });
-  watcher.on('error', (err) => {
-    failure = new out.CliError(`stopped following ${watchDir}: ${err.code || err.message}`);
-    finish();
-  });
+  watcher.on('error', (err) => fail(new out.CliError(`stopped following ${watchDir}: ${err.code || err.message}`)));
   const detachSignals = out.onStopSignals(finish);
   try {
     schedule();
