@@ -702,7 +702,7 @@ impl Core {
         };
         self.scanner
             .outcomes
-            .remember(&job.key, mission.clone(), update.clone());
+            .remember(&job.key, mission, update.clone());
         self.writeback.submit(&self.tasks, &job.path, update)
     }
 

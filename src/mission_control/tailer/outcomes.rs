@@ -16,9 +16,17 @@ const REMEMBER_FOR: Duration = Duration::from_secs(600);
 const REMEMBER_MAX: usize = 100_000;
 
 struct Outcome {
-    /// The mission as it was read just before its dispatch.
-    before: Value,
+    /// A digest of the mission as it was read just before its dispatch
+    /// (the mission itself could be large; thousands are remembered).
+    before: u64,
     update: StatusUpdate,
+}
+
+fn digest(mission: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    mission.to_string().hash(&mut hasher);
+    hasher.finish()
 }
 
 #[derive(Default)]
@@ -34,7 +42,8 @@ struct Inner {
 
 impl Outcomes {
     /// `key`'s dispatch ended in `update`; `before` is the mission it started from.
-    pub fn remember(&self, key: &str, before: Value, update: StatusUpdate) {
+    pub fn remember(&self, key: &str, before: &Value, update: StatusUpdate) {
+        let before = digest(before);
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         while inner.order.front().is_some_and(|(at, _)| {
@@ -60,7 +69,7 @@ impl Outcomes {
         inner
             .by_key
             .get(key)
-            .filter(|o| o.before == *mission)
+            .filter(|o| o.before == digest(mission))
             .map(|o| o.update.clone())
     }
 }
@@ -79,7 +88,7 @@ mod tests {
             status: json!("assigned"),
             ..StatusUpdate::default()
         };
-        outcomes.remember("s:m1", before.clone(), update.clone());
+        outcomes.remember("s:m1", &before, update.clone());
         assert_eq!(outcomes.reverted("s:m1", &before), Some(update));
         let requeued = json!({"id": "m1", "status": "queued", "objective": "x", "retry": 1});
         assert_eq!(outcomes.reverted("s:m1", &requeued), None);
