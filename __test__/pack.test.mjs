@@ -79,9 +79,9 @@ describe('npm pack → install into an empty project', { skip }, () => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('the root tarball has the entry points, the bin and its modules, the types and the README, but no binary', () => {
+  it('the root tarball has the entry points, the bin and its modules, the types, the README and the licence, but no binary', () => {
     const files = packed.root.files.map((f) => f.path);
-    for (const file of ['README.md', 'package.json', 'index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'bin/mc-native.js', 'cli/main.js', 'cli/output.js']) {
+    for (const file of ['README.md', 'LICENSE', 'package.json', 'index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'bin/mc-native.js', 'cli/main.js', 'cli/output.js']) {
       assert.ok(files.includes(file), file);
     }
     for (const [subpath, target] of Object.entries(pkg.exports)) {
