@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
-import ts from 'typescript';
+import { typeCheck } from './helpers/typescript.mjs';
 
 import { ROOT, cleanEnv } from './helpers/cli-process.mjs';
 
@@ -128,16 +128,8 @@ describe('npm pack → install into an empty project', { skip }, () => {
   it('a TypeScript user gets types for every tailer option and every outcome', () => {
     const usage = path.join(app, 'usage.mts');
     fs.writeFileSync(usage, TYPESCRIPT_USAGE);
-    const program = ts.createProgram([usage], {
-      strict: true,
-      noEmit: true,
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      target: ts.ScriptTarget.ES2022,
-      types: [],
-    });
-    const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
-    assert.deepEqual(diagnostics, []);
+    const { errors, program } = typeCheck(usage);
+    assert.deepEqual(errors, []);
     const typesFile = program.getSourceFiles().find((f) => f.fileName.endsWith('/@aiwg/mc-native/index.d.ts'));
     assert.ok(typesFile, 'the types come from the installed package');
   });

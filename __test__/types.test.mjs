@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import ts from 'typescript';
+import { typeCheck } from './helpers/typescript.mjs';
 
 const require = createRequire(import.meta.url);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -53,15 +54,6 @@ for (const { subpath, dts, cjs } of entries) {
 
 test('a TypeScript user compiles against the types, and misuse is caught', () => {
   const usage = path.join(root, '__test__', 'fixtures', 'types-usage.ts');
-  const options = {
-    strict: true,
-    noEmit: true,
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    target: ts.ScriptTarget.ES2022,
-    types: [],
-  };
-  const diagnostics = ts.getPreEmitDiagnostics(ts.createProgram([usage], options));
-  const text = diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  const text = typeCheck(usage).errors;
   assert.deepEqual(text, []);
 });

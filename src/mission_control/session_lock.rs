@@ -23,18 +23,19 @@ pub struct SessionLock {
 
 /// `<dir>/.<name>.lock` for the session file `<dir>/<name>`.
 pub fn lock_path(path: &Path) -> PathBuf {
+    sidecar(path, "lock")
+}
+
+/// `<dir>/.<name>.<kind>`: a file kept beside the session file `<dir>/<name>`.
+pub fn sidecar(path: &Path, kind: &str) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    sidecar(path, &format!(".{name}.lock"))
-}
-
-/// A file beside `path`, named `name`.
-pub fn sidecar(path: &Path, name: &str) -> PathBuf {
+    let file = format!(".{name}.{kind}");
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.join(name),
-        _ => PathBuf::from(name),
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(file),
+        _ => PathBuf::from(file),
     }
 }
 

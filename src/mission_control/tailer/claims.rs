@@ -38,11 +38,7 @@ impl Claims {
             *users += 1;
             return Some(self.claim(Some(path)));
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let Ok(file) = open_no_follow(&sidecar(path, &format!(".{name}.claim"))) else {
+        let Ok(file) = open_no_follow(&sidecar(path, "claim")) else {
             return Some(self.claim(None));
         };
         match file.try_lock() {

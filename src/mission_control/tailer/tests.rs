@@ -84,6 +84,15 @@ impl Running {
     }
 }
 
+/// A serve that accepts every mission for executor `ex`, at once.
+fn accepting() -> Arc<Scripted> {
+    Arc::new(Scripted::always(
+        202,
+        r#"{"executor_id":"ex"}"#,
+        Duration::ZERO,
+    ))
+}
+
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !check() {
@@ -107,11 +116,7 @@ async fn the_initial_sweep_dispatches_in_fifo_order_before_ready() {
         "sb",
         vec![mission("m-a-1", "queued"), mission("m-c-1", "queued")],
     );
-    let transport = Arc::new(Scripted::always(
-        202,
-        r#"{"executor_id":"ex"}"#,
-        Duration::ZERO,
-    ));
+    let transport = accepting();
     let running = start(dir.path(), transport.clone(), |c| c.max_inflight = 1).await;
     // Ready means done: no waiting needed.
     assert_eq!(statuses(&a), ["assigned", "done"]);
@@ -148,11 +153,7 @@ async fn the_initial_sweep_dispatches_in_fifo_order_before_ready() {
 async fn appended_missions_are_dispatched_by_rename_and_in_place() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_session(dir.path(), "a", "sa", vec![]);
-    let transport = Arc::new(Scripted::always(
-        202,
-        r#"{"executor_id":"ex"}"#,
-        Duration::ZERO,
-    ));
+    let transport = accepting();
     let running = start(dir.path(), transport.clone(), |_| {}).await;
     write_session(dir.path(), "a", "sa", vec![mission("m-1-a", "queued")]);
     eventually("the renamed-in mission", || statuses(&path) == ["assigned"]).await;
@@ -277,11 +278,7 @@ async fn bad_files_and_missions_are_logged_once_and_skipped() {
     let bad = dir.path().join("sessions").join("bad").join("session.json");
     fs::create_dir_all(bad.parent().expect("dir")).expect("mkdir");
     fs::write(&bad, "{\"id\": \"half").expect("partial");
-    let transport = Arc::new(Scripted::always(
-        202,
-        r#"{"executor_id":"ex"}"#,
-        Duration::ZERO,
-    ));
+    let transport = accepting();
     let running = start(dir.path(), transport, |_| {}).await;
     assert_eq!(statuses(&good), ["queued", "assigned"]);
     let messages = running.log.messages();
@@ -309,11 +306,7 @@ async fn bad_files_and_missions_are_logged_once_and_skipped() {
 async fn polling_finds_changes_without_a_watch() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_session(dir.path(), "a", "sa", vec![]);
-    let transport = Arc::new(Scripted::always(
-        202,
-        r#"{"executor_id":"ex"}"#,
-        Duration::ZERO,
-    ));
+    let transport = accepting();
     let running = start(dir.path(), transport, |c| {
         c.polling = true;
         c.poll_interval = Duration::from_millis(20);
