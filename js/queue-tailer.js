@@ -7,6 +7,7 @@ const native = require('./native.js');
 const check = require('./validate.js');
 const { callLogger, fetchAdapter, onAbort } = require('./operation.js');
 const { startExecutorWS } = require('./executor-ws-client.js');
+const { discoverSessions, readSession, writeSessionAtomic } = require('./session-files.js');
 
 const DEFAULTS = Object.freeze({
   aiwgServeUrl: 'http://127.0.0.1:7337',
@@ -15,27 +16,6 @@ const DEFAULTS = Object.freeze({
   retryBaseMs: 500,
   maxAttempts: 5,
 });
-
-/** `<root>/sessions/<d>/session.json` for every directory `d`. */
-async function discoverSessions(root) {
-  return native.discoverSessions(check.string('root', root));
-}
-
-/** The parsed session, or null when missing or not JSON. */
-async function readSession(sessionJsonPath) {
-  const text = await native.readSession(check.string('path', sessionJsonPath));
-  return text === null ? null : JSON.parse(text);
-}
-
-/** Stamp `updatedAt` and write atomically and durably. */
-async function writeSessionAtomic(sessionJsonPath, session) {
-  check.string('path', sessionJsonPath);
-  if (session === undefined || typeof session === 'function' || typeof session === 'symbol') {
-    throw check.invalidArg('session', 'a JSON value', session);
-  }
-  const stamp = await native.writeSessionAtomic(sessionJsonPath, JSON.stringify(session));
-  if (stamp && session !== null && typeof session === 'object' && !Array.isArray(session)) session.updatedAt = stamp;
-}
 
 /** `[{sessionId, mission}]` for every queued mission, in array order. */
 function queuedMissions(session) {

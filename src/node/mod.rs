@@ -11,6 +11,7 @@ mod executor_ws;
 mod fetch;
 mod loop_registry;
 mod queue_tailer;
+mod session_files;
 mod sink;
 mod status_writer;
 

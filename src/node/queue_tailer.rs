@@ -3,8 +3,7 @@
 use super::dispatch_client::{clamp_u32, millis, transport};
 use super::fetch::FetchFn;
 use super::sink::{Sink, SinkFn};
-use super::{blocking, parse_json, run_in_background, to_json};
-use crate::error::IoContext;
+use super::{parse_json, run_in_background, to_json};
 use crate::mission_control::log::Logger;
 use crate::mission_control::session;
 use crate::mission_control::tailer::{self, ExternalStreams, StreamInput, TailerConfig, WsConfig};
@@ -16,43 +15,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-#[napi]
-pub async fn discover_sessions(root: String) -> napi::Result<Vec<String>> {
-    let root = PathBuf::from(root);
-    let paths =
-        blocking(move || session::discover_sessions(&root).at("list sessions in", &root)).await?;
-    Ok(paths
-        .into_iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect())
-}
-
-/// The session as JSON text, or null.
-#[napi]
-pub async fn read_session(path: String) -> napi::Result<Option<String>> {
-    let path = PathBuf::from(path);
-    let session = blocking(move || session::read_session(&path)).await?;
-    session.map(|s| to_json(&s)).transpose()
-}
-
-/// Writes the session; resolves to the `updatedAt` it stamped.
-#[napi]
-pub async fn write_session_atomic(
-    path: String,
-    session_json: String,
-) -> napi::Result<Option<String>> {
-    let mut session: Value = parse_json("session", &session_json)?;
-    let path = PathBuf::from(path);
-    blocking(move || {
-        session::write_session(&path, &mut session)?;
-        Ok(session
-            .get("updatedAt")
-            .and_then(Value::as_str)
-            .map(str::to_owned))
-    })
-    .await
-}
 
 #[napi(catch_unwind)]
 pub fn build_dispatch_payload(
