@@ -1,9 +1,10 @@
 //! The crate's error: a message callers may match on, or an I/O failure
-//! with what we were doing when it happened.
+//! named the way Node names its own (`syscall`, `path`, `dest`), so the
+//! binding can hand JS an error of `fs`'s shape.
 
 use std::fmt;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug)]
 pub enum Error {
@@ -11,8 +12,13 @@ pub enum Error {
     Message(String),
     /// An argument or document of the wrong shape.
     Invalid(String),
-    /// An I/O failure and what it interrupted.
-    Io { context: String, source: io::Error },
+    /// An I/O failure: the system call (as Node names it) and its paths.
+    Io {
+        syscall: &'static str,
+        path: PathBuf,
+        dest: Option<PathBuf>,
+        source: io::Error,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -21,7 +27,23 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Message(m) | Error::Invalid(m) => f.write_str(m),
-            Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Io {
+                syscall,
+                path,
+                dest,
+                source,
+            } => {
+                write!(
+                    f,
+                    "{}: {source}, {syscall} '{}'",
+                    code(source),
+                    path.display()
+                )?;
+                if let Some(dest) = dest {
+                    write!(f, " -> '{}'", dest.display())?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -35,23 +57,163 @@ impl std::error::Error for Error {
     }
 }
 
-/// Attach what was being done to an I/O error.
+/// Attach the system call and path to an I/O error.
 pub trait IoContext<T> {
-    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
-    /// Shorthand for "<verb> <path>".
-    fn at(self, verb: &str, path: &Path) -> Result<T>
-    where
-        Self: Sized,
-    {
-        self.context(|| format!("{verb} {}", path.display()))
-    }
+    /// `syscall` is Node's name for the call (`open`, `mkdir`, `rename`, `scandir`…).
+    fn at(self, syscall: &'static str, path: &Path) -> Result<T>;
+    /// A call with two paths (`rename`, `symlink`).
+    fn between(self, syscall: &'static str, path: &Path, dest: &Path) -> Result<T>;
 }
 
 impl<T> IoContext<T> for io::Result<T> {
-    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+    fn at(self, syscall: &'static str, path: &Path) -> Result<T> {
         self.map_err(|source| Error::Io {
-            context: what(),
+            syscall,
+            path: path.to_path_buf(),
+            dest: None,
             source,
         })
+    }
+
+    fn between(self, syscall: &'static str, path: &Path, dest: &Path) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            syscall,
+            path: path.to_path_buf(),
+            dest: Some(dest.to_path_buf()),
+            source,
+        })
+    }
+}
+
+/// The OS error number behind `err`, looking through wrappers (tempfile
+/// wraps its errors with the path they concern).
+pub fn os_errno(err: &io::Error) -> Option<i32> {
+    if let Some(n) = err.raw_os_error() {
+        return Some(n);
+    }
+    let mut inner: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|e| e as _);
+    while let Some(e) = inner {
+        if let Some(n) = e
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+        {
+            return Some(n);
+        }
+        inner = e.source();
+    }
+    None
+}
+
+/// The POSIX code name (`ENOENT`…) for an error's kind: what Node calls it
+/// when the OS number is not at hand or is not a POSIX one (Windows).
+pub fn code(err: &io::Error) -> &'static str {
+    use io::ErrorKind as K;
+    #[cfg(unix)]
+    if let Some(name) = os_errno(err).and_then(posix_name) {
+        return name;
+    }
+    match err.kind() {
+        K::NotFound => "ENOENT",
+        K::PermissionDenied => "EACCES",
+        K::AlreadyExists => "EEXIST",
+        K::NotADirectory => "ENOTDIR",
+        K::IsADirectory => "EISDIR",
+        K::DirectoryNotEmpty => "ENOTEMPTY",
+        K::ReadOnlyFilesystem => "EROFS",
+        K::StorageFull => "ENOSPC",
+        K::CrossesDevices => "EXDEV",
+        K::TooManyLinks => "EMLINK",
+        K::InvalidFilename => "ENAMETOOLONG",
+        K::FileTooLarge => "EFBIG",
+        K::ResourceBusy => "EBUSY",
+        K::Interrupted => "EINTR",
+        K::WouldBlock => "EAGAIN",
+        K::InvalidInput => "EINVAL",
+        K::Unsupported => "ENOTSUP",
+        K::OutOfMemory => "ENOMEM",
+        K::BrokenPipe => "EPIPE",
+        K::TimedOut => "ETIMEDOUT",
+        K::ConnectionRefused => "ECONNREFUSED",
+        K::ConnectionReset => "ECONNRESET",
+        K::Deadlock => "EDEADLK",
+        _ => "EIO",
+    }
+}
+
+/// The names of the errors file work meets, by number on this platform.
+#[cfg(unix)]
+fn posix_name(errno: i32) -> Option<&'static str> {
+    let name = match errno {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EIO => "EIO",
+        libc::EBADF => "EBADF",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::EXDEV => "EXDEV",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EINVAL => "EINVAL",
+        libc::ENFILE => "ENFILE",
+        libc::EMFILE => "EMFILE",
+        libc::EFBIG => "EFBIG",
+        libc::ENOSPC => "ENOSPC",
+        libc::EROFS => "EROFS",
+        libc::EMLINK => "EMLINK",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::ENOTEMPTY => "ENOTEMPTY",
+        libc::ELOOP => "ELOOP",
+        libc::EDQUOT => "EDQUOT",
+        libc::ENOTSUP => "ENOTSUP",
+        libc::EINTR => "EINTR",
+        libc::ETXTBSY => "ETXTBSY",
+        _ => return None,
+    };
+    Some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_read_as_node_writes_them() {
+        let err: Result<()> =
+            Err(io::Error::from_raw_os_error(libc::ENOENT)).at("open", Path::new("/x"));
+        let err = err.expect_err("an error");
+        assert!(err.to_string().starts_with("ENOENT: "), "{err}");
+        assert!(err.to_string().ends_with(", open '/x'"), "{err}");
+        let err: Result<()> = Err(io::Error::from(io::ErrorKind::NotFound)).between(
+            "rename",
+            Path::new("/a"),
+            Path::new("/b"),
+        );
+        assert!(err
+            .expect_err("an error")
+            .to_string()
+            .ends_with("rename '/a' -> '/b'"));
+    }
+
+    #[test]
+    fn the_os_number_is_found_inside_wrappers() {
+        #[derive(Debug)]
+        struct Wrapped(io::Error);
+        impl fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "wrapped: {}", self.0)
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let inner = io::Error::from_raw_os_error(libc::EACCES);
+        let outer = io::Error::new(inner.kind(), Wrapped(inner));
+        assert_eq!(os_errno(&outer), Some(libc::EACCES));
+        assert_eq!(code(&outer), "EACCES");
     }
 }

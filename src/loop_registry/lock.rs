@@ -215,14 +215,14 @@ impl RegistryLock {
             Ok(mut file) => {
                 if let Err(e) = file.write_all(&bytes) {
                     let _ = fs::remove_file(&self.path);
-                    return Err(e).at("write lock file", &self.path);
+                    return Err(e).at("write", &self.path);
                 }
                 return Ok(Ok(Acquired {
                     fencing_token: token,
                 }));
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).at("create lock file", &self.path),
+            Err(e) => return Err(e).at("open", &self.path),
         }
         Ok(Err(self.read()?))
     }
@@ -231,7 +231,7 @@ impl RegistryLock {
         let bytes = match fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).at("read lock file", &self.path),
+            Err(e) => return Err(e).at("open", &self.path),
         };
         let modified = fs::metadata(&self.path).and_then(|m| m.modified()).ok();
         let holder = parse_holder(&bytes);
@@ -249,7 +249,7 @@ impl RegistryLock {
             Ok(now) if now == observed.bytes => remove_existing(&self.path),
             Ok(_) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).at("read lock file", &self.path),
+            Err(e) => Err(e).at("open", &self.path),
         }
     }
 
@@ -273,8 +273,8 @@ impl RegistryLock {
             .truncate(false)
             .write(true)
             .open(&self.guard_path)
-            .at("open lock guard", &self.guard_path)?;
-        file.lock().at("lock", &self.guard_path)?;
+            .at("open", &self.guard_path)?;
+        file.lock().at("flock", &self.guard_path)?;
         Ok(file)
     }
 }
@@ -285,7 +285,7 @@ fn lock_set(m: &Mutex<HashSet<PathBuf>>) -> std::sync::MutexGuard<'_, HashSet<Pa
 
 fn remove_existing(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e).at("remove lock file", path),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e).at("unlink", path),
         _ => Ok(()),
     }
 }

@@ -87,14 +87,14 @@ pub fn write_state(loop_dir: &Path, state: &Value) -> Result<()> {
         text.as_bytes(),
         crate::loop_registry::REGISTRY_DURABILITY,
     )
-    .at("write loop state", &path)
+    .at("open", &path)
 }
 
 /// Create `loop_dir` and its sub-directories.
 pub fn create_loop_dirs(loop_dir: &Path) -> Result<()> {
     for sub in LOOP_SUBDIRS {
         let dir = loop_dir.join(sub);
-        fs::create_dir_all(&dir).at("create", &dir)?;
+        fs::create_dir_all(&dir).at("mkdir", &dir)?;
     }
     Ok(())
 }
@@ -102,13 +102,12 @@ pub fn create_loop_dirs(loop_dir: &Path) -> Result<()> {
 /// Move `loop_dir` into `archive_dir`, under its own name, or with a
 /// millisecond suffix when that name is taken. Returns where it went.
 pub fn move_to_archive(loop_dir: &Path, archive_dir: &Path, loop_id: &str) -> Result<PathBuf> {
-    fs::create_dir_all(archive_dir).at("create", archive_dir)?;
+    fs::create_dir_all(archive_dir).at("mkdir", archive_dir)?;
     let mut target = archive_dir.join(loop_id);
     if fs::symlink_metadata(&target).is_ok() {
         target = archive_dir.join(format!("{loop_id}-{}", crate::clock::now_ms()));
     }
-    fs::rename(loop_dir, &target)
-        .context(|| format!("archive {} to {}", loop_dir.display(), target.display()))?;
+    fs::rename(loop_dir, &target).between("rename", loop_dir, &target)?;
     Ok(target)
 }
 
@@ -118,9 +117,7 @@ pub fn update_legacy_symlink(base_dir: &Path, active_loops: &[Value]) -> Result<
     let link = base_dir.join(STATE_FILE);
     match fs::symlink_metadata(&link) {
         Ok(meta) if meta.file_type().is_symlink() => match fs::remove_file(&link) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(e).at("remove legacy symlink", &link)
-            }
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e).at("unlink", &link),
             _ => {}
         },
         Ok(_) => return Ok(()),
@@ -137,7 +134,7 @@ pub fn update_legacy_symlink(base_dir: &Path, active_loops: &[Value]) -> Result<
     match symlink(&target, &link) {
         // Another process made the same link a moment ago.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        other => other.at("create legacy symlink", &link),
+        other => other.at("symlink", &link),
     }
 }
 

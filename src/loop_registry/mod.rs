@@ -95,7 +95,7 @@ impl LoopRegistry {
             &self.archive_dir,
             &self.shared_dir,
         ] {
-            fs::create_dir_all(dir).at("create", dir)?;
+            fs::create_dir_all(dir).at("mkdir", dir)?;
         }
         Ok(())
     }
@@ -315,7 +315,7 @@ impl LoopRegistry {
             Ok(meta) if meta.file_type().is_file() => {}
             _ => return Ok(false),
         }
-        let bytes = fs::read(&legacy).at("read legacy state", &legacy)?;
+        let bytes = fs::read(&legacy).at("open", &legacy)?;
         let mut state: Value = crate::js_json::from_slice_lossy(&bytes).map_err(|e| {
             Error::Message(format!(
                 "Failed to migrate legacy state: {}: {e}",
@@ -334,20 +334,20 @@ impl LoopRegistry {
                 return Ok(false);
             }
             let loop_dir = self.loop_dir(&loop_id);
-            fs::create_dir_all(&loop_dir).at("create", &loop_dir)?;
+            fs::create_dir_all(&loop_dir).at("mkdir", &loop_dir)?;
             for sub in LOOP_SUBDIRS {
                 let from = self.base_dir.join(sub);
                 let to = loop_dir.join(sub);
                 if from.is_dir() {
-                    fs::rename(&from, &to).context(|| format!("move {} to {}", from.display(), to.display()))?;
+                    fs::rename(&from, &to).between("rename", &from, &to)?;
                 } else {
-                    fs::create_dir_all(&to).at("create", &to)?;
+                    fs::create_dir_all(&to).at("mkdir", &to)?;
                 }
             }
             let map = state_object(&mut state, &loop_id)?;
             map.insert("loopId".into(), Value::from(loop_id.clone()));
             loops::write_state(&loop_dir, &state)?;
-            fs::remove_file(&legacy).at("remove legacy state", &legacy)?;
+            fs::remove_file(&legacy).at("unlink", &legacy)?;
             let mut registry = registry::load_or_create(&self.registry_path)?;
             let now = now_iso();
             let entry = json!({

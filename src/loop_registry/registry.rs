@@ -37,7 +37,7 @@ pub fn load_or_create(path: &Path) -> Result<Value> {
                 let mut registry = fresh();
                 let text = serialise(path, &mut registry)?;
                 if atomic_write::create_exclusive(path, text.as_bytes(), REGISTRY_DURABILITY)
-                    .at("create registry", path)?
+                    .at("open", path)?
                 {
                     return Ok(registry);
                 }
@@ -61,8 +61,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Value> {
 /// Stamp `updated_at`, recount `total_active` and write atomically.
 pub fn save(path: &Path, registry: &mut Value) -> Result<()> {
     let text = serialise(path, registry)?;
-    atomic_write::write_atomic(path, text.as_bytes(), REGISTRY_DURABILITY)
-        .at("write registry", path)
+    atomic_write::write_atomic(path, text.as_bytes(), REGISTRY_DURABILITY).at("open", path)
 }
 
 fn serialise(path: &Path, registry: &mut Value) -> Result<String> {

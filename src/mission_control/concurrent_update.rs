@@ -84,10 +84,10 @@ pub fn update<T>(
             });
         }
         let text = session::session_text(&mut session)?;
-        let staged = atomic_write::stage(path, text.as_bytes(), Durability::Full)
-            .at("write session", path)?;
+        let staged =
+            atomic_write::stage(path, text.as_bytes(), Durability::Full).at("open", path)?;
         if read.is_current(path) {
-            let Some(displaced) = staged.exchange().at("write session", path)? else {
+            let Some(displaced) = staged.exchange().at("open", path)? else {
                 return Ok(Updated::Done {
                     session,
                     result,
@@ -107,7 +107,7 @@ pub fn update<T>(
             // (it is the displaced file) or written in place (into the
             // inode we read). Put it back at once, so nobody reads a file
             // without it, and redo the change on top of it.
-            if displaced.swap_back(path).at("write session", path)? {
+            if displaced.swap_back(path).at("open", path)? {
                 let on_top = File::open(displaced.path()).ok().and_then(|f| {
                     let bytes = session::read_capped(&f).ok()?;
                     (bytes != text.as_bytes()).then(|| session::parse_session(&bytes).ok())?

@@ -106,7 +106,7 @@ pub fn read_session(path: &Path) -> Result<Option<Value>> {
             "Session file {} is too large ({n} bytes; the cap is {MAX_SESSION_BYTES})",
             path.display()
         ))),
-        Err(Unreadable::Io(e)) => Err(e).at("read session", path),
+        Err(Unreadable::Io(e)) => Err(e).at("open", path),
     }
 }
 
@@ -117,11 +117,11 @@ pub fn write_session(path: &Path, session: &mut Value) -> Result<()> {
     let text = session_text(session)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
-            fs::create_dir_all(dir).at("create", dir)?;
+            fs::create_dir_all(dir).at("mkdir", dir)?;
         }
     }
     let _lock = super::session_lock::SessionLock::acquire(path)?;
-    atomic_write::write_atomic(path, text.as_bytes(), Durability::Full).at("write session", path)
+    atomic_write::write_atomic(path, text.as_bytes(), Durability::Full).at("open", path)
 }
 
 /// The text a session is written as: `updatedAt` (an object's) stamped now,

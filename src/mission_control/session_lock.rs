@@ -50,9 +50,9 @@ impl SessionLock {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) if is_symlink_refusal(&e) => return Ok(None),
-            Err(e) => return Err(e).at("open session lock", &lock_path),
+            Err(e) => return Err(e).at("open", &lock_path),
         };
-        file.lock().at("lock", &lock_path)?;
+        file.lock().at("flock", &lock_path)?;
         Ok(Some(SessionLock { _file: file }))
     }
 }

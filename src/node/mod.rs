@@ -17,13 +17,36 @@ mod status_writer;
 
 use crate::error::Error;
 
-/// Our error as a JS `Error` carrying its message.
+/// The prefix of an error message that carries an I/O failure's details
+/// as JSON; js/errors.js turns it into an error of `fs`'s shape.
+const SYSTEM_ERROR_TAG: &str = "mc-native:system-error:";
+
+/// Our error as a JS `Error`. An I/O failure travels as the tagged JSON
+/// that js/errors.js rebuilds into `{code, errno, syscall, path, dest}`.
 pub(crate) fn js_error(err: Error) -> napi::Error {
-    let status = match err {
-        Error::Invalid(_) => napi::Status::InvalidArg,
-        _ => napi::Status::GenericFailure,
-    };
-    napi::Error::new(status, err.to_string())
+    match &err {
+        Error::Io {
+            syscall,
+            path,
+            dest,
+            source,
+        } => {
+            let detail = serde_json::json!({
+                "code": crate::error::code(source),
+                "errno": crate::error::os_errno(source),
+                "syscall": syscall,
+                "path": path.to_string_lossy(),
+                "dest": dest.as_ref().map(|d| d.to_string_lossy()),
+                "message": source.to_string(),
+            });
+            napi::Error::new(
+                napi::Status::GenericFailure,
+                format!("{SYSTEM_ERROR_TAG}{detail}"),
+            )
+        }
+        Error::Invalid(_) => napi::Error::new(napi::Status::InvalidArg, err.to_string()),
+        Error::Message(_) => napi::Error::new(napi::Status::GenericFailure, err.to_string()),
+    }
 }
 
 /// Run blocking file work off the JS thread; a panic becomes an error.

@@ -2,9 +2,9 @@
 //! them (see js/session-files.js).
 
 use super::{blocking, parse_json, to_json};
-use napi_derive::napi;
 use crate::error::IoContext;
 use crate::mission_control::session;
+use napi_derive::napi;
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -12,7 +12,8 @@ use std::path::PathBuf;
 pub async fn discover_sessions(root: String) -> napi::Result<Vec<String>> {
     let root = PathBuf::from(root);
     let paths =
-        blocking(move || session::discover_sessions(&root).at("list sessions in", &root)).await?;
+        blocking(move || session::discover_sessions(&root).at("scandir", &root.join("sessions")))
+            .await?;
     Ok(paths
         .into_iter()
         .map(|p| p.to_string_lossy().into_owned())
@@ -44,4 +45,3 @@ pub async fn write_session_atomic(
     })
     .await
 }
-
