@@ -407,15 +407,17 @@ describe('loadRegistry / saveRegistry / listActiveLoops', () => {
   });
 
   // A lone surrogate (half an emoji, as the original's 200-unit task_summary
-  // cut can leave) cannot live in a Rust string: it is read and written as
-  // U+FFFD, the way Node itself decodes invalid UTF-8. Documented in README.
-  it('saveRegistry turns a lone surrogate into U+FFFD instead of failing', () => {
+  // cut can leave): JSON.stringify writes it as a \udXXX escape and the
+  // original keeps it through every read and write (issue 10, item 13).
+  it('saveRegistry keeps a lone surrogate, written as JSON.stringify writes it', () => {
     const m = manager();
     const registry = m.loadRegistry();
     registry.note = 'half an emoji: \ud83d';
     m.saveRegistry(registry);
-    const expected = { ...registry, note: 'half an emoji: \ufffd' };
-    assert.equal(fs.readFileSync(m.registryPath, 'utf8'), JSON.stringify(expected, null, 2));
+    const text = fs.readFileSync(m.registryPath, 'utf8');
+    assert.equal(text, JSON.stringify(registry, null, 2));
+    assert.ok(text.includes('"note": "half an emoji: \\ud83d"'), text);
+    assert.equal(m.loadRegistry().note, 'half an emoji: \ud83d');
   });
 
   it('loadRegistry reads a registry the original JS wrote with a task_summary cut inside an emoji', () => {
@@ -425,18 +427,19 @@ describe('loadRegistry / saveRegistry / listActiveLoops', () => {
     registry.active_loops.push({ loop_id: 'ralph-old-0000abcd', task_summary: objective.substring(0, 200), status: 'running' });
     fs.writeFileSync(m.registryPath, JSON.stringify(registry, null, 2));
     const loaded = m.loadRegistry();
-    assert.equal(loaded.active_loops[0].task_summary, 'a'.repeat(199) + '\ufffd');
-    assert.deepEqual({ ...loaded, active_loops: [] }, { ...registry, active_loops: [] });
+    assert.equal(loaded.active_loops[0].task_summary, 'a'.repeat(199) + '\ud83d');
+    assert.deepEqual(loaded, registry);
   });
 
-  it('updateLoop and createLoop accept strings with a lone surrogate (kept as U+FFFD)', async () => {
+  it('updateLoop and createLoop accept strings with a lone surrogate (kept as it is)', async () => {
     const m = manager();
     const { loopId } = await m.createLoop({ objective: 'surrogates' });
     const updated = m.updateLoop(loopId, { note: 'half: \udc00' });
-    assert.equal(updated.note, 'half: \ufffd');
+    assert.equal(updated.note, 'half: \udc00');
     assert.equal(fs.readFileSync(path.join(m.loopsDir, loopId, 'session-state.json'), 'utf8'), JSON.stringify(updated, null, 2));
+    assert.equal(m.getLoop(loopId).note, 'half: \udc00');
     const created = await m.createLoop({ objective: 'emoji cut: \ud83d' });
-    assert.equal(created.state.objective, 'emoji cut: \ufffd');
+    assert.equal(created.state.objective, 'emoji cut: \ud83d');
   });
 
   it('listActiveLoops returns the registry active_loops', async () => {
@@ -635,13 +638,17 @@ describe('acquireLock / releaseLock', () => {
 });
 
 describe('processExists / sleep', () => {
-  it('processExists: own pid true, dead pid false, non-number false', () => {
+  it('processExists: own pid true, dead pid false; values process.kill refuses false, values it coerces checked', () => {
     const m = manager();
     assert.equal(m.processExists(process.pid), true);
     assert.equal(m.processExists(other.pid), true);
     assert.equal(m.processExists(deadPid()), false);
-    for (const v of [String(process.pid), null, undefined, {}, [process.pid]]) {
-      assert.equal(m.processExists(v), false, `processExists(${JSON.stringify(v)})`);
+    for (const v of [null, undefined, {}, 'abc', 1.5, 2 ** 40, Symbol('pid'), 5n]) {
+      assert.equal(m.processExists(v), false, `processExists(${String(v)})`);
+    }
+    // process.kill(pid, 0) takes what loosely equals pid | 0, as the original's check does
+    for (const v of [String(process.pid), [process.pid]]) {
+      assert.equal(m.processExists(v), true, `processExists(${JSON.stringify(v)})`);
     }
   });
 
@@ -866,7 +873,8 @@ describe('getLoop / updateLoop', () => {
     assert.match(updated.lastUpdate, ISO);
     assert.notEqual(updated.lastUpdate, state.lastUpdate);
     assert.ok(Date.parse(updated.lastUpdate) >= t0 - 1);
-    assert.deepEqual(Object.keys(updated).slice(0, Object.keys(state).length), Object.keys(state), 'existing key order kept');
+    const written = Object.keys(JSON.parse(JSON.stringify(state)));
+    assert.deepEqual(Object.keys(updated).slice(0, written.length), written, 'existing key order kept');
 
     const file = fs.readFileSync(path.join(m.loopsDir, loopId, 'session-state.json'), 'utf8');
     assert.equal(file, JSON.stringify(updated, null, 2));
@@ -1231,7 +1239,7 @@ describe('corrupted registry.json (SPEC §10)', () => {
   }
 });
 
-describe('wrong argument types (SPEC §10)', () => {
+describe('wrong argument types (SPEC §10, issue 10: a TypeError only where the original crashes)', () => {
   it('sync members throw TypeError ERR_INVALID_ARG_TYPE naming the argument', () => {
     assertArgTypeError(() => new ExternalMultiLoopStateManager(123), 'projectRoot');
     assertArgTypeError(() => new ExternalMultiLoopStateManager(), 'projectRoot');
@@ -1239,12 +1247,9 @@ describe('wrong argument types (SPEC §10)', () => {
     const m = manager(root);
     assertArgTypeError(() => m.generateLoopId(5), 'task');
     assertArgTypeError(() => m.getLoop(null), 'loopId');
-    assertArgTypeError(() => m.updateLoop('x', 'notobject'), 'changes');
     assertArgTypeError(() => m.updateLoop(42, {}), 'loopId');
     assertArgTypeError(() => m.saveRegistry(null), 'registry');
-    assertArgTypeError(() => m.saveRegistry({ active_loops: 3 }), 'registry.active_loops');
-    assertArgTypeError(() => m.releaseLock(1), 'loopId');
-    assertArgTypeError(() => m.calculateCommunicationPaths('4'), 'n');
+    assertArgTypeError(() => m.saveRegistry({}), 'registry.active_loops');
     assertArgTypeError(() => m.getLoopDir(undefined), 'loopId');
     assert.deepEqual(fs.readdirSync(root), [], 'nothing written by refused calls');
   });
@@ -1253,13 +1258,43 @@ describe('wrong argument types (SPEC §10)', () => {
     const root = tmpRoot();
     const m = manager(root);
     await assertArgTypeRejection(() => m.createLoop(null), 'config');
+    await assertArgTypeRejection(() => m.createLoop(), 'config');
     await assertArgTypeRejection(() => m.createLoop({}), 'config.objective');
-    await assertArgTypeRejection(() => m.createLoop({ objective: 'x' }, 'force'), 'options');
+    await assertArgTypeRejection(() => m.createLoop({ objective: 'x' }, null), 'options');
+    assert.deepEqual(fs.readdirSync(root), [], 'nothing written by calls refused before the lock');
+    // the original crashes on these once it holds the lock and has loaded the registry
     await assertArgTypeRejection(() => m.createLoop({ objective: 'x', loopId: 5 }), 'config.loopId');
-    await assertArgTypeRejection(() => m.acquireLock(7), 'loopId');
     await assertArgTypeRejection(() => m.archiveLoop(undefined), 'loopId');
-    await assertArgTypeRejection(() => m.updateLoopPid('x', 'y'), 'pid');
-    assert.equal(fs.existsSync(path.join(root, '.aiwg', 'ralph-external', 'loops')), false, 'nothing written');
+    assert.deepEqual(fs.readdirSync(m.loopsDir), [], 'no loop directory made');
+    assert.equal(lstatOrNull(m.lockPath), null, 'the lock is released');
+  });
+
+  it('values plain JS handles get what the original gives them', async () => {
+    const root = tmpRoot();
+    const m = manager(root);
+    assert.equal(m.calculateCommunicationPaths('4'), 6);
+    assert.ok(Number.isNaN(m.calculateCommunicationPaths(undefined)));
+    assert.match(m.generateLoopId(new String('Boxed Task')), /^ralph-boxed-task-[0-9a-f]{8}$/);
+    assert.equal(m.releaseLock(1), undefined, 'no lock: nothing to do');
+    assert.throws(() => m.updateLoop('x', 'notobject'), msg(/^Loop not found: x/));
+    // options that are not an object destructure to no force
+    const { loopId } = await m.createLoop({ objective: 'x' }, 'force');
+    assert.match(loopId, /^ralph-x-[0-9a-f]{8}$/);
+    // a loopId that is not a string is written into the lock file as it is
+    const lock = await m.acquireLock(7);
+    assert.equal(lock.acquired, true);
+    assert.equal(readJson(m.lockPath).loopId, 7);
+    m.releaseLock('7');
+    assert.ok(lstatOrNull(m.lockPath), 'another loopId (the string) leaves it');
+    m.releaseLock(7);
+    assert.equal(lstatOrNull(m.lockPath), null);
+    // updateLoopPid of a string that names no loop: Loop not found, not a type error
+    await assert.rejects(m.updateLoopPid('x', 'y'), msg(/^Loop not found: x/));
+    // saveRegistry with an active_loops that is not an array: counted as JS counts it
+    m.saveRegistry({ active_loops: 'ab' });
+    assert.equal(readJson(m.registryPath).total_active, 2);
+    m.saveRegistry({ active_loops: 3 });
+    assert.ok(!('total_active' in readJson(m.registryPath)), '(3).length is undefined: left out');
   });
 });
 
@@ -1287,5 +1322,449 @@ describe('loop ids that would escape loops/ (SPEC §10)', () => {
     }
     assert.deepEqual(snapshot(root), before, 'nothing inside or outside loops/ changed');
     assert.deepEqual(fs.readdirSync(m.archiveDir), []);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Issue 10: where the original returns, return the same; throw only where it throws.
+
+const statePathOf = (m, id) => path.join(m.loopsDir, id, 'session-state.json');
+const stateText = (m, id) => fs.readFileSync(statePathOf(m, id), 'utf8');
+const FRESH_REGISTRY_KEYS = ['version', 'max_concurrent_loops', 'updated_at', 'active_loops', 'total_active', 'total_completed', 'total_aborted'];
+
+describe('updateLoopPid(loopId, null) clears the pid (issue 10, item 1)', () => {
+  it('stores null as currentPid and as the registry pid; the loop is then not alive nor crashed', async () => {
+    const m = manager();
+    const { loopId } = await m.createLoop({ objective: 'clear my pid' });
+    assert.equal(await m.updateLoopPid(loopId, null), undefined);
+    const state = m.getLoop(loopId);
+    assert.ok('currentPid' in state);
+    assert.equal(state.currentPid, null);
+    assert.match(stateText(m, loopId), /"currentPid": null,/);
+    const [entry] = m.listActiveLoops();
+    assert.ok('pid' in entry);
+    assert.equal(entry.pid, null);
+    assert.equal(m.isLoopAlive(loopId), false);
+    assert.deepEqual(m.detectCrashedLoops(), []);
+    assert.equal(fs.readFileSync(m.registryPath, 'utf8'), JSON.stringify(m.loadRegistry(), null, 2));
+    assert.equal(lstatOrNull(m.lockPath), null);
+  });
+
+  it('a pid of another type is stored as given; undefined removes the field', async () => {
+    const m = manager();
+    const { loopId } = await m.createLoop({ objective: 'odd pids' });
+    await m.updateLoopPid(loopId, String(process.pid));
+    assert.equal(m.getLoop(loopId).currentPid, String(process.pid));
+    assert.equal(m.listActiveLoops()[0].pid, String(process.pid));
+    assert.equal(m.isLoopAlive(loopId), true, 'process.kill takes the string as that pid');
+    await m.updateLoopPid(loopId, undefined);
+    assert.ok(!('currentPid' in m.getLoop(loopId)), 'JSON.stringify drops an undefined currentPid');
+    assert.ok(!('pid' in m.listActiveLoops()[0]));
+    assert.equal(m.isLoopAlive(loopId), false);
+  });
+});
+
+describe('updateLoop on a state that is not an object (issue 10, item 3)', () => {
+  for (const [label, content, spread] of [
+    ['an array', [1, 'two'], { 0: 1, 1: 'two' }],
+    ['a string', 'ab', { 0: 'a', 1: 'b' }],
+    ['null', null, {}],
+    ['a number', 42, {}],
+  ]) {
+    it(`${label}: merged as {...state, ...changes, lastUpdate} and written`, async () => {
+      const m = manager();
+      const { loopId } = await m.createLoop({ objective: 'odd state' });
+      fs.writeFileSync(statePathOf(m, loopId), JSON.stringify(content));
+      const updated = m.updateLoop(loopId, { note: 'x' });
+      assert.deepEqual(Object.keys(updated), [...Object.keys(spread), 'note', 'lastUpdate']);
+      assert.deepEqual({ ...updated, lastUpdate: 'T' }, { ...spread, note: 'x', lastUpdate: 'T' });
+      assert.match(updated.lastUpdate, ISO);
+      assert.equal(stateText(m, loopId), JSON.stringify(updated, null, 2));
+      // and with a status, mirrored as usual
+      const again = m.updateLoop(loopId, { status: 'paused' });
+      assert.equal(again.status, 'paused');
+      assert.equal(m.listActiveLoops()[0].status, 'paused');
+    });
+  }
+});
+
+describe('updateLoop with undefined values (issue 10, items 8 and 15)', () => {
+  it('an undefined change removes the field on disk; the result holds the key; NaN and Infinity come back as given', async () => {
+    const m = manager();
+    const { loopId } = await m.createLoop({ objective: 'drop fields', completionCriteria: 'done' });
+    const updated = m.updateLoop(loopId, { completionCriteria: undefined, extra: undefined, n: NaN, big: -Infinity, nested: { u: undefined, v: 1 } });
+    assert.ok('completionCriteria' in updated && updated.completionCriteria === undefined);
+    assert.ok('extra' in updated && updated.extra === undefined);
+    assert.ok(Number.isNaN(updated.n));
+    assert.equal(updated.big, -Infinity);
+    assert.deepEqual(Object.keys(updated.nested), ['u', 'v']);
+    const onDisk = m.getLoop(loopId);
+    assert.ok(!('completionCriteria' in onDisk), 'removed from the file');
+    assert.ok(!('extra' in onDisk));
+    assert.equal(onDisk.n, null);
+    assert.equal(onDisk.big, null);
+    assert.deepEqual(onDisk.nested, { v: 1 });
+    assert.equal(stateText(m, loopId), JSON.stringify(updated, null, 2));
+  });
+
+  it('the result is built from the caller\'s own values (same objects, not re-parsed copies)', async () => {
+    const m = manager();
+    const { loopId } = await m.createLoop({ objective: 'own values' });
+    const custom = { a: [1, 2] };
+    const updated = m.updateLoop(loopId, { custom });
+    assert.equal(updated.custom, custom);
+  });
+});
+
+describe('updateLoop mirrors only a truthy status (issue 10, item 9)', () => {
+  for (const status of [null, '', 0, false]) {
+    it(`status ${JSON.stringify(status)}: written to the state, not to the registry, and needs no lock`, async () => {
+      const m = manager();
+      const { loopId } = await m.createLoop({ objective: 'falsy status' });
+      const registryText = fs.readFileSync(m.registryPath, 'utf8');
+      writeLegacyLock(m, { pid: other.pid });
+      m.maxLockAttempts = 1;
+      const updated = m.updateLoop(loopId, { status });
+      assert.equal(updated.status, status);
+      assert.equal(m.getLoop(loopId).status, status);
+      assert.equal(fs.readFileSync(m.registryPath, 'utf8'), registryText, 'registry untouched');
+      fs.rmSync(m.lockPath);
+      assert.equal(m.listActiveLoops()[0].status, 'running');
+    });
+  }
+
+  it('a truthy status of another type is mirrored as given', async () => {
+    const m = manager();
+    const { loopId } = await m.createLoop({ objective: 'truthy status' });
+    m.updateLoop(loopId, { status: 3 });
+    assert.equal(m.listActiveLoops()[0].status, 3);
+    m.updateLoop(loopId, { status: { phase: 'x' } });
+    assert.deepEqual(m.listActiveLoops()[0].status, { phase: 'x' });
+  });
+
+  it('changes that are null: the state is merged and written, then reading changes.status fails as in the original', async () => {
+    const m = manager();
+    const { loopId } = await m.createLoop({ objective: 'null changes' });
+    const before = m.getLoop(loopId).lastUpdate;
+    await new Promise((r) => setTimeout(r, 3));
+    assert.throws(() => m.updateLoop(loopId, null), TypeError);
+    assert.notEqual(m.getLoop(loopId).lastUpdate, before, 'lastUpdate stamped before the failure');
+  });
+});
+
+describe('ops that load the registry create it, even when they then fail (issue 10, item 14)', () => {
+  const assertFreshRegistry = (m) => {
+    for (const d of [m.baseDir, m.loopsDir, m.archiveDir, m.sharedDir]) assert.ok(fs.statSync(d).isDirectory(), d);
+    const registry = readJson(m.registryPath);
+    assert.deepEqual(Object.keys(registry), FRESH_REGISTRY_KEYS);
+    assert.deepEqual(registry.active_loops, []);
+  };
+
+  it('archiveLoop of a loop that does not exist, in a fresh project', async () => {
+    const m = manager();
+    await assert.rejects(m.archiveLoop('nope'), msg(/^Loop directory not found: nope/));
+    assertFreshRegistry(m);
+    assert.equal(lstatOrNull(m.lockPath), null);
+  });
+
+  it('listActiveLoops and detectCrashedLoops in a fresh project', () => {
+    let m = manager();
+    assert.deepEqual(m.listActiveLoops(), []);
+    assertFreshRegistry(m);
+    m = manager();
+    assert.deepEqual(m.detectCrashedLoops(), []);
+    assertFreshRegistry(m);
+  });
+
+  it('createLoop refused for its loop id, in a fresh project', async () => {
+    const m = manager();
+    await assert.rejects(m.createLoop({ objective: 'x', loopId: '../evil' }), Error);
+    assertFreshRegistry(m);
+    assert.deepEqual(fs.readdirSync(m.loopsDir), []);
+  });
+
+  it('updateLoop mirroring a status into a registry that has gone; updateLoopPid likewise', async () => {
+    const m = manager();
+    const { loopId } = await m.createLoop({ objective: 'registry gone' });
+    fs.rmSync(m.registryPath);
+    m.updateLoop(loopId, { note: 'no status' });
+    assert.equal(lstatOrNull(m.registryPath), null, 'no status: the registry is not loaded');
+    m.updateLoop(loopId, { status: 'paused' });
+    assertFreshRegistry(m);
+    assert.equal(m.getLoop(loopId).status, 'paused');
+    fs.rmSync(m.registryPath);
+    await m.updateLoopPid(loopId, 1);
+    assertFreshRegistry(m);
+  });
+
+  it('ops that fail before loading it leave no registry', async () => {
+    const m = manager();
+    assert.throws(() => m.getLoop('nope'), msg(/^Loop not found: nope/));
+    assert.throws(() => m.updateLoop('nope', { status: 'x' }), msg(/^Loop not found: nope/));
+    assert.equal(m.isLoopAlive('nope'), false);
+    assert.deepEqual(fs.readdirSync(m.projectRoot), []);
+    await assert.rejects(m.updateLoopPid('nope', 1), msg(/^Loop not found: nope/));
+    assert.equal(lstatOrNull(m.registryPath), null);
+    m.ensureBaseDir();
+    fs.writeFileSync(path.join(m.baseDir, 'session-state.json'), 'another tool');
+    m.updateLegacySymlink();
+    assert.equal(lstatOrNull(m.registryPath), null, 'a regular legacy file: returns before loading');
+  });
+});
+
+describe('lone surrogates are kept byte for byte (issue 10, item 13)', () => {
+  it('an objective ending in half an emoji: session-state.json and registry.json hold the \\ud83d escape', async () => {
+    const m = manager();
+    const { loopId, state } = await m.createLoop({ objective: 'x\ud83d' });
+    assert.equal(state.objective, 'x\ud83d');
+    const text = stateText(m, loopId);
+    assert.equal(text, JSON.stringify(state, null, 2));
+    assert.ok(text.includes('"objective": "x\\ud83d"'), text);
+    const registryText = fs.readFileSync(m.registryPath, 'utf8');
+    assert.ok(registryText.includes('"task_summary": "x\\ud83d"'), registryText);
+    assert.equal(m.getLoop(loopId).objective, 'x\ud83d');
+    assert.equal(m.listActiveLoops()[0].task_summary, 'x\ud83d');
+  });
+
+  it('a 201-unit objective whose slice(0, 200) cuts an emoji: task_summary keeps the high half', async () => {
+    const m = manager();
+    const objective = `${'a'.repeat(199)}😀`;
+    assert.equal(objective.length, 201);
+    await m.createLoop({ objective });
+    const [entry] = m.listActiveLoops();
+    assert.equal(entry.task_summary, objective.slice(0, 200));
+    assert.equal(entry.task_summary, `${'a'.repeat(199)}\ud83d`);
+    assert.ok(fs.readFileSync(m.registryPath, 'utf8').includes(`"task_summary": "${'a'.repeat(199)}\\ud83d"`));
+  });
+
+  it('a registry and a state written by the original with lone surrogates survive a read-modify-write', async () => {
+    const m = manager();
+    const { loopId } = await m.createLoop({ objective: 'rmw' });
+    const registry = m.loadRegistry();
+    registry.active_loops[0].note = '\udc00 low first';
+    fs.writeFileSync(m.registryPath, JSON.stringify(registry, null, 2));
+    const state = m.getLoop(loopId);
+    state.learned = 'cut \ud83d';
+    fs.writeFileSync(statePathOf(m, loopId), JSON.stringify(state, null, 2));
+    const updated = m.updateLoop(loopId, { status: 'paused' });
+    assert.equal(updated.learned, 'cut \ud83d');
+    assert.ok(stateText(m, loopId).includes('"learned": "cut \\ud83d"'));
+    assert.equal(m.listActiveLoops()[0].note, '\udc00 low first');
+    assert.ok(fs.readFileSync(m.registryPath, 'utf8').includes('"note": "\\udc00 low first"'));
+  });
+});
+
+describe('results are the values the original holds in memory (issue 10, item 15)', () => {
+  it('createLoop: an undefined field stays a present key, NaN and Infinity stay; defaults follow ||', async () => {
+    const m = manager();
+    const { state } = await m.createLoop({
+      objective: 'in memory',
+      completionCriteria: undefined,
+      maxIterations: NaN,
+      budgetPerIteration: 0,
+      timeoutMinutes: Infinity,
+      model: '',
+      giteaIntegration: undefined,
+    });
+    assert.ok('completionCriteria' in state && state.completionCriteria === undefined);
+    assert.equal(state.maxIterations, 10, 'NaN || 10');
+    assert.equal(state.config.budgetPerIteration, 2, '0 || 2.0');
+    assert.equal(state.config.timeoutMinutes, Infinity);
+    assert.equal(state.config.model, 'opus');
+    assert.equal(state.giteaIntegration, null);
+    const onDisk = m.getLoop(state.loopId);
+    assert.ok(!('completionCriteria' in onDisk));
+    assert.equal(onDisk.config.timeoutMinutes, null, 'JSON.stringify writes Infinity as null');
+    const [entry] = m.listActiveLoops();
+    assert.ok(!('completion_criteria' in entry));
+    assert.equal(entry.max_iterations, 10);
+
+    const second = await m.createLoop({ objective: 'nan criteria', completionCriteria: NaN, tags: ['t'] });
+    assert.ok(Number.isNaN(second.state.completionCriteria));
+    assert.equal(m.getLoop(second.loopId).completionCriteria, null);
+  });
+
+  it('createLoop: the state holds the caller\'s own objects', async () => {
+    const m = manager();
+    const giteaIntegration = { repo: 'org/repo' };
+    const completionCriteria = ['tests pass'];
+    const { state } = await m.createLoop({ objective: 'own objects', giteaIntegration, completionCriteria });
+    assert.equal(state.giteaIntegration, giteaIntegration);
+    assert.equal(state.completionCriteria, completionCriteria);
+  });
+
+  it('listActiveLoops on a registry without active_loops is undefined', () => {
+    const m = manager();
+    m.ensureBaseDir();
+    fs.writeFileSync(m.registryPath, JSON.stringify({ version: '2.0.0' }, null, 2));
+    assert.equal(m.listActiveLoops(), undefined);
+  });
+
+  it('documents are read as JSON.parse reads them: -1e400 is -Infinity, deep nesting works', async () => {
+    const m = manager();
+    const { loopId } = await m.createLoop({ objective: 'parse like V8' });
+    const deep = `${'['.repeat(300)}1${']'.repeat(300)}`;
+    const text = stateText(m, loopId).replace(/\n}$/, `,\n  "low": -1e400,\n  "deep": ${deep}\n}`);
+    fs.writeFileSync(statePathOf(m, loopId), text);
+    const state = m.getLoop(loopId);
+    assert.equal(state.low, -Infinity);
+    let d = state.deep;
+    for (let i = 0; i < 300; i++) d = d[0];
+    assert.equal(d, 1);
+    const registry = m.loadRegistry();
+    fs.writeFileSync(m.registryPath, JSON.stringify(registry, null, 2).replace(/\n}$/, ',\n  "big": 1e400\n}'));
+    assert.equal(m.loadRegistry().big, Infinity);
+    const updated = m.updateLoop(loopId, { status: 'paused' });
+    assert.equal(updated.low, -Infinity);
+    assert.equal(readJson(m.registryPath).big, null, 'saved as JSON.stringify saves it');
+  });
+
+  it('detectCrashedLoops returns the registry entries as parsed', () => {
+    const m = manager();
+    const registry = m.loadRegistry();
+    registry.active_loops = [{ loop_id: 'a', status: 'running', pid: deadPid(), big: 1e308, list: [null, { x: '\ud83d' }] }];
+    m.saveRegistry(registry);
+    assert.deepEqual(m.detectCrashedLoops(), registry.active_loops);
+  });
+});
+
+describe('maxLockAttempts is read as JS compares it', () => {
+  it('a numeric string counts; null means the default', async () => {
+    const m = manager();
+    m.ensureBaseDir();
+    writeLegacyLock(m, { pid: other.pid });
+    m.maxLockAttempts = '2';
+    await assert.rejects(m.acquireLock('x'), msg(/^Failed to acquire lock after 2 attempts/));
+    fs.rmSync(m.lockPath);
+    m.maxLockAttempts = null;
+    const { acquired } = await m.acquireLock('x');
+    assert.equal(acquired, true);
+    m.releaseLock('x');
+  });
+});
+
+describe('a synchronous updateLoop while an async op of this thread holds the lock', () => {
+  it('goes ahead under that hold instead of waiting for it (the hold cannot end before it returns)', async () => {
+    const m = manager();
+    const { loopId } = await m.createLoop({ objective: 'interleaved' });
+    m.maxLockAttempts = 20;
+    for (let i = 0; i < 20; i++) {
+      const pending = m.updateLoopPid(loopId, 1000 + i);
+      const t0 = performance.now();
+      m.updateLoop(loopId, { status: `s${i}` });
+      assert.ok(performance.now() - t0 < 1000, 'did not wait the attempts out');
+      await pending;
+      const state = m.getLoop(loopId);
+      assert.equal(state.status, `s${i}`);
+      assert.equal(state.currentPid, 1000 + i);
+    }
+    const [entry] = m.listActiveLoops();
+    assert.equal(entry.status, 's19');
+    assert.equal(entry.pid, 1019);
+    assert.equal(lstatOrNull(m.lockPath), null);
+  });
+});
+
+describe('file-system errors keep Node\'s shape (issue 10)', () => {
+  const ERRNO = os.constants.errno;
+  /** A validator: an Error with fs's code, errno and syscall (and path when given), message matching `re`. */
+  const fsError = (code, syscall, { path: where, message } = {}) => (err) => {
+    assert.ok(err instanceof Error, `expected an Error, got ${err}`);
+    assert.equal(err.code, code, err.message);
+    assert.equal(err.errno, -ERRNO[code], err.message);
+    assert.equal(err.syscall, syscall, err.message);
+    if (where !== undefined) assert.equal(err.path, where, err.message);
+    if (message) assert.match(err.message, message);
+    return true;
+  };
+
+  it('a registry path that is a directory: EISDIR on read (under "Failed to load registry") and on write', async () => {
+    const m = manager();
+    m.ensureBaseDir();
+    fs.mkdirSync(m.registryPath);
+    const onRead = fsError('EISDIR', 'read', { message: /^Failed to load registry: .*registry\.json: EISDIR: illegal operation on a directory, read/ });
+    assert.throws(() => m.loadRegistry(), onRead);
+    assert.throws(() => m.listActiveLoops(), onRead);
+    await assert.rejects(m.createLoop({ objective: 'blocked' }), onRead);
+    assert.equal(lstatOrNull(m.lockPath), null, 'lock released after the failure');
+    assert.throws(
+      () => m.saveRegistry({ active_loops: [] }),
+      fsError('EISDIR', 'rename', { path: m.registryPath, message: /^EISDIR: illegal operation on a directory, rename '/ }),
+    );
+    assert.deepEqual(fs.readdirSync(m.baseDir).filter((n) => n.endsWith('.tmp')), [], 'no temp file left');
+  });
+
+  it('a lock path that is a directory: acquireLock rejects EISDIR', async () => {
+    const m = manager();
+    m.ensureBaseDir();
+    fs.mkdirSync(m.lockPath);
+    await assert.rejects(m.acquireLock('x'), fsError('EISDIR', 'read', { path: m.lockPath }));
+    await assert.rejects(m.archiveLoop('x'), fsError('EISDIR', 'read'));
+  });
+
+  it('a base dir under a regular file: ENOTDIR from mkdir, as fs.mkdirSync gives it', async () => {
+    const file = path.join(tmpRoot(), 'a-file');
+    fs.writeFileSync(file, 'not a directory');
+    const m = manager(file);
+    const enotdir = fsError('ENOTDIR', 'mkdir', { path: m.baseDir, message: /^ENOTDIR: not a directory, mkdir '/ });
+    assert.throws(() => m.ensureBaseDir(), enotdir);
+    assert.throws(() => m.loadRegistry(), enotdir);
+    await assert.rejects(m.createLoop({ objective: 'x' }), enotdir);
+    await assert.rejects(m.acquireLock('x'), enotdir);
+    await assert.rejects(m.migrateLegacyState(), enotdir);
+    assert.equal(fs.readFileSync(file, 'utf8'), 'not a directory');
+
+    // the base dir itself a regular file: mkdir of loops/ below it fails the same way
+    const root = tmpRoot();
+    fs.mkdirSync(path.join(root, '.aiwg'));
+    fs.writeFileSync(path.join(root, '.aiwg', 'ralph-external'), 'x');
+    const n = manager(root);
+    assert.throws(() => n.ensureBaseDir(), fsError('ENOTDIR', 'mkdir', { path: n.loopsDir }));
+  });
+
+  const asNobody = process.platform === 'linux' && process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+  it('a directory the caller may not write: EACCES with open / mkdir and the path', { skip: !asNobody && 'needs root and setpriv' }, async () => {
+    const root = tmpRoot();
+    fs.chmodSync(root, 0o755);
+    const m = manager(root);
+    const { loopId } = await m.createLoop({ objective: 'owned by root' });
+    const empty = tmpRoot();
+    fs.chmodSync(empty, 0o755);
+    const script = `
+      const { ExternalMultiLoopStateManager } = require(${JSON.stringify(path.join(PKG, 'index.js'))});
+      const shape = (e) => ({ message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path });
+      const grab = async (f) => { try { await f(); return null; } catch (e) { return shape(e); } };
+      (async () => {
+        const m = new ExternalMultiLoopStateManager(${JSON.stringify(root)});
+        m.maxLockAttempts = 3;
+        const out = {
+          read: await grab(() => m.listActiveLoops()),
+          save: await grab(() => m.saveRegistry(m.loadRegistry())),
+          update: await grab(() => m.updateLoop(${JSON.stringify(loopId)}, { note: 'x' })),
+          lock: await grab(() => m.acquireLock('x')),
+          create: await grab(() => m.createLoop({ objective: 'y' })),
+          mkdir: await grab(() => new ExternalMultiLoopStateManager(${JSON.stringify(empty)}).ensureBaseDir()),
+        };
+        process.stdout.write(JSON.stringify(out));
+      })();
+    `;
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script], { encoding: 'utf8', timeout: 20000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.read, null, 'reading is allowed');
+    const check = (got, syscall, where) => {
+      assert.ok(got, `expected an error for ${where}`);
+      assert.equal(got.code, 'EACCES', got.message);
+      assert.equal(got.errno, -ERRNO.EACCES);
+      assert.equal(got.syscall, syscall, got.message);
+      assert.equal(got.path, where);
+      assert.equal(got.message, `EACCES: permission denied, ${syscall} '${where}'`);
+    };
+    check(out.save, 'open', m.registryPath);
+    check(out.update, 'open', path.join(m.loopsDir, loopId, 'session-state.json'));
+    check(out.lock, 'open', m.lockPath);
+    check(out.create, 'open', m.lockPath);
+    check(out.mkdir, 'mkdir', path.join(empty, '.aiwg', 'ralph-external'));
+    assert.equal(m.getLoop(loopId).note, undefined, 'nothing changed');
   });
 });

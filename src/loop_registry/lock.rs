@@ -16,14 +16,20 @@
 //!   release never removes somebody else's lock;
 //! - waiters sleep on a directory watch ([`LockWake`]) and wake as soon as
 //!   the lock file goes, re-checking the holder's liveness every few
-//!   milliseconds so a killed holder is noticed at once.
+//!   milliseconds so a killed holder is noticed at once;
+//! - an operation whose work runs on a JS thread between taking the lock
+//!   and giving it back ([`RegistryLock::hold`]) is remembered with that
+//!   thread's realm, so a synchronous operation of the same thread, which
+//!   cannot run while that work runs, goes ahead under the same hold
+//!   ([`RegistryLock::hold_sync`]) instead of waiting for a release that
+//!   cannot come until it returns.
 
 use super::lock_wake::LockWake;
 use crate::clock::now_ms;
 use crate::error::{Error, IoContext, Result};
 use crate::process_identity;
 use serde_json::{json, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +45,29 @@ pub const ATTEMPT: Duration = Duration::from_millis(100);
 const RECHECK: Duration = Duration::from_millis(20);
 /// How often a waiter without a directory watch looks again.
 const POLL: Duration = Duration::from_millis(5);
+
+/// The `loopId` a lock file records, as JSON text: the caller's value as
+/// `JSON.stringify` wrote it, or none (JS `undefined`, which it leaves out).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoopTag(Option<String>);
+
+impl From<&str> for LoopTag {
+    fn from(id: &str) -> Self {
+        LoopTag(Some(Value::from(id).to_string()))
+    }
+}
+
+impl LoopTag {
+    /// JSON text from the JS side; `None` when it is not one JSON value.
+    pub fn from_json(text: Option<String>) -> Option<Self> {
+        match text {
+            None => Some(LoopTag(None)),
+            Some(text) => serde_json::from_str::<serde::de::IgnoredAny>(&text)
+                .ok()
+                .map(|_| LoopTag(Some(text))),
+        }
+    }
+}
 
 /// A lock acquired by this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +92,7 @@ struct Observed {
 #[derive(Debug, Default)]
 struct Holder {
     pid: Option<i64>,
-    loop_id: Option<String>,
+    loop_id: Option<Value>,
     lease_expiry: Option<f64>,
     fencing_token: Option<Value>,
     process_start: Option<String>,
@@ -78,6 +107,17 @@ enum Verdict {
 fn held_by_caller() -> &'static Mutex<HashSet<PathBuf>> {
     static HELD: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
     HELD.get_or_init(Default::default)
+}
+
+/// Lock paths this process holds through [`RegistryLock::hold`]: the
+/// fencing token and the realm (one JS thread) whose work runs under it.
+fn held_for_realm() -> &'static Mutex<HashMap<PathBuf, (u64, String)>> {
+    static HELD: OnceLock<Mutex<HashMap<PathBuf, (u64, String)>>> = OnceLock::new();
+    HELD.get_or_init(Default::default)
+}
+
+fn own_pid() -> i64 {
+    i64::from(std::process::id())
 }
 
 impl RegistryLock {
@@ -95,7 +135,21 @@ impl RegistryLock {
     }
 
     /// Take the lock for `loop_id`, waiting up to `max_attempts` × 100 ms.
-    pub fn acquire(&self, loop_id: &str, max_attempts: u32) -> Result<Acquired> {
+    pub fn acquire(&self, loop_id: impl Into<LoopTag>, max_attempts: u32) -> Result<Acquired> {
+        match self.acquire_unless(&loop_id.into(), max_attempts, &|_| false)? {
+            Some(acquired) => Ok(acquired),
+            None => Err(Error::Message("the registry lock was not taken".into())),
+        }
+    }
+
+    /// As [`acquire`](Self::acquire), but `Ok(None)` as soon as the lock
+    /// file is seen held in a way `shared` accepts as ours already.
+    fn acquire_unless(
+        &self,
+        tag: &LoopTag,
+        max_attempts: u32,
+        shared: &dyn Fn(&Observed) -> bool,
+    ) -> Result<Option<Acquired>> {
         let deadline = Instant::now() + ATTEMPT * max_attempts;
         let mut wake: Option<Arc<LockWake>> = None;
         let mut watch_failed = false;
@@ -105,12 +159,15 @@ impl RegistryLock {
             // held leaves the directory (and the file system journal) alone.
             let observed = match self.read()? {
                 Some(observed) => observed,
-                None => match self.try_create(loop_id)? {
-                    Ok(acquired) => return Ok(acquired),
+                None => match self.try_create(tag)? {
+                    Ok(acquired) => return Ok(Some(acquired)),
                     Err(None) => continue, // released between our attempt and our look
                     Err(Some(observed)) => observed,
                 },
             };
+            if shared(&observed) {
+                return Ok(None);
+            }
             if let Verdict::Stale = judge(&observed) {
                 self.break_if_unchanged(&observed)?;
                 continue;
@@ -135,20 +192,85 @@ impl RegistryLock {
         }
     }
 
+    /// Take the lock for work that a JS thread (`realm`) does before it
+    /// calls [`unhold`](Self::unhold). Remembered, so that a synchronous
+    /// operation of the same realm meanwhile runs under this hold.
+    pub fn hold(
+        &self,
+        loop_id: impl Into<LoopTag>,
+        max_attempts: u32,
+        realm: &str,
+    ) -> Result<Acquired> {
+        let acquired = self.acquire(loop_id, max_attempts)?;
+        lock_map(held_for_realm()).insert(
+            self.path.clone(),
+            (acquired.fencing_token, realm.to_owned()),
+        );
+        Ok(acquired)
+    }
+
+    /// Give back a lock taken with [`hold`](Self::hold) or
+    /// [`hold_sync`](Self::hold_sync): removed only if the file still holds
+    /// this process and `token`. Returns whether it did.
+    pub fn unhold(&self, token: u64) -> Result<bool> {
+        {
+            let mut held = lock_map(held_for_realm());
+            if held.get(&self.path).is_some_and(|(t, _)| *t == token) {
+                held.remove(&self.path);
+            }
+        }
+        let token = json!(token);
+        self.remove_if(|h| h.pid == Some(own_pid()) && h.fencing_token.as_ref() == Some(&token))
+    }
+
+    /// Take the lock for a synchronous operation of `realm`, or `Ok(None)`
+    /// when it already runs under a hold of this process that cannot be
+    /// given back before it returns: the caller's own `acquireLock`, or a
+    /// [`hold`](Self::hold) of the same realm whose work has not started.
+    pub fn hold_sync(
+        &self,
+        loop_id: impl Into<LoopTag>,
+        max_attempts: u32,
+        realm: &str,
+    ) -> Result<Option<Acquired>> {
+        if self.is_held_by_caller() {
+            return Ok(None);
+        }
+        let shared = |observed: &Observed| {
+            let Some(holder) = observed
+                .holder
+                .as_ref()
+                .filter(|h| h.pid == Some(own_pid()))
+            else {
+                return false;
+            };
+            let held = lock_map(held_for_realm());
+            held.get(&self.path).is_some_and(|(token, r)| {
+                r == realm && holder.fencing_token.as_ref() == Some(&json!(*token))
+            }) || lock_set(held_by_caller()).contains(&self.path)
+        };
+        self.acquire_unless(&loop_id.into(), max_attempts, &shared)
+    }
+
     /// The public `acquireLock`: as [`acquire`](Self::acquire), and remembered
     /// so that this process's own synchronous registry writes can run under it.
-    pub fn acquire_for_caller(&self, loop_id: &str, max_attempts: u32) -> Result<Acquired> {
+    pub fn acquire_for_caller(
+        &self,
+        loop_id: impl Into<LoopTag>,
+        max_attempts: u32,
+    ) -> Result<Acquired> {
         let acquired = self.acquire(loop_id, max_attempts)?;
         lock_set(held_by_caller()).insert(self.path.clone());
         Ok(acquired)
     }
 
-    /// The public `releaseLock`: remove the lock file only if it holds
-    /// `loop_id` and this process. Returns whether it did.
-    pub fn release_for_caller(&self, loop_id: &str) -> Result<bool> {
-        let own = i64::from(std::process::id());
+    /// The public `releaseLock`, once the caller has seen that the lock file
+    /// names its loop and this process with fencing token `token` (`None`:
+    /// a file without one): remove it if it still holds exactly that.
+    /// Returns whether it did.
+    pub fn release_for_caller(&self, token: Option<&Value>) -> Result<bool> {
         let removed =
-            self.remove_if(|h| h.loop_id.as_deref() == Some(loop_id) && h.pid == Some(own))?;
+            self.remove_if(|h| h.pid == Some(own_pid()) && h.fencing_token.as_ref() == token)?;
         // Only the holder's own release ends its hold.
         if removed {
             lock_set(held_by_caller()).remove(&self.path);
@@ -161,11 +283,11 @@ impl RegistryLock {
         if !lock_set(held_by_caller()).contains(&self.path) {
             return false;
         }
-        let own = i64::from(std::process::id());
-        matches!(self.read(), Ok(Some(o)) if o.holder.as_ref().and_then(|h| h.pid) == Some(own))
+        matches!(self.read(), Ok(Some(o)) if o.holder.as_ref().and_then(|h| h.pid) == Some(own_pid()))
     }
 
     /// Run `f` holding the lock; release it afterwards whatever `f` returned.
+    #[cfg(test)]
     pub fn with_lock<T>(
         &self,
         loop_id: &str,
@@ -174,10 +296,7 @@ impl RegistryLock {
     ) -> Result<T> {
         let acquired = self.acquire(loop_id, max_attempts)?;
         let result = f();
-        let own = i64::from(std::process::id());
-        let token = json!(acquired.fencing_token);
-        let released =
-            self.remove_if(|h| h.pid == Some(own) && h.fencing_token.as_ref() == Some(&token));
+        let released = self.unhold(acquired.fencing_token);
         match (result, released) {
             (Ok(v), Ok(_)) => Ok(v),
             (Err(e), _) => Err(e),
@@ -187,24 +306,25 @@ impl RegistryLock {
 
     /// One exclusive-create attempt. `Ok(Err(Some(observed)))`: somebody
     /// holds it; `Ok(Err(None))`: it vanished before we could read it.
-    fn try_create(&self, loop_id: &str) -> Result<std::result::Result<Acquired, Option<Observed>>> {
+    fn try_create(&self, tag: &LoopTag) -> Result<std::result::Result<Acquired, Option<Observed>>> {
         let now = now_ms();
         let token = next_fencing_token(now);
-        let mut record = json!({
-            "pid": std::process::id(),
-            "loopId": loop_id,
-            "timestamp": now,
-            "leaseExpiry": now + LEASE_MS,
-            "fencingToken": token,
-        });
-        if let (Some(start), Some(map)) = (
-            process_identity::own_start_identity(),
-            record.as_object_mut(),
-        ) {
-            map.insert("processStart".into(), Value::from(start));
+        // The caller's loopId goes in as the JSON text it came as.
+        let mut text = format!("{{\"pid\":{}", std::process::id());
+        if let Some(id) = &tag.0 {
+            text.push_str(",\"loopId\":");
+            text.push_str(id);
         }
-        let bytes =
-            serde_json::to_vec(&record).map_err(|e| Error::Invalid(format!("lock record: {e}")))?;
+        text.push_str(&format!(
+            ",\"timestamp\":{now},\"leaseExpiry\":{},\"fencingToken\":{token}",
+            now + LEASE_MS
+        ));
+        if let Some(start) = process_identity::own_start_identity() {
+            text.push_str(",\"processStart\":");
+            text.push_str(&Value::from(start).to_string());
+        }
+        text.push('}');
+        let bytes = text.into_bytes();
         // As the original: O_EXCL create, then write. A reader that comes in
         // between sees an empty, fresh file, which counts as held.
         match fs::OpenOptions::new()
@@ -231,6 +351,10 @@ impl RegistryLock {
         let bytes = match fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            // A directory opens; reading it fails, as Node reports it.
+            Err(e) if e.kind() == io::ErrorKind::IsADirectory => {
+                return Err(e).at("read", &self.path)
+            }
             Err(e) => return Err(e).at("open", &self.path),
         };
         let modified = fs::metadata(&self.path).and_then(|m| m.modified()).ok();
@@ -254,6 +378,13 @@ impl RegistryLock {
     }
 
     fn remove_if(&self, owned: impl Fn(&Holder) -> bool) -> Result<bool> {
+        // Look first: nothing to remove needs no guard (nor a directory to put it in).
+        match self.read()? {
+            Some(Observed {
+                holder: Some(h), ..
+            }) if owned(&h) => {}
+            _ => return Ok(false),
+        }
         let _guard = self.guard()?;
         match self.read()? {
             Some(Observed {
@@ -283,6 +414,12 @@ fn lock_set(m: &Mutex<HashSet<PathBuf>>) -> std::sync::MutexGuard<'_, HashSet<Pa
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+type RealmHolds = HashMap<PathBuf, (u64, String)>;
+
+fn lock_map(m: &Mutex<RealmHolds>) -> std::sync::MutexGuard<'_, RealmHolds> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn remove_existing(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e).at("unlink", path),
@@ -300,7 +437,7 @@ fn parse_holder(bytes: &[u8]) -> Option<Holder> {
         .map(|p| p as i64);
     Some(Holder {
         pid,
-        loop_id: map.get("loopId").and_then(Value::as_str).map(str::to_owned),
+        loop_id: map.get("loopId").cloned(),
         lease_expiry: map.get("leaseExpiry").and_then(Value::as_f64),
         fencing_token: map.get("fencingToken").cloned(),
         process_start: map
@@ -353,10 +490,12 @@ fn timeout_error(max_attempts: u32, observed: &Observed) -> Error {
             loop_id,
             ..
         }) => {
-            format!(
-                " (held by pid {pid} for {})",
-                loop_id.as_deref().unwrap_or("an unnamed loop")
-            )
+            let name = match loop_id {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => "an unnamed loop".into(),
+            };
+            format!(" (held by pid {pid} for {name})")
         }
         _ => String::new(),
     };
@@ -414,13 +553,17 @@ mod tests {
             - record["timestamp"].as_u64().expect("ts");
         assert_eq!(lease, LEASE_MS);
         assert!(lock.is_held_by_caller());
-        assert!(!lock.release_for_caller("loop-b").expect("release other"));
+        assert!(!lock
+            .release_for_caller(Some(&json!(acquired.fencing_token + 1)))
+            .expect("release other"));
         assert!(lock.path().exists());
         assert!(
             lock.is_held_by_caller(),
-            "another loop's release does not end our hold"
+            "another token's release does not end our hold"
         );
-        assert!(lock.release_for_caller("loop-a").expect("release"));
+        assert!(lock
+            .release_for_caller(Some(&json!(acquired.fencing_token)))
+            .expect("release"));
         assert!(!lock.path().exists());
         assert!(!lock.is_held_by_caller());
     }
@@ -529,6 +672,67 @@ mod tests {
         let failed: Result<()> = lock.with_lock("e", 1, || Err(Error::Message("boom".into())));
         assert_eq!(failed.expect_err("propagates").to_string(), "boom");
         assert!(!lock.path().exists(), "released after the error");
+    }
+
+    #[test]
+    fn a_loop_id_goes_in_as_the_json_text_it_came_as() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lock = lock_in(dir.path());
+        let tag = LoopTag::from_json(Some("7".into())).expect("json");
+        let acquired = lock.acquire(tag, 1).expect("acquire");
+        let record: Value =
+            serde_json::from_slice(&fs::read(lock.path()).expect("read")).expect("json");
+        assert_eq!(record["loopId"], 7);
+        assert!(lock.unhold(acquired.fencing_token).expect("unhold"));
+        let acquired = lock
+            .acquire(LoopTag::from_json(None).expect("undefined"), 1)
+            .expect("acquire");
+        let record: Value =
+            serde_json::from_slice(&fs::read(lock.path()).expect("read")).expect("json");
+        assert!(record.get("loopId").is_none(), "undefined is left out");
+        assert!(lock.unhold(acquired.fencing_token).expect("unhold"));
+        assert!(LoopTag::from_json(Some("{oops".into())).is_none());
+    }
+
+    #[test]
+    fn a_sync_hold_of_the_same_realm_runs_under_a_pending_hold() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lock = lock_in(dir.path());
+        let held = lock.hold("async", 1, "realm-a").expect("hold");
+        assert_eq!(
+            lock.hold_sync("sync", 1, "realm-a").expect("shared"),
+            None,
+            "the same realm goes ahead"
+        );
+        let start = Instant::now();
+        assert!(
+            lock.hold_sync("sync", 1, "realm-b").is_err(),
+            "another realm waits"
+        );
+        assert!(start.elapsed() >= Duration::from_millis(90));
+        assert!(lock.unhold(held.fencing_token).expect("unhold"));
+        assert!(!lock.unhold(held.fencing_token).expect("twice"));
+        let own = lock
+            .hold_sync("sync", 1, "realm-a")
+            .expect("free")
+            .expect("taken");
+        assert!(lock.unhold(own.fencing_token).expect("unhold"));
+        assert!(!lock.path().exists());
+    }
+
+    #[test]
+    fn unhold_leaves_a_lock_it_does_not_hold() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lock = lock_in(dir.path());
+        assert!(!lock.unhold(1).expect("nothing there"));
+        assert!(
+            !dir.path().join("registry.json.lock.guard").exists(),
+            "no guard without a lock to remove"
+        );
+        let a = lock.acquire("a", 1).expect("acquire");
+        assert!(!lock.unhold(a.fencing_token + 1).expect("another token"));
+        assert!(lock.path().exists());
+        assert!(lock.unhold(a.fencing_token).expect("ours"));
     }
 
     #[test]

@@ -1,12 +1,11 @@
-//! `ExternalMultiLoopStateManager`'s native half. The JS class in
-//! `js/external-multi-loop-state-manager.js` validates arguments, owns
-//! `maxLockAttempts` and `console.warn`, and calls these.
+//! `ExternalMultiLoopStateManager`'s native half: the registry lock and the
+//! file work under it. The JS class in `js/external-multi-loop-state-manager.js`
+//! builds every document with `JSON.parse` / `JSON.stringify` and calls these.
 
-use super::{blocking, js_error, parse_json, to_json};
-use crate::loop_registry::{self, LoopConfig, LoopRegistry};
+use super::{blocking, js_error};
+use crate::loop_registry::{self, LoopRegistry, LoopTag};
 use napi_derive::napi;
-use serde_json::{json, Map, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[napi(js_name = "LoopRegistry")]
@@ -14,175 +13,140 @@ pub struct JsLoopRegistry {
     inner: Arc<LoopRegistry>,
 }
 
-fn path_string(p: &std::path::Path) -> String {
-    p.to_string_lossy().into_owned()
+/// The caller's `JSON.stringify(loopId)` (absent for `undefined`).
+fn tag(loop_id_json: Option<String>) -> napi::Result<LoopTag> {
+    LoopTag::from_json(loop_id_json)
+        .ok_or_else(|| napi::Error::new(napi::Status::InvalidArg, "loopId: not JSON text"))
+}
+
+/// A fencing token back from JS (always one we handed out: an integer below 2^53).
+fn token(t: f64) -> u64 {
+    if t.is_finite() && t >= 0.0 {
+        t as u64
+    } else {
+        0
+    }
 }
 
 #[napi]
 impl JsLoopRegistry {
-    /// `base_dir` is `path.join(projectRoot, '.aiwg', 'ralph-external')`.
+    /// `base_dir` is `path.join(projectRoot, '.aiwg', 'ralph-external')`,
+    /// `lock_path` `<base_dir>/registry.json.lock`.
     #[napi(constructor)]
-    pub fn new(project_root: String, base_dir: String) -> Self {
+    pub fn new(base_dir: String, lock_path: String) -> Self {
         JsLoopRegistry {
-            inner: Arc::new(LoopRegistry::new(project_root, PathBuf::from(base_dir))),
+            inner: Arc::new(LoopRegistry::new(
+                PathBuf::from(base_dir),
+                PathBuf::from(lock_path),
+            )),
         }
     }
 
-    #[napi(getter)]
-    pub fn registry_path(&self) -> String {
-        path_string(&self.inner.registry_path)
-    }
-
-    #[napi(getter)]
-    pub fn loops_dir(&self) -> String {
-        path_string(&self.inner.loops_dir)
-    }
-
-    #[napi(getter)]
-    pub fn archive_dir(&self) -> String {
-        path_string(&self.inner.archive_dir)
-    }
-
-    #[napi(getter)]
-    pub fn shared_dir(&self) -> String {
-        path_string(&self.inner.shared_dir)
-    }
-
-    #[napi(getter)]
-    pub fn lock_path(&self) -> String {
-        path_string(self.inner.lock_path())
-    }
-
-    #[napi(catch_unwind)]
-    pub fn ensure_base_dir(&self) -> napi::Result<()> {
-        self.inner.ensure_base_dir().map_err(js_error)
-    }
-
-    /// The registry as JSON text.
-    #[napi(catch_unwind)]
-    pub fn load_registry(&self) -> napi::Result<String> {
-        to_json(&self.inner.load_registry().map_err(js_error)?)
-    }
-
-    /// Writes the registry; returns the stamped fields as JSON text.
-    #[napi(catch_unwind)]
-    pub fn save_registry(&self, registry_json: String) -> napi::Result<String> {
-        let mut registry: Value = parse_json("registry", &registry_json)?;
-        self.inner.save_registry(&mut registry).map_err(js_error)?;
-        to_json(&json!({
-            "updated_at": registry["updated_at"],
-            "total_active": registry["total_active"],
-        }))
-    }
-
-    #[napi(catch_unwind)]
-    pub fn update_legacy_symlink(&self) -> napi::Result<()> {
-        self.inner.update_legacy_symlink().map_err(js_error)
-    }
-
-    #[napi(catch_unwind)]
-    pub fn detect_crashed_loops(&self) -> napi::Result<String> {
-        to_json(&Value::Array(
-            self.inner.detect_crashed_loops().map_err(js_error)?,
-        ))
-    }
-
-    #[napi(catch_unwind)]
-    pub fn list_active_loops(&self) -> napi::Result<String> {
-        to_json(&self.inner.list_active_loops().map_err(js_error)?)
-    }
-
-    #[napi(catch_unwind)]
-    pub fn get_loop(&self, loop_id: String) -> napi::Result<String> {
-        to_json(&self.inner.get_loop(&loop_id).map_err(js_error)?)
-    }
-
-    #[napi(catch_unwind)]
-    pub fn update_loop(
-        &self,
-        loop_id: String,
-        changes_json: String,
-        max_attempts: u32,
-    ) -> napi::Result<String> {
-        let changes: Map<String, Value> = parse_json("changes", &changes_json)?;
-        to_json(
-            &self
-                .inner
-                .update_loop(&loop_id, &changes, max_attempts)
-                .map_err(js_error)?,
-        )
-    }
-
-    #[napi(catch_unwind)]
-    pub fn is_loop_alive(&self, loop_id: String) -> bool {
-        self.inner.is_loop_alive(&loop_id)
-    }
-
-    /// Resolves to the fencing token.
+    /// The public `acquireLock`; resolves to the fencing token.
     #[napi]
-    pub async fn acquire_lock(&self, loop_id: String, max_attempts: u32) -> napi::Result<f64> {
+    pub async fn acquire_lock(
+        &self,
+        loop_id_json: Option<String>,
+        max_attempts: u32,
+    ) -> napi::Result<f64> {
+        let tag = tag(loop_id_json)?;
         let inner = Arc::clone(&self.inner);
-        blocking(move || inner.acquire_lock(&loop_id, max_attempts))
+        blocking(move || inner.lock().acquire_for_caller(tag, max_attempts))
             .await
             .map(|acquired| acquired.fencing_token as f64)
     }
 
+    /// The public `releaseLock`, for a lock file the caller has seen naming
+    /// its loop and this process, with `JSON.stringify(lock.fencingToken)`.
     #[napi(catch_unwind)]
-    pub fn release_lock(&self, loop_id: String) -> napi::Result<bool> {
-        self.inner.release_lock(&loop_id).map_err(js_error)
+    pub fn release_lock(&self, token_json: Option<String>) -> napi::Result<bool> {
+        let token = match token_json.map(|t| serde_json::from_str::<serde_json::Value>(&t)) {
+            Some(Ok(token)) => Some(token),
+            None => None,
+            Some(Err(_)) => return Ok(false),
+        };
+        self.inner
+            .lock()
+            .release_for_caller(token.as_ref())
+            .map_err(js_error)
     }
 
-    /// Resolves to `{loopId, state, warning?}` as JSON text.
+    /// Take the lock for work the calling JS thread (`realm`) does before
+    /// `unhold`; resolves to the fencing token.
     #[napi]
-    pub async fn create_loop(
+    pub async fn hold(
         &self,
-        config_json: String,
-        force: bool,
+        loop_id_json: Option<String>,
         max_attempts: u32,
-    ) -> napi::Result<String> {
-        let config: Map<String, Value> = parse_json("config", &config_json)?;
+        realm: String,
+    ) -> napi::Result<f64> {
+        let tag = tag(loop_id_json)?;
         let inner = Arc::clone(&self.inner);
-        let created =
-            blocking(move || inner.create_loop(LoopConfig(&config), force, max_attempts)).await?;
-        to_json(&json!({
-            "loopId": created.loop_id,
-            "state": created.state,
-            "warning": created.warning,
-        }))
+        blocking(move || inner.lock().hold(tag, max_attempts, &realm))
+            .await
+            .map(|acquired| acquired.fencing_token as f64)
     }
 
-    #[napi]
-    pub async fn update_loop_pid(
+    /// Take the lock for a synchronous operation: the fencing token, or
+    /// `null` when it runs under a hold this process already has.
+    #[napi(catch_unwind)]
+    pub fn hold_sync(
         &self,
-        loop_id: String,
-        pid_json: String,
+        loop_id_json: Option<String>,
         max_attempts: u32,
-    ) -> napi::Result<String> {
-        let pid: Value = parse_json("pid", &pid_json)?;
-        let inner = Arc::clone(&self.inner);
-        to_json(&blocking(move || inner.update_loop_pid(&loop_id, pid, max_attempts)).await?)
+        realm: String,
+    ) -> napi::Result<Option<f64>> {
+        let acquired = self
+            .inner
+            .lock()
+            .hold_sync(tag(loop_id_json)?, max_attempts, &realm)
+            .map_err(js_error)?;
+        Ok(acquired.map(|a| a.fencing_token as f64))
     }
 
-    #[napi]
-    pub async fn archive_loop(&self, loop_id: String, max_attempts: u32) -> napi::Result<()> {
-        let inner = Arc::clone(&self.inner);
-        blocking(move || inner.archive_loop(&loop_id, max_attempts)).await
+    #[napi(catch_unwind)]
+    pub fn unhold(&self, token_held: f64) -> napi::Result<bool> {
+        self.inner
+            .lock()
+            .unhold(token(token_held))
+            .map_err(js_error)
     }
 
-    #[napi]
-    pub async fn migrate_legacy_state(&self, max_attempts: u32) -> napi::Result<bool> {
-        let inner = Arc::clone(&self.inner);
-        blocking(move || inner.migrate_legacy_state(None, max_attempts)).await
+    /// Move `loops/<id>` into `archive/`; returns where it went.
+    #[napi(catch_unwind)]
+    pub fn archive_loop_dir(&self, loop_id: String) -> napi::Result<String> {
+        let target = self.inner.archive_loop_dir(&loop_id).map_err(js_error)?;
+        Ok(target.to_string_lossy().into_owned())
+    }
+
+    /// Point the legacy `session-state.json` at `only`, or at nothing.
+    #[napi(catch_unwind)]
+    pub fn update_legacy_symlink(&self, only: Option<String>) -> napi::Result<()> {
+        self.inner
+            .update_legacy_symlink(only.as_deref())
+            .map_err(js_error)
+    }
+
+    /// Move the single-loop layout's sibling directories into `loops/<id>`.
+    #[napi(catch_unwind)]
+    pub fn adopt_legacy_dirs(&self, loop_id: String) -> napi::Result<()> {
+        self.inner.adopt_legacy_dirs(&loop_id).map_err(js_error)
     }
 }
 
-/// `generateLoopId(task)`.
+/// Replace a registry or loop-state file with `text`, atomically.
 #[napi(catch_unwind)]
-pub fn generate_loop_id(task: String) -> String {
-    loop_registry::generate_loop_id(&task)
+pub fn write_registry_file(path: String, text: String) -> napi::Result<()> {
+    loop_registry::write_file(Path::new(&path), &text).map_err(js_error)
 }
 
-/// Signal-0 liveness of `pid`.
+/// Create a registry file with `text` unless one exists; whether it did.
+#[napi(catch_unwind)]
+pub fn create_registry_file(path: String, text: String) -> napi::Result<bool> {
+    loop_registry::create_file(Path::new(&path), &text).map_err(js_error)
+}
+
+/// Signal-0 liveness of `pid` (a whole number; ≤ 0 is no process).
 #[napi(catch_unwind)]
 pub fn process_exists(pid: f64) -> bool {
     pid.fract() == 0.0 && crate::process_identity::is_alive(pid as i64)
