@@ -234,13 +234,15 @@ describe('writeSessionAtomic: the file is JSON.stringify(session, null, 2), byte
     });
   }
 
-  // A lone surrogate cannot live in a Rust string: it is written as U+FFFD,
-  // as Node itself decodes invalid UTF-8 (documented in README).
-  it('writes a lone surrogate as U+FFFD', async () => {
+  // JSON.stringify writes a lone surrogate as a \udXXX escape; so must we (issue 10, item 13).
+  it('keeps a lone surrogate as JSON.stringify escapes it', async () => {
     const file = sessionPath(tmpRoot());
-    const doc = { id: 's', split: '😀'.slice(0, 1), tail: '😀'.slice(1) };
+    const doc = { id: 's', split: '😀'.slice(0, 1), tail: '😀'.slice(1), both: 'a\ud83d\ude00b' };
     await writeSessionAtomic(file, doc);
-    assert.equal(fs.readFileSync(file, 'utf8'), JSON.stringify({ ...doc, split: '\ufffd', tail: '\ufffd' }, null, 2));
+    const text = fs.readFileSync(file, 'utf8');
+    assert.equal(text, JSON.stringify(doc, null, 2));
+    assert.match(text, /"split": "\\ud83d"/);
+    assert.equal((await readSession(file)).split, '\ud83d');
   });
 
   it('rewrites over an existing file and replaces it whole (smaller content, no leftovers)', async () => {
@@ -922,38 +924,205 @@ describe('applyStatusUpdatesBatched', () => {
 // ---------------------------------------------------------------------------
 // wrong argument types (§10)
 
-describe('wrong argument types → TypeError naming the argument', () => {
-  it('async functions reject', async () => {
-    await assertRejectsTypeError(discoverSessions(5), 'root');
-    await assertRejectsTypeError(discoverSessions(undefined), 'root');
-    await assertRejectsTypeError(readSession(null), 'path');
-    await assertRejectsTypeError(readSession({}), 'path');
+describe('arguments of other types: what the original does (issue 10)', () => {
+  it('a path that is not a string: TypeError where path/fs would throw, null or missing-session where it reads', async () => {
+    await assertRejectsTypeError(discoverSessions(5), 'path');
+    await assertRejectsTypeError(discoverSessions(undefined), 'path');
+    assert.equal(await readSession(null), null);
+    assert.equal(await readSession({}), null);
     await assertRejectsTypeError(writeSessionAtomic(5, {}), 'path');
-    await assertRejectsTypeError(writeSessionAtomic(path.join(tmpRoot(), 'x.json'), undefined), 'session');
-    await assertRejectsTypeError(writeSessionAtomic(path.join(tmpRoot(), 'x.json'), () => {}), 'session');
-    await assertRejectsTypeError(applyStatusUpdate(5, { missionId: 'a', status: 'x' }), 'sessionJsonPath');
-    await assertRejectsTypeError(applyStatusUpdate('/tmp/x.json', null), 'update');
-    await assertRejectsTypeError(applyStatusUpdate('/tmp/x.json', 'update'), 'update');
-    await assertRejectsTypeError(applyStatusUpdate('/tmp/x.json', { status: 'x' }), 'update.missionId');
-    await assertRejectsTypeError(applyStatusUpdate('/tmp/x.json', { missionId: 'a' }), 'update.status');
-    await assertRejectsTypeError(applyStatusUpdate('/tmp/x.json', { missionId: 'a', status: 'x', patch: 'p' }), 'patch');
-    await assertRejectsTypeError(applyStatusUpdatesBatched(['p'], []), 'sessionJsonPath');
-    await assertRejectsTypeError(applyStatusUpdatesBatched('/tmp/x.json', 'nope'), 'updates');
-    await assertRejectsTypeError(applyStatusUpdatesBatched('/tmp/x.json', { missionId: 'a' }), 'updates');
-    await assertRejectsTypeError(applyStatusUpdatesBatched('/tmp/x.json', [{ missionId: 'a', status: 'x' }, null]), 'updates[1]');
+    assert.deepEqual(await applyStatusUpdate(path.join(tmpRoot(), 'nope.json'), { missionId: 'a', status: 'x' }), { outcome: 'missing-session' });
   });
 
-  it('sync functions throw', () => {
-    assert.throws(() => buildDispatchPayload(null, { sessionId: 's' }), (e) => assertTypeError(e, 'mission'));
-    assert.throws(() => buildDispatchPayload('m', { sessionId: 's' }), (e) => assertTypeError(e, 'mission'));
-    assert.throws(() => backoffMs('1', 500), (e) => assertTypeError(e, 'attempt'));
-    assert.throws(() => backoffMs(1, '500'), (e) => assertTypeError(e, 'baseMs'));
-    assert.throws(() => backoffMs(1), (e) => assertTypeError(e, 'baseMs'));
+  it('a session that cannot take updatedAt or be written rejects with a TypeError, as in strict-mode JS', async () => {
+    const dir = tmpRoot();
+    for (const bad of [undefined, null, 'text', 5, true]) {
+      await assert.rejects(writeSessionAtomic(path.join(dir, 'x.json'), bad), TypeError, `for ${String(bad)}`);
+    }
+    const fn = () => {};
+    await assert.rejects(writeSessionAtomic(path.join(dir, 'x.json'), fn), (e) => e instanceof TypeError && /data/.test(e.message));
+    assert.equal(typeof fn.updatedAt, 'string', 'the stamp lands before the write fails');
+    assert.ok(!fs.existsSync(path.join(dir, 'x.json')));
+  });
+
+  it('an update that is not an object: missing-session when there is no session, a TypeError when there is one', async () => {
+    const file = sessionPath(tmpRoot());
+    assert.deepEqual(await applyStatusUpdate(file, null), { outcome: 'missing-session' });
+    writeJsonFile(file, sessionDoc('s', [mission('a')]));
+    const before = fs.readFileSync(file, 'utf8');
+    await assert.rejects(applyStatusUpdate(file, null), TypeError);
+    await assert.rejects(applyStatusUpdatesBatched(file, [{ missionId: 'a', status: 'x' }, null]), TypeError);
+    await assert.rejects(applyStatusUpdatesBatched(file, { missionId: 'a' }), TypeError, 'not iterable');
+    assert.equal(fs.readFileSync(file, 'utf8'), before, 'nothing written');
+  });
+
+  it('fields of other types are read as plain JS reads them', async () => {
+    const file = sessionPath(tmpRoot());
+    writeJsonFile(file, sessionDoc('s', [{ status: 'queued', objective: 'no id' }, mission('a')]));
+    // No missionId: `m.id === undefined` finds the mission without an id.
+    const noId = await applyStatusUpdate(file, { status: 'assigned' });
+    assert.equal(noId.outcome, 'updated');
+    assert.equal(noId.session.missions[0].status, 'assigned');
+    // No status: `{...current, status: undefined}` drops it from the file.
+    const noStatus = await applyStatusUpdate(file, { missionId: 'a' });
+    assert.equal(noStatus.outcome, 'updated');
+    assert.ok('status' in noStatus.session.missions[1] && noStatus.session.missions[1].status === undefined);
+    assert.ok(!('status' in JSON.parse(fs.readFileSync(file, 'utf8')).missions[1]));
+    // A string patch spreads its characters.
+    const spread = await applyStatusUpdate(file, { missionId: 'a', status: 'x', patch: 'pq' });
+    assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')).missions[1], { ...mission('a'), status: 'x', 0: 'p', 1: 'q' });
+    assert.equal(spread.session.missions[1][1], 'q');
   });
 
   it('the process survives all of it and the functions still work', async () => {
     const file = sessionPath(tmpRoot());
     await writeSessionAtomic(file, { id: 'ok', missions: [] });
     assert.deepEqual((await readSession(file)).id, 'ok');
+  });
+});
+
+// ---------------------------------------------------------------------------
+// the same value as the original for every input (issue 10)
+
+describe('drop-in: what the JavaScript module returns and writes', () => {
+  it('readSession: a directory, or a file name with a trailing slash, is null (item 2)', async () => {
+    const root = tmpRoot();
+    const file = sessionPath(root);
+    writeJsonFile(file, sessionDoc('s'));
+    assert.equal(await readSession(path.dirname(file)), null);
+    assert.equal(await readSession(`${file}/`), null);
+    assert.deepEqual(await applyStatusUpdatesBatched(path.dirname(file), [{ missionId: 'a', status: 'x' }, { missionId: 7, status: 'y' }]), {
+      outcome: 'missing-session',
+      applied: [],
+      missing: ['a', 7],
+    });
+    assert.deepEqual(await applyStatusUpdate(path.dirname(file), { missionId: 'a', status: 'x' }), { outcome: 'missing-session' });
+  });
+
+  it('readSession takes a Buffer or a file: URL as fs does', async () => {
+    const file = sessionPath(tmpRoot());
+    writeJsonFile(file, { id: 'u' });
+    assert.deepEqual(await readSession(Buffer.from(file)), { id: 'u' });
+    assert.deepEqual(await readSession(new URL(`file://${file}`)), { id: 'u' });
+  });
+
+  it('a patch key holding undefined removes that field from the file; the result keeps the key (item 8)', async () => {
+    const file = sessionPath(tmpRoot());
+    writeJsonFile(file, sessionDoc('s', [mission('a', 'running', { note: 'old', keep: 1 })]));
+    const { outcome, session } = await applyStatusUpdate(file, { missionId: 'a', status: 'done', patch: { note: undefined, fn: () => 1, added: 2 } });
+    assert.equal(outcome, 'updated');
+    const onDisk = JSON.parse(fs.readFileSync(file, 'utf8')).missions[0];
+    assert.ok(!('note' in onDisk) && !('fn' in onDisk));
+    assert.equal(onDisk.keep, 1);
+    assert.equal(onDisk.added, 2);
+    assert.ok('note' in session.missions[0] && session.missions[0].note === undefined);
+    assert.equal(typeof session.missions[0].fn, 'function');
+    assert.equal(fs.readFileSync(file, 'utf8'), JSON.stringify(session, null, 2));
+  });
+
+  it('a NaN or object missionId matches nothing, not a mission whose id is null (item 10)', async () => {
+    const file = sessionPath(tmpRoot());
+    writeJsonFile(file, sessionDoc('s', [{ id: null, status: 'queued' }, { id: 1, status: 'queued' }]));
+    for (const missionId of [NaN, {}, [], Infinity, Symbol('s'), 1n]) {
+      assert.deepEqual(await applyStatusUpdate(file, { missionId, status: 'x' }), { outcome: 'missing-mission' }, String(missionId));
+    }
+    const byNull = await applyStatusUpdate(file, { missionId: null, status: 'x' });
+    assert.equal(byNull.session.missions[0].status, 'x');
+    const byNumber = await applyStatusUpdate(file, { missionId: 1, status: 'y' });
+    assert.equal(byNumber.session.missions[1].status, 'y');
+    assert.deepEqual(await applyStatusUpdate(file, { missionId: '1', status: 'z' }), { outcome: 'missing-mission' }, 'strict equality');
+  });
+
+  it('transitionFrom compares with ===; a falsy one is no condition', async () => {
+    const file = sessionPath(tmpRoot());
+    writeJsonFile(file, sessionDoc('s', [mission('a', 'queued')]));
+    assert.equal((await applyStatusUpdate(file, { missionId: 'a', status: 'queued', transitionFrom: { q: 1 } })).outcome, 'stale');
+    assert.equal((await applyStatusUpdate(file, { missionId: 'a', status: 'queued', transitionFrom: NaN })).outcome, 'updated');
+    assert.equal((await applyStatusUpdate(file, { missionId: 'a', status: 'queued', transitionFrom: '' })).outcome, 'updated');
+  });
+
+  it('writeSessionAtomic stamps the caller object before writing, in place, arrays too (item 11)', async () => {
+    const file = sessionPath(tmpRoot());
+    const doc = { id: 's', updatedAt: 'old', missions: [] };
+    const pending = writeSessionAtomic(file, doc);
+    await pending;
+    assert.deepEqual(Object.keys(doc), ['id', 'updatedAt', 'missions'], 'the key stays where it was');
+    assert.match(doc.updatedAt, ISO);
+    assert.equal(fs.readFileSync(file, 'utf8'), JSON.stringify(doc, null, 2));
+    const list = [1, 2];
+    await writeSessionAtomic(file, list);
+    assert.match(list.updatedAt, ISO);
+    assert.equal(fs.readFileSync(file, 'utf8'), JSON.stringify([1, 2], null, 2));
+    const dated = { id: 'd', when: new Date(0), skip: undefined };
+    await writeSessionAtomic(file, dated);
+    assert.equal(fs.readFileSync(file, 'utf8'), JSON.stringify(dated, null, 2));
+  });
+
+  it('numbers that overflow and deep nesting read as JSON.parse reads them, through every call (item 12)', async () => {
+    const file = sessionPath(tmpRoot());
+    const deep = `${'{"n":['.repeat(150)}1${']}'.repeat(150)}`;
+    const text = `{"id":"s","big":-1e400,"deep":${deep},"missions":[{"id":"a","status":"queued","score":1e400}]}`;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, text);
+    const read = await readSession(file);
+    assert.equal(read.big, -Infinity);
+    const { outcome, session } = await applyStatusUpdate(file, { missionId: 'a', status: 'assigned', transitionFrom: 'queued' });
+    assert.equal(outcome, 'updated');
+    assert.equal(session.big, -Infinity, 'the session handed back is what JSON.parse made of the file');
+    assert.equal(session.missions[0].score, Infinity);
+    const expected = JSON.parse(text);
+    expected.missions[0] = { ...expected.missions[0], status: 'assigned' };
+    expected.updatedAt = session.updatedAt;
+    assert.equal(fs.readFileSync(file, 'utf8'), JSON.stringify(expected, null, 2));
+    const veryDeep = `{"id":"v","missions":[],"x":${'['.repeat(100000)}${']'.repeat(100000)}}`;
+    fs.writeFileSync(file, veryDeep);
+    assert.equal((await readSession(file)).id, 'v', 'readSession reads any depth, as JSON.parse does');
+  });
+
+  it('lone surrogates stay byte for byte through a status write (item 13)', async () => {
+    const file = sessionPath(tmpRoot());
+    const cut = `${'x'.repeat(199)}😀`.slice(0, 200);
+    writeJsonFile(file, sessionDoc('s', [mission('a', 'queued', { summary: cut, lone: '\udc00' })]));
+    const { session } = await applyStatusUpdate(file, { missionId: 'a', status: 'running', patch: { why: 'half \ud83d' } });
+    const text = fs.readFileSync(file, 'utf8');
+    assert.equal(text, JSON.stringify(session, null, 2));
+    assert.equal(session.missions[0].summary, cut);
+    assert.equal(JSON.parse(text).missions[0].why, 'half \ud83d');
+    assert.ok(text.includes('\\udc00') && text.includes('\\ud83d'));
+  });
+
+  it('the session handed back holds the caller values: NaN, undefined, objects as given (item 15)', async () => {
+    const file = sessionPath(tmpRoot());
+    writeJsonFile(file, sessionDoc('s', [mission('a')]));
+    const when = new Date(5);
+    const { session } = await applyStatusUpdate(file, { missionId: 'a', status: 'assigned', patch: { n: NaN, u: undefined, when } });
+    const m = session.missions[0];
+    assert.ok(Number.isNaN(m.n));
+    assert.ok('u' in m);
+    assert.equal(m.when, when, 'the same object');
+    const onDisk = JSON.parse(fs.readFileSync(file, 'utf8')).missions[0];
+    assert.equal(onDisk.n, null);
+    assert.equal(onDisk.when, when.toISOString());
+  });
+
+  it('file-system errors have the shape fs gives them: code, errno, syscall, path', async () => {
+    const root = tmpRoot();
+    fs.writeFileSync(path.join(root, 'sessions'), 'not a dir');
+    await assert.rejects(discoverSessions(root), (err) => {
+      assert.equal(err.code, 'ENOTDIR');
+      assert.equal(err.errno, os.constants.errno.ENOTDIR * -1);
+      assert.equal(err.syscall, 'scandir');
+      assert.equal(err.path, path.join(root, 'sessions'));
+      assert.equal(err.message, `ENOTDIR: not a directory, scandir '${path.join(root, 'sessions')}'`);
+      return true;
+    });
+    const blocked = path.join(root, 'sessions', 'x', 'session.json');
+    await assert.rejects(writeSessionAtomic(blocked, { id: 'x' }), (err) => {
+      assert.ok(['ENOTDIR', 'EEXIST'].includes(err.code), err.code);
+      assert.equal(err.syscall, 'mkdir');
+      assert.equal(typeof err.errno, 'number');
+      assert.equal(typeof err.path, 'string');
+      return true;
+    });
   });
 });

@@ -51,6 +51,9 @@ pub enum Updated<T> {
     /// written); `result` is what the change said on its last run.
     Done {
         session: Value,
+        /// The bytes the change ran on, when it ran on the file as read
+        /// (nothing another writer changed was merged in on the way).
+        source: Option<Vec<u8>>,
         result: T,
         aftercheck: Option<Aftercheck>,
     },
@@ -72,13 +75,17 @@ pub fn update<T>(
         Err(e) => return Ok(Updated::Unreadable(e)),
     };
     let mut base = expected.clone();
+    // Whether `base` is the file as read, with nothing merged in.
+    let mut base_is_read = true;
     let started = std::time::Instant::now();
     while started.elapsed() < GIVE_UP_AFTER {
         let mut session = base.clone();
         let (write, result) = change(&mut session);
+        let source = base_is_read.then(|| read.bytes.clone());
         if !write {
             return Ok(Updated::Done {
                 session,
+                source,
                 result,
                 aftercheck: None,
             });
@@ -90,6 +97,7 @@ pub fn update<T>(
             let Some(displaced) = staged.exchange().at("open", path)? else {
                 return Ok(Updated::Done {
                     session,
+                    source,
                     result,
                     aftercheck: Some(Aftercheck::new(read, expected)),
                 });
@@ -99,6 +107,7 @@ pub fn update<T>(
                 drop(displaced);
                 return Ok(Updated::Done {
                     session,
+                    source,
                     result,
                     aftercheck: Some(Aftercheck::new(read, expected)),
                 });
@@ -115,6 +124,7 @@ pub fn update<T>(
                 // Rarer still: another write landed on ours in that instant.
                 if let Some(on_top) = on_top {
                     base = merge3(&session, &base, &on_top);
+                    base_is_read = false;
                 }
             }
             drop(displaced);
@@ -127,6 +137,8 @@ pub fn update<T>(
             Ok(taken) => taken,
             Err(e) => return Ok(Updated::Unreadable(e)),
         };
+        // With nothing carried, the change simply starts again on the new file.
+        base_is_read = base_is_read && base == expected;
         base = merge3(&expected, &actual, &base);
         (read, expected) = (now, actual);
     }

@@ -82,7 +82,7 @@ pub fn event_to_status_update(event: &Value) -> Option<StatusUpdate> {
             _ => None,
         },
         transition_from: from.map(Value::from),
-        unless_terminal: false,
+        ..StatusUpdate::default()
     })
 }
 

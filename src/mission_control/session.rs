@@ -20,7 +20,16 @@ pub const MAX_SESSION_BYTES: u64 = 32 * 1024 * 1024;
 /// itself is not checked; a missing `sessions/` gives an empty list.
 pub fn discover_sessions(root: &Path) -> io::Result<Vec<PathBuf>> {
     let sessions = root.join("sessions");
-    let entries = match fs::read_dir(&sessions) {
+    Ok(directory_names(&sessions)?
+        .into_iter()
+        .map(|d| sessions.join(d).join(SESSION_FILE))
+        .collect())
+}
+
+/// The names of the directories in `dir` (not following links), sorted
+/// by their bytes as libuv's `scandir` sorts them; none if `dir` is missing.
+pub fn directory_names(dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
+    let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
@@ -33,10 +42,7 @@ pub fn discover_sessions(root: &Path) -> io::Result<Vec<PathBuf>> {
         }
     }
     names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
-    Ok(names
-        .into_iter()
-        .map(|d| sessions.join(d).join(SESSION_FILE))
-        .collect())
+    Ok(names)
 }
 
 /// Why a session file could not be used this round.
@@ -94,32 +100,28 @@ pub fn read_capped(mut file: &fs::File) -> std::result::Result<Vec<u8>, Unreadab
 
 /// Parse session bytes (any JSON value).
 pub fn parse_session(bytes: &[u8]) -> std::result::Result<Value, Unreadable> {
-    js_json::from_slice_lossy(bytes).map_err(|e| Unreadable::NotJson(e.to_string()))
+    js_json::parse(bytes).map_err(|e| Unreadable::NotJson(e.to_string()))
 }
 
-/// `readSession`: the parsed file, or `None` when it is missing or not JSON.
-pub fn read_session(path: &Path) -> Result<Option<Value>> {
-    match load_session(path) {
-        Ok(v) => Ok(Some(v)),
-        Err(Unreadable::Missing | Unreadable::NotJson(_)) => Ok(None),
-        Err(Unreadable::TooLarge(n)) => Err(Error::Message(format!(
-            "Session file {} is too large ({n} bytes; the cap is {MAX_SESSION_BYTES})",
-            path.display()
-        ))),
-        Err(Unreadable::Io(e)) => Err(e).at("open", path),
-    }
-}
-
-/// `writeSessionAtomic`: stamp `updatedAt` (an object's), create the parent
-/// directories, and replace the file atomically and durably, under the lock
-/// this package's writers share.
+/// Write a session object (tests and tools): `updatedAt` stamped, then as
+/// [`write_session_text`].
 pub fn write_session(path: &Path, session: &mut Value) -> Result<()> {
     let text = session_text(session)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.is_dir() {
-            fs::create_dir_all(dir).at("mkdir", dir)?;
-        }
+    ensure_parent(path)?;
+    write_session_text(path, &text)
+}
+
+/// Create the directories `path` goes in, as `mkdir -p` of its parent.
+pub fn ensure_parent(path: &Path) -> Result<()> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => fs::create_dir_all(dir).at("mkdir", dir),
+        _ => Ok(()),
     }
+}
+
+/// `writeSessionAtomic`'s write: replace the file with `text` atomically
+/// and durably, under the lock this package's writers share.
+pub fn write_session_text(path: &Path, text: &str) -> Result<()> {
     let _lock = super::session_lock::SessionLock::acquire(path)?;
     atomic_write::write_atomic(path, text.as_bytes(), Durability::Full).at("open", path)
 }
@@ -270,14 +272,14 @@ mod tests {
     }
 
     #[test]
-    fn read_session_is_none_for_missing_or_bad_json() {
+    fn load_session_sorts_missing_from_bad_json() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join(SESSION_FILE);
-        assert!(read_session(&path).expect("missing").is_none());
+        assert!(matches!(load_session(&path), Err(Unreadable::Missing)));
         fs::write(&path, "{\"id\": ").expect("partial");
-        assert!(read_session(&path).expect("partial").is_none());
+        assert!(matches!(load_session(&path), Err(Unreadable::NotJson(_))));
         fs::write(&path, "[1]").expect("array");
-        assert_eq!(read_session(&path).expect("array"), Some(json!([1])));
+        assert_eq!(load_session(&path).expect("array"), json!([1]));
     }
 
     #[test]

@@ -5,7 +5,6 @@ use super::concurrent_update::{self, Aftercheck, Updated, AFTERCHECK_DELAY};
 use super::session::Unreadable;
 use crate::error::{Error, Result};
 use crate::js_json::truthy;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::collections::VecDeque;
@@ -14,18 +13,35 @@ use std::sync::{Mutex, OnceLock};
 use tokio::sync::oneshot;
 
 /// One status change for one mission.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatusUpdate {
     pub mission_id: Value,
+    /// How `mission_id` finds its mission (JS's `m && m.id === missionId`).
+    pub id_match: Match,
     pub status: Value,
-    #[serde(default)]
     pub patch: Option<Map<String, Value>>,
-    #[serde(default)]
+    /// Keys the merge leaves out: patch keys whose value JSON cannot hold
+    /// (`undefined`), and `status` when the status itself is `undefined`
+    /// (`JSON.stringify` drops such keys when the session is written).
+    pub removed: Vec<String>,
+    /// Applied only while the mission's status is this (when set).
     pub transition_from: Option<Value>,
+    /// How `transition_from` compares with the mission's status.
+    pub from_match: Match,
     /// Internal (§9.1): skip the update if the mission has reached a terminal status.
-    #[serde(skip)]
     pub unless_terminal: bool,
+}
+
+/// How a value from JS compares with one in the file under `===`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Match {
+    /// Equal JSON values (strings, finite numbers, booleans, `null`).
+    #[default]
+    Equal,
+    /// `undefined`: equal to a field that is not there.
+    Absent,
+    /// Equal to nothing in a parsed file (`NaN`, an object, a symbol…).
+    Never,
 }
 
 /// What `applyStatusUpdate` did.
@@ -66,6 +82,8 @@ pub struct BatchOutcome {
     pub missing: Vec<Value>,
     /// Per update, in order: what happened to it.
     pub each: Vec<&'static str>,
+    /// Per update, in order: the index of the mission it found, if any.
+    pub index: Vec<Option<usize>>,
 }
 
 impl BatchOutcome {
@@ -184,6 +202,9 @@ impl From<Batched> for UpdateOutcome {
 pub struct Batched {
     pub outcome: BatchOutcome,
     pub session: Option<Value>,
+    /// The file's text the updates were applied to, when they were applied
+    /// to it alone (no other writer's change merged in on the way).
+    pub source: Option<Vec<u8>>,
     /// The file was there but did not parse (a writer may be mid-write):
     /// reported as a missing session, as the original does, but worth a retry.
     pub unreadable: bool,
@@ -210,8 +231,10 @@ fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
             applied: Vec::new(),
             missing: updates.iter().map(|u| u.mission_id.clone()).collect(),
             each: vec!["missing-session"; updates.len()],
+            index: vec![None; updates.len()],
         },
         session: None,
+        source: None,
         unreadable,
     };
     let updated = concurrent_update::update(path, |session| {
@@ -224,7 +247,9 @@ fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
         (!outcome.applied.is_empty(), Some(outcome))
     })?;
     match updated {
-        Updated::Unreadable(e @ (Unreadable::Missing | Unreadable::NotJson(_))) => {
+        // As the original's readSession: a file that cannot be read (missing,
+        // a directory, no permission) or parsed is a missing session.
+        Updated::Unreadable(e @ (Unreadable::Missing | Unreadable::NotJson(_) | Unreadable::Io(_))) => {
             Ok(missing_session(matches!(e, Unreadable::NotJson(_))))
         }
         Updated::Unreadable(e) => Err(Error::Message(format!(
@@ -234,6 +259,7 @@ fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
         Updated::Done { result: None, .. } => Ok(missing_session(false)),
         Updated::Done {
             session,
+            source,
             result: Some(outcome),
             aftercheck,
         } => {
@@ -243,6 +269,7 @@ fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
             Ok(Batched {
                 outcome,
                 session: Some(session),
+                source,
                 unreadable: false,
             })
         }
@@ -256,9 +283,11 @@ fn apply_all(session: &mut Value, updates: &[StatusUpdate]) -> BatchOutcome {
         applied: Vec::new(),
         missing: Vec::new(),
         each: Vec::new(),
+        index: Vec::new(),
     };
     for update in updates {
-        let what = apply_one(session, update);
+        let (what, index) = apply_one(session, update);
+        outcome.index.push(index);
         match what {
             "applied" => outcome.applied.push(update.mission_id.clone()),
             "missing" => outcome.missing.push(update.mission_id.clone()),
@@ -285,37 +314,69 @@ fn schedule_aftercheck(path: &Path, check: Aftercheck) {
     });
 }
 
-/// Apply one update to the in-memory session: "applied", "missing" or "stale".
-pub fn apply_one(session: &mut Value, update: &StatusUpdate) -> &'static str {
+/// Apply one update to the in-memory session, as the original does with
+/// `missions[i] = {...current, ...patch, status}`: "applied", "missing" or
+/// "stale", and the index of the mission found.
+pub fn apply_one(session: &mut Value, update: &StatusUpdate) -> (&'static str, Option<usize>) {
     let Some(missions) = session.get_mut("missions").and_then(Value::as_array_mut) else {
-        return "missing";
+        return ("missing", None);
     };
-    let Some(mission) = missions
-        .iter_mut()
-        .find(|m| m.is_object() && m.get("id") == Some(&update.mission_id))
-        .and_then(Value::as_object_mut)
-    else {
-        return "missing";
+    let Some(index) = missions.iter().position(|m| {
+        truthy(m)
+            && match update.id_match {
+                Match::Equal => m.get("id") == Some(&update.mission_id),
+                Match::Absent => m.get("id").is_none(),
+                Match::Never => false,
+            }
+    }) else {
+        return ("missing", None);
     };
+    let current = &missions[index];
+    let status = current.get("status");
     if let Some(from) = update.transition_from.as_ref().filter(|f| truthy(f)) {
-        if mission.get("status") != Some(from) {
-            return "stale";
+        let same = update.from_match == Match::Equal && status == Some(from);
+        if !same {
+            return ("stale", Some(index));
         }
     }
-    let status = mission
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let status = status.and_then(Value::as_str).unwrap_or_default();
     if update.unless_terminal && super::events::TERMINAL.contains(&status) {
-        return "stale";
+        return ("stale", Some(index));
     }
+    let mut mission = match &missions[index] {
+        Value::Object(map) => map.clone(),
+        other => spread(other),
+    };
     if let Some(patch) = &update.patch {
         for (k, v) in patch {
             mission.insert(k.clone(), v.clone());
         }
     }
     mission.insert("status".into(), update.status.clone());
-    "applied"
+    for key in &update.removed {
+        mission.shift_remove(key);
+    }
+    missions[index] = Value::Object(mission);
+    ("applied", Some(index))
+}
+
+/// `{...value}` for a value that is not an object: an array's or a
+/// string's indices (a string's by UTF-16 unit), nothing for the rest.
+pub fn spread(value: &Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map.clone(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v.clone()))
+            .collect(),
+        Value::String(s) => crate::js_json::utf16_units(s)
+            .into_iter()
+            .enumerate()
+            .map(|(i, unit)| (i.to_string(), Value::String(unit)))
+            .collect(),
+        _ => Map::new(),
+    }
 }
 
 #[cfg(test)]
@@ -334,7 +395,7 @@ mod tests {
                     .unwrap_or_default(),
             ),
             transition_from: from.map(|f| json!(f)),
-            unless_terminal: false,
+            ..StatusUpdate::default()
         }
     }
 

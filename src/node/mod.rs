@@ -71,8 +71,16 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
         .map_err(|e| napi::Error::new(napi::Status::InvalidArg, format!("{what}: {e}")))
 }
 
+/// A JSON document from JS (text that `JSON.stringify` wrote), read as
+/// `JSON.parse` reads it, nested up to `js_json::MAX_DEPTH` levels.
+pub(crate) fn parse_value(what: &str, text: &str) -> napi::Result<serde_json::Value> {
+    crate::js_json::parse(text.as_bytes())
+        .map_err(|e| napi::Error::new(napi::Status::InvalidArg, format!("{what}: {e}")))
+}
+
+/// `JSON.stringify(value)`, for JS to `JSON.parse`.
 pub(crate) fn to_json(value: &serde_json::Value) -> napi::Result<String> {
-    serde_json::to_string(value).map_err(|e| napi::Error::from_reason(e.to_string()))
+    Ok(crate::js_json::to_compact_string(value))
 }
 
 /// Run `work` on napi's tokio runtime, detached. If it panics, the

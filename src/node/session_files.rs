@@ -1,47 +1,44 @@
-//! `discoverSessions`, `readSession` and `writeSessionAtomic` as JS sees
-//! them (see js/session-files.js).
+//! The file work behind `discoverSessions`, `readSession` and
+//! `writeSessionAtomic` (see js/session-files.js, which builds the values
+//! the caller sees: paths with `path.join`, objects with `JSON.parse`, the
+//! text with `JSON.stringify`).
 
-use super::{blocking, parse_json, to_json};
+use super::blocking;
 use crate::error::IoContext;
 use crate::mission_control::session;
 use napi_derive::napi;
-use serde_json::Value;
 use std::path::PathBuf;
 
+/// The names of the directories in `dir`, sorted; none if it is missing.
 #[napi]
-pub async fn discover_sessions(root: String) -> napi::Result<Vec<String>> {
-    let root = PathBuf::from(root);
-    let paths =
-        blocking(move || session::discover_sessions(&root).at("scandir", &root.join("sessions")))
-            .await?;
-    Ok(paths
+pub async fn list_directories(dir: String) -> napi::Result<Vec<String>> {
+    let dir = PathBuf::from(dir);
+    let names = blocking(move || session::directory_names(&dir).at("scandir", &dir)).await?;
+    Ok(names
         .into_iter()
-        .map(|p| p.to_string_lossy().into_owned())
+        .map(|n| n.to_string_lossy().into_owned())
         .collect())
 }
 
-/// The session as JSON text, or null.
+/// A file's text, decoded as Node decodes UTF-8.
 #[napi]
-pub async fn read_session(path: String) -> napi::Result<Option<String>> {
+pub async fn read_text(path: String) -> napi::Result<String> {
     let path = PathBuf::from(path);
-    let session = blocking(move || session::read_session(&path)).await?;
-    session.map(|s| to_json(&s)).transpose()
+    let bytes = blocking(move || std::fs::read(&path).at("open", &path)).await?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Writes the session; resolves to the `updatedAt` it stamped.
+/// `mkdir -p` of the directory a file goes in.
 #[napi]
-pub async fn write_session_atomic(
-    path: String,
-    session_json: String,
-) -> napi::Result<Option<String>> {
-    let mut session: Value = parse_json("session", &session_json)?;
+pub async fn make_parent_dirs(path: String) -> napi::Result<()> {
     let path = PathBuf::from(path);
-    blocking(move || {
-        session::write_session(&path, &mut session)?;
-        Ok(session
-            .get("updatedAt")
-            .and_then(Value::as_str)
-            .map(str::to_owned))
-    })
-    .await
+    blocking(move || session::ensure_parent(&path)).await
+}
+
+/// Replace a session file with `text`, atomically and durably, under the
+/// lock the package's writers share.
+#[napi]
+pub async fn write_session_text(path: String, text: String) -> napi::Result<()> {
+    let path = PathBuf::from(path);
+    blocking(move || session::write_session_text(&path, &text)).await
 }

@@ -584,6 +584,7 @@ impl Core {
                 }))),
                 transition_from: None,
                 unless_terminal: true,
+                ..StatusUpdate::default()
             };
             self.apply_event(known, Value::from("executor.resync"), update);
         }
@@ -698,7 +699,7 @@ impl Core {
             status: Value::from(status),
             patch: Some(patch),
             transition_from: Some(Value::from("queued")),
-            unless_terminal: false,
+            ..StatusUpdate::default()
         };
         self.scanner
             .outcomes
