@@ -28,7 +28,7 @@ pub fn append_holding(session_path: &Path, entry: Value, hold: impl Send + 'stat
         return;
     };
     let journal = dir.join(JOURNAL_FILE);
-    let mut line = Value::Object(map).to_string();
+    let mut line = crate::js_json::to_compact_string(&Value::Object(map));
     line.push('\n');
     status::enqueue_job(session_path.to_path_buf(), move || {
         let _hold = hold;
