@@ -131,7 +131,12 @@ class ExternalMultiLoopStateManager {
   /** Run `work` (synchronous) holding the registry lock, as the original ran it between acquireLock and releaseLock. */
   async #locked(loopId, work) {
     this.ensureBaseDir();
-    const token = await settle(this.#native.hold(JSON.stringify(loopId), this.#attempts(), REALM));
+    const tag = JSON.stringify(loopId);
+    // A free lock is taken here and now, so the hold does not wait for a
+    // trip through the event loop; a held one is waited for off the JS thread.
+    let token = call(() => this.#native.tryHold(tag, REALM));
+    if (token === null) token = await settle(this.#native.hold(tag, this.#attempts(), REALM));
+    else await undefined; // the work runs after acquireLock's await, as in the original
     let result;
     try {
       result = work();
@@ -169,6 +174,11 @@ class ExternalMultiLoopStateManager {
 
   loadRegistry() {
     this.ensureBaseDir();
+    return this.#readRegistry();
+  }
+
+  /** loadRegistry once the base directories are known to be there (under the lock). */
+  #readRegistry() {
     if (!fs.existsSync(this.#registryPath)) {
       const registry = {
         version: '2.0.0',
@@ -186,14 +196,24 @@ class ExternalMultiLoopStateManager {
   }
 
   saveRegistry(registry) {
+    const text = this.#stamped(registry);
+    this.ensureBaseDir();
+    writeFile(this.#registryPath, text);
+  }
+
+  /** Stamp `updated_at` and `total_active` on `registry`; its text. */
+  #stamped(registry) {
     if (registry === null || typeof registry !== 'object') throw check.invalidArg('registry', 'an object', registry);
     registry.updated_at = now();
     const loops = registry.active_loops;
     if (loops === undefined || loops === null) throw check.invalidArg('registry.active_loops', 'an array', loops);
     registry.total_active = loops.length;
-    const text = pretty(registry);
-    this.ensureBaseDir();
-    writeFile(this.#registryPath, text);
+    return pretty(registry);
+  }
+
+  /** saveRegistry once the base directories are known to be there (under the lock). */
+  #writeRegistry(registry) {
+    writeFile(this.#registryPath, this.#stamped(registry));
   }
 
   async acquireLock(loopId) {
@@ -244,7 +264,7 @@ class ExternalMultiLoopStateManager {
       loopId = this.generateLoopId(config.objective);
     }
     return this.#locked(loopId, () => {
-      const registry = this.loadRegistry();
+      const registry = this.#readRegistry();
       const active = registry.active_loops.length;
       if (active >= MAX_CONCURRENT_LOOPS) {
         const paths = this.calculateCommunicationPaths(active);
@@ -310,7 +330,7 @@ class ExternalMultiLoopStateManager {
       const existing = loops.findIndex((e) => e !== null && typeof e === 'object' && e.loop_id === loopId);
       if (existing === -1) loops.push(entry);
       else loops[existing] = entry;
-      this.saveRegistry(registry);
+      this.#writeRegistry(registry);
       this.#linkLegacyState(registry);
       return { loopId, state };
     });
@@ -362,11 +382,11 @@ class ExternalMultiLoopStateManager {
       const state = this.getLoop(loopId);
       const statePath = path.join(this.#loopDir('loopId', loopId), STATE_FILE);
       writeFile(statePath, pretty({ ...state, currentPid: pid, lastUpdate: now() }));
-      const registry = this.loadRegistry();
+      const registry = this.#readRegistry();
       const entry = registry.active_loops.find((e) => e.loop_id === loopId);
       if (entry) {
         entry.pid = pid;
-        this.saveRegistry(registry);
+        this.#writeRegistry(registry);
       }
     });
   }
@@ -382,7 +402,7 @@ class ExternalMultiLoopStateManager {
 
   async archiveLoop(loopId) {
     await this.#locked(loopId, () => {
-      const registry = this.loadRegistry();
+      const registry = this.#readRegistry();
       const loopDir = this.#loopDir('loopId', loopId);
       if (!fs.existsSync(loopDir)) throw new Error(`Loop directory not found: ${loopId}`);
       const loops = registry.active_loops;
@@ -402,7 +422,7 @@ class ExternalMultiLoopStateManager {
       const counter = status === 'completed' || status === 'completing' ? 'total_completed' : 'total_aborted';
       const count = registry[counter];
       registry[counter] = (typeof count === 'number' ? count : 0) + 1;
-      this.saveRegistry(registry);
+      this.#writeRegistry(registry);
       this.#linkLegacyState(registry);
     });
   }
@@ -451,7 +471,7 @@ class ExternalMultiLoopStateManager {
       state.loopId = loopId;
       writeFile(path.join(this.#loopsDir, loopId, STATE_FILE), pretty(state));
       fs.unlinkSync(legacy);
-      const registry = this.loadRegistry();
+      const registry = this.#readRegistry();
       registry.active_loops.push({
         loop_id: loopId,
         task_summary: objective.slice(0, 200),
@@ -465,7 +485,7 @@ class ExternalMultiLoopStateManager {
         priority: 'medium',
         tags: ['migrated'],
       });
-      this.saveRegistry(registry);
+      this.#writeRegistry(registry);
       this.#linkLegacyState(registry);
       return true;
     });

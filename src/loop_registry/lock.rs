@@ -98,6 +98,15 @@ struct Holder {
     process_start: Option<String>,
 }
 
+/// How one [`RegistryLock::attempt`] ended.
+enum Attempt {
+    Acquired(Acquired),
+    /// Held already in a way the caller shares.
+    Shared,
+    /// Held by a live holder until the deadline.
+    Busy(Box<Observed>),
+}
+
 enum Verdict {
     Live,
     Stale,
@@ -150,6 +159,33 @@ impl RegistryLock {
         max_attempts: u32,
         shared: &dyn Fn(&Observed) -> bool,
     ) -> Result<Option<Acquired>> {
+        match self.attempt(tag, max_attempts, shared)? {
+            Attempt::Acquired(acquired) => Ok(Some(acquired)),
+            Attempt::Shared => Ok(None),
+            Attempt::Busy(observed) => Err(timeout_error(max_attempts, &observed)),
+        }
+    }
+
+    /// Take the lock if it is free (or stale) now, without waiting; `None`
+    /// when somebody holds it. Remembered for `realm` as [`hold`](Self::hold) is.
+    pub fn try_hold(&self, loop_id: impl Into<LoopTag>, realm: &str) -> Result<Option<Acquired>> {
+        match self.attempt(&loop_id.into(), 0, &|_| false)? {
+            Attempt::Acquired(acquired) => {
+                self.remember_hold(acquired, realm);
+                Ok(Some(acquired))
+            }
+            Attempt::Shared | Attempt::Busy(_) => Ok(None),
+        }
+    }
+
+    /// Try to take the lock, waiting up to `max_attempts` × 100 ms for a
+    /// live holder (0: not at all).
+    fn attempt(
+        &self,
+        tag: &LoopTag,
+        max_attempts: u32,
+        shared: &dyn Fn(&Observed) -> bool,
+    ) -> Result<Attempt> {
         let deadline = Instant::now() + ATTEMPT * max_attempts;
         let mut wake: Option<Arc<LockWake>> = None;
         let mut watch_failed = false;
@@ -160,13 +196,13 @@ impl RegistryLock {
             let observed = match self.read()? {
                 Some(observed) => observed,
                 None => match self.try_create(tag)? {
-                    Ok(acquired) => return Ok(Some(acquired)),
+                    Ok(acquired) => return Ok(Attempt::Acquired(acquired)),
                     Err(None) => continue, // released between our attempt and our look
                     Err(Some(observed)) => observed,
                 },
             };
             if shared(&observed) {
-                return Ok(None);
+                return Ok(Attempt::Shared);
             }
             if let Verdict::Stale = judge(&observed) {
                 self.break_if_unchanged(&observed)?;
@@ -174,7 +210,7 @@ impl RegistryLock {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(timeout_error(max_attempts, &observed));
+                return Ok(Attempt::Busy(Box::new(observed)));
             }
             if wake.is_none() && !watch_failed {
                 // Watch first, then look again, so no release goes unseen.
@@ -202,11 +238,15 @@ impl RegistryLock {
         realm: &str,
     ) -> Result<Acquired> {
         let acquired = self.acquire(loop_id, max_attempts)?;
+        self.remember_hold(acquired, realm);
+        Ok(acquired)
+    }
+
+    fn remember_hold(&self, acquired: Acquired, realm: &str) {
         lock_map(held_for_realm()).insert(
             self.path.clone(),
             (acquired.fencing_token, realm.to_owned()),
         );
-        Ok(acquired)
     }
 
     /// Give back a lock taken with [`hold`](Self::hold) or
@@ -378,13 +418,6 @@ impl RegistryLock {
     }
 
     fn remove_if(&self, owned: impl Fn(&Holder) -> bool) -> Result<bool> {
-        // Look first: nothing to remove needs no guard (nor a directory to put it in).
-        match self.read()? {
-            Some(Observed {
-                holder: Some(h), ..
-            }) if owned(&h) => {}
-            _ => return Ok(false),
-        }
         let _guard = self.guard()?;
         match self.read()? {
             Some(Observed {
@@ -721,14 +754,34 @@ mod tests {
     }
 
     #[test]
+    fn try_hold_takes_a_free_or_stale_lock_and_never_waits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lock = lock_in(dir.path());
+        let now = now_ms();
+        plant(
+            &lock,
+            json!({"pid": dead_pid(), "loopId": "x", "timestamp": now, "leaseExpiry": now + LEASE_MS, "fencingToken": 1}),
+        );
+        let first = lock
+            .try_hold("a", "realm-a")
+            .expect("try")
+            .expect("a dead holder's lock is taken");
+        let start = Instant::now();
+        assert_eq!(lock.try_hold("b", "realm-a").expect("try"), None);
+        assert!(start.elapsed() < Duration::from_millis(50), "no waiting");
+        assert_eq!(
+            lock.hold_sync("c", 1, "realm-a").expect("shared"),
+            None,
+            "remembered like a hold"
+        );
+        assert!(lock.unhold(first.fencing_token).expect("unhold"));
+    }
+
+    #[test]
     fn unhold_leaves_a_lock_it_does_not_hold() {
         let dir = tempfile::tempdir().expect("tempdir");
         let lock = lock_in(dir.path());
         assert!(!lock.unhold(1).expect("nothing there"));
-        assert!(
-            !dir.path().join("registry.json.lock.guard").exists(),
-            "no guard without a lock to remove"
-        );
         let a = lock.acquire("a", 1).expect("acquire");
         assert!(!lock.unhold(a.fencing_token + 1).expect("another token"));
         assert!(lock.path().exists());

@@ -116,10 +116,7 @@ fn writes_replace_atomically_and_name_the_target_when_they_fail() {
 
     let missing = dir.path().join("nope").join("registry.json");
     let err = write_file(&missing, "x").expect_err("no directory");
-    assert_eq!(
-        io_parts(&err),
-        ("open", missing.as_path(), "ENOENT")
-    );
+    assert_eq!(io_parts(&err), ("open", missing.as_path(), "ENOENT"));
 
     let is_dir = dir.path().join("a-dir");
     fs::create_dir(&is_dir).expect("dir");

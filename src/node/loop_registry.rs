@@ -87,6 +87,22 @@ impl JsLoopRegistry {
             .map(|acquired| acquired.fencing_token as f64)
     }
 
+    /// Take the lock at once if it is free (or stale), remembered as
+    /// `hold` remembers it: the fencing token, or `null` when it is held.
+    #[napi(catch_unwind)]
+    pub fn try_hold(
+        &self,
+        loop_id_json: Option<String>,
+        realm: String,
+    ) -> napi::Result<Option<f64>> {
+        let acquired = self
+            .inner
+            .lock()
+            .try_hold(tag(loop_id_json)?, &realm)
+            .map_err(js_error)?;
+        Ok(acquired.map(|a| a.fencing_token as f64))
+    }
+
     /// Take the lock for a synchronous operation: the fencing token, or
     /// `null` when it runs under a hold this process already has.
     #[napi(catch_unwind)]
