@@ -123,7 +123,7 @@ export declare class ExternalMultiLoopStateManager {
   updateLoop(loopId: string, changes: Partial<LoopState> & Record<string, unknown>): LoopState
   listActiveLoops(): LoopRegistryEntry[]
   /** Record a new pid in the loop's state and registry entry, under the lock. */
-  updateLoopPid(loopId: string, pid: number): Promise<void>
+  updateLoopPid(loopId: string, pid: number | null): Promise<void>
   isLoopAlive(loopId: string): boolean
   /** Move the loop to `archive/`, drop it from the registry, count it completed or aborted. */
   archiveLoop(loopId: string): Promise<void>

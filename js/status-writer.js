@@ -20,9 +20,19 @@ function matchOf(value) {
   return 'never';
 }
 
-/** Keys of `object` that `JSON.stringify` leaves out (undefined, functions, symbols). */
-function droppedKeys(object, kept) {
-  return Object.keys(object).filter((key) => !Object.prototype.hasOwnProperty.call(kept, key));
+/**
+ * The patch as JSON text, each top-level key in its place: a value that
+ * `JSON.stringify` would drop (undefined, a function, a symbol, after
+ * toJSON) is sent as null and its key listed in `dropped`.
+ */
+function patchText(patch, dropped) {
+  return JSON.stringify(patch, function keepPlace(key, value) {
+    if (this === patch && (value === undefined || typeof value === 'function' || typeof value === 'symbol')) {
+      dropped.push(key);
+      return null;
+    }
+    return value;
+  });
 }
 
 /**
@@ -33,16 +43,18 @@ function droppedKeys(object, kept) {
 function describe(update) {
   const { missionId, status, transitionFrom } = update;
   const patch = { ...update.patch };
-  const text = JSON.stringify(patch);
-  const kept = JSON.parse(text);
-  const removed = droppedKeys(patch, kept);
+  const dropped = [];
+  const sent = JSON.parse(patchText(patch, dropped));
   const statusText = JSON.stringify({ status });
-  if (statusText === '{}') removed.push('status');
+  const statusDropped = statusText === '{}';
+  // `{...current, ...patch, status}`: what is dropped at the end is what holds undefined then.
+  const removed = dropped.filter((key) => key !== 'status');
+  if (statusDropped) removed.push('status');
   const described = {
     id: matchOf(missionId) === 'equal' ? missionId : null,
     idMatch: matchOf(missionId),
-    status: statusText === '{}' ? null : JSON.parse(statusText).status,
-    patch: kept,
+    status: statusDropped ? null : JSON.parse(statusText).status,
+    patch: sent,
     removed,
   };
   if (transitionFrom) {

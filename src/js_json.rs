@@ -235,8 +235,8 @@ impl Parser<'_> {
             }
         }
         // The grammar above admits only ASCII, so this is valid UTF-8.
-        let text = std::str::from_utf8(&self.s[start..self.i])
-            .map_err(|_| syntax("bad number", start))?;
+        let text =
+            std::str::from_utf8(&self.s[start..self.i]).map_err(|_| syntax("bad number", start))?;
         let n: f64 = text.parse().map_err(|_| syntax("bad number", start))?;
         Ok(number_value(n))
     }
@@ -463,7 +463,10 @@ fn newline(out: &mut String, indent: Option<usize>) {
 }
 
 fn write_number(out: &mut String, n: &Number) {
-    if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER as u64) {
+    if let Some(i) = n
+        .as_i64()
+        .filter(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER as u64)
+    {
         let _ = write!(out, "{i}");
     } else if let Some(f) = n.as_f64().filter(|f| f.is_finite()) {
         out.push_str(ryu_js::Buffer::new().format_finite(f));

@@ -13,12 +13,18 @@ fn compact(text: &str) -> String {
 fn layout_matches_v8() {
     assert_eq!(pretty("{}"), "{}");
     assert_eq!(pretty("[]"), "[]");
-    assert_eq!(pretty(r#"{"a":[],"b":{}}"#), "{\n  \"a\": [],\n  \"b\": {}\n}");
+    assert_eq!(
+        pretty(r#"{"a":[],"b":{}}"#),
+        "{\n  \"a\": [],\n  \"b\": {}\n}"
+    );
     assert_eq!(
         pretty(r#"[1,[2,{"x":null}]]"#),
         "[\n  1,\n  [\n    2,\n    {\n      \"x\": null\n    }\n  ]\n]"
     );
-    assert_eq!(compact(r#" { "a" : [ 1 , {"b":true} ] , "c" : "d" } "#), r#"{"a":[1,{"b":true}],"c":"d"}"#);
+    assert_eq!(
+        compact(r#" { "a" : [ 1 , {"b":true} ] , "c" : "d" } "#),
+        r#"{"a":[1,{"b":true}],"c":"d"}"#
+    );
 }
 
 #[test]
@@ -31,7 +37,10 @@ fn array_index_keys_come_first_as_in_v8() {
 
 #[test]
 fn key_order_is_kept_and_a_repeated_key_keeps_its_first_place() {
-    assert_eq!(pretty(r#"{"z":1,"a":2,"m":3}"#), "{\n  \"z\": 1,\n  \"a\": 2,\n  \"m\": 3\n}");
+    assert_eq!(
+        pretty(r#"{"z":1,"a":2,"m":3}"#),
+        "{\n  \"z\": 1,\n  \"a\": 2,\n  \"m\": 3\n}"
+    );
     assert_eq!(compact(r#"{"a":1,"b":2,"a":3}"#), r#"{"a":3,"b":2}"#);
 }
 
@@ -79,7 +88,11 @@ fn lone_surrogates_survive_a_read_and_a_write() {
     assert_eq!(v["c"], "😀");
     assert_eq!(v["d"], "\\ud83d");
     assert_ne!(v["a"], v["b"]);
-    assert_eq!(to_compact_string(&v), text.replace(r#""\ud83d\ude00""#, "\"😀\"").replace(r#""\udbff\udfff""#, "\"\u{10FFFF}\""));
+    assert_eq!(
+        to_compact_string(&v),
+        text.replace(r#""\ud83d\ude00""#, "\"😀\"")
+            .replace(r#""\udbff\udfff""#, "\"\u{10FFFF}\"")
+    );
     // The mark itself, raw in the input, comes back as itself.
     let raw = "[\"\u{10FFFF}z\"]";
     assert_eq!(compact(raw), raw);
@@ -96,8 +109,28 @@ fn invalid_utf8_reads_as_nodes_decoder_makes_it() {
 #[test]
 fn what_json_parse_refuses_is_refused() {
     for bad in [
-        "", " ", "{", "[1,]", "{\"a\":1,}", "01", "1.", ".5", "-", "+1", "1e", "'a'", "\"a", "\"\t\"",
-        "[1] x", "{a:1}", "nul", "\"\\x\"", "\"\\u12\"", "NaN", "Infinity", "\u{feff}{}",
+        "",
+        " ",
+        "{",
+        "[1,]",
+        "{\"a\":1,}",
+        "01",
+        "1.",
+        ".5",
+        "-",
+        "+1",
+        "1e",
+        "'a'",
+        "\"a",
+        "\"\t\"",
+        "[1] x",
+        "{a:1}",
+        "nul",
+        "\"\\x\"",
+        "\"\\u12\"",
+        "NaN",
+        "Infinity",
+        "\u{feff}{}",
     ] {
         assert!(parse(bad.as_bytes()).is_err(), "{bad:?} should not parse");
     }
@@ -109,10 +142,18 @@ fn what_json_parse_refuses_is_refused() {
 #[test]
 fn deep_nesting_is_read_and_written_within_a_small_stack() {
     let depth = MAX_DEPTH;
-    let text = format!("{}1{}", "{\"a\":[".repeat(depth / 2), "]}".repeat(depth / 2));
+    let text = format!(
+        "{}1{}",
+        "{\"a\":[".repeat(depth / 2),
+        "]}".repeat(depth / 2)
+    );
     // The writers recurse once per level; 1 MiB is half a tokio thread's stack.
     let worker = std::thread::Builder::new()
-        .stack_size(if cfg!(debug_assertions) { 8 << 20 } else { 1 << 20 })
+        .stack_size(if cfg!(debug_assertions) {
+            8 << 20
+        } else {
+            1 << 20
+        })
         .spawn(move || {
             let value = parse(text.as_bytes()).expect("parses");
             let copy = value.clone();
@@ -150,4 +191,3 @@ fn truthiness_is_javascripts() {
         assert!(truthy(&t), "{t}");
     }
 }
-

@@ -249,9 +249,9 @@ fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
     match updated {
         // As the original's readSession: a file that cannot be read (missing,
         // a directory, no permission) or parsed is a missing session.
-        Updated::Unreadable(e @ (Unreadable::Missing | Unreadable::NotJson(_) | Unreadable::Io(_))) => {
-            Ok(missing_session(matches!(e, Unreadable::NotJson(_))))
-        }
+        Updated::Unreadable(
+            e @ (Unreadable::Missing | Unreadable::NotJson(_) | Unreadable::Io(_)),
+        ) => Ok(missing_session(matches!(e, Unreadable::NotJson(_)))),
         Updated::Unreadable(e) => Err(Error::Message(format!(
             "cannot read session {}: {e}",
             path.display()
@@ -285,8 +285,9 @@ fn apply_all(session: &mut Value, updates: &[StatusUpdate]) -> BatchOutcome {
         each: Vec::new(),
         index: Vec::new(),
     };
+    let mut undefined = Undefined::default();
     for update in updates {
-        let (what, index) = apply_one(session, update);
+        let (what, index) = apply_with(session, update, &mut undefined);
         outcome.index.push(index);
         match what {
             "applied" => outcome.applied.push(update.mission_id.clone()),
@@ -295,6 +296,7 @@ fn apply_all(session: &mut Value, updates: &[StatusUpdate]) -> BatchOutcome {
         }
         outcome.each.push(what);
     }
+    undefined.drop_from(session);
     outcome
 }
 
@@ -318,21 +320,69 @@ fn schedule_aftercheck(path: &Path, check: Aftercheck) {
 /// `missions[i] = {...current, ...patch, status}`: "applied", "missing" or
 /// "stale", and the index of the mission found.
 pub fn apply_one(session: &mut Value, update: &StatusUpdate) -> (&'static str, Option<usize>) {
+    let mut undefined = Undefined::default();
+    let result = apply_with(session, update, &mut undefined);
+    undefined.drop_from(session);
+    result
+}
+
+/// Fields of missions that hold `undefined` in the original's memory during
+/// a batch: they keep their place (as `null` here) until the batch is
+/// written, when `JSON.stringify` leaves them out; until then `m.id` and
+/// `m.status` read them as `undefined`.
+#[derive(Default)]
+struct Undefined(HashMap<usize, Vec<String>>);
+
+impl Undefined {
+    fn holds(&self, index: usize, key: &str) -> bool {
+        self.0
+            .get(&index)
+            .is_some_and(|keys| keys.iter().any(|k| k == key))
+    }
+
+    /// `mission[key]` as JS reads it.
+    fn get<'a>(&self, index: usize, mission: &'a Value, key: &str) -> Option<&'a Value> {
+        if self.holds(index, key) {
+            None
+        } else {
+            mission.get(key)
+        }
+    }
+
+    fn drop_from(self, session: &mut Value) {
+        let Some(missions) = session.get_mut("missions").and_then(Value::as_array_mut) else {
+            return;
+        };
+        for (index, keys) in self.0 {
+            if let Some(Value::Object(mission)) = missions.get_mut(index) {
+                for key in keys {
+                    mission.shift_remove(&key);
+                }
+            }
+        }
+    }
+}
+
+fn apply_with(
+    session: &mut Value,
+    update: &StatusUpdate,
+    undefined: &mut Undefined,
+) -> (&'static str, Option<usize>) {
     let Some(missions) = session.get_mut("missions").and_then(Value::as_array_mut) else {
         return ("missing", None);
     };
-    let Some(index) = missions.iter().position(|m| {
+    let Some(index) = missions.iter().enumerate().position(|(i, m)| {
         truthy(m)
             && match update.id_match {
-                Match::Equal => m.get("id") == Some(&update.mission_id),
-                Match::Absent => m.get("id").is_none(),
+                Match::Equal => undefined.get(i, m, "id") == Some(&update.mission_id),
+                Match::Absent => undefined.get(i, m, "id").is_none(),
                 Match::Never => false,
             }
     }) else {
         return ("missing", None);
     };
     let current = &missions[index];
-    let status = current.get("status");
+    let status = undefined.get(index, current, "status");
     if let Some(from) = update.transition_from.as_ref().filter(|f| truthy(f)) {
         let same = update.from_match == Match::Equal && status == Some(from);
         if !same {
@@ -347,14 +397,18 @@ pub fn apply_one(session: &mut Value, update: &StatusUpdate) -> (&'static str, O
         Value::Object(map) => map.clone(),
         other => spread(other),
     };
+    let mut still_undefined = undefined.0.remove(&index).unwrap_or_default();
     if let Some(patch) = &update.patch {
         for (k, v) in patch {
             mission.insert(k.clone(), v.clone());
+            still_undefined.retain(|u| u != k);
         }
     }
     mission.insert("status".into(), update.status.clone());
-    for key in &update.removed {
-        mission.shift_remove(key);
+    still_undefined.retain(|u| u != "status");
+    still_undefined.extend(update.removed.iter().cloned());
+    if !still_undefined.is_empty() {
+        undefined.0.insert(index, still_undefined);
     }
     missions[index] = Value::Object(mission);
     ("applied", Some(index))
