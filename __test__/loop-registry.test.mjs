@@ -1644,6 +1644,31 @@ describe('maxLockAttempts is read as JS compares it', () => {
 });
 
 describe('a synchronous updateLoop while an async op of this thread holds the lock', () => {
+  it('a hold taken by acquireLock on one thread is not shared with another thread of the process', async () => {
+    const m = manager();
+    const { loopId } = await m.createLoop({ objective: 'threads' });
+    await m.acquireLock('main thread');
+    const { Worker } = await import('node:worker_threads');
+    const code = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      const { ExternalMultiLoopStateManager } = require(workerData.pkg);
+      const m = new ExternalMultiLoopStateManager(workerData.root);
+      m.maxLockAttempts = 2;
+      try { m.updateLoop(workerData.loopId, { status: 'from worker' }); parentPort.postMessage('updated'); }
+      catch (e) { parentPort.postMessage(e.message); }
+    `;
+    const worker = new Worker(code, { eval: true, workerData: { pkg: path.join(PKG, 'index.js'), root: m.projectRoot, loopId } });
+    const answer = await new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); });
+    await worker.terminate();
+    assert.match(answer, /^Failed to acquire lock after 2 attempts/);
+    assert.equal(m.listActiveLoops()[0].status, 'running');
+    // this thread's own updateLoop goes ahead under its hold
+    m.updateLoop(loopId, { status: 'from main' });
+    assert.equal(m.listActiveLoops()[0].status, 'from main');
+    m.releaseLock('main thread');
+    assert.equal(lstatOrNull(m.lockPath), null);
+  });
+
   it('goes ahead under that hold instead of waiting for it (the hold cannot end before it returns)', async () => {
     const m = manager();
     const { loopId } = await m.createLoop({ objective: 'interleaved' });
@@ -1692,6 +1717,18 @@ describe('file-system errors keep Node\'s shape (issue 10)', () => {
       fsError('EISDIR', 'rename', { path: m.registryPath, message: /^EISDIR: illegal operation on a directory, rename '/ }),
     );
     assert.deepEqual(fs.readdirSync(m.baseDir).filter((n) => n.endsWith('.tmp')), [], 'no temp file left');
+  });
+
+  it('a state path that is a directory: EISDIR under "Failed to load loop state"', async () => {
+    const m = manager();
+    const { loopId } = await m.createLoop({ objective: 'state is a dir' });
+    fs.rmSync(statePathOf(m, loopId));
+    fs.mkdirSync(statePathOf(m, loopId));
+    const onRead = fsError('EISDIR', 'read', { message: /^Failed to load loop state: .*session-state\.json: EISDIR: / });
+    assert.throws(() => m.getLoop(loopId), onRead);
+    assert.throws(() => m.updateLoop(loopId, { note: 1 }), onRead);
+    await assert.rejects(m.updateLoopPid(loopId, 1), onRead);
+    assert.equal(m.isLoopAlive(loopId), false);
   });
 
   it('a lock path that is a directory: acquireLock rejects EISDIR', async () => {

@@ -218,7 +218,7 @@ class ExternalMultiLoopStateManager {
 
   async acquireLock(loopId) {
     this.ensureBaseDir();
-    const fencingToken = await settle(this.#native.acquireLock(JSON.stringify(loopId), this.#attempts()));
+    const fencingToken = await settle(this.#native.acquireLock(JSON.stringify(loopId), this.#attempts(), REALM));
     return { acquired: true, fencingToken };
   }
 

@@ -29,7 +29,7 @@ use crate::clock::now_ms;
 use crate::error::{Error, IoContext, Result};
 use crate::process_identity;
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -112,14 +112,9 @@ enum Verdict {
     Stale,
 }
 
-/// Lock paths this process holds through the public `acquireLock`.
-fn held_by_caller() -> &'static Mutex<HashSet<PathBuf>> {
-    static HELD: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
-    HELD.get_or_init(Default::default)
-}
-
-/// Lock paths this process holds through [`RegistryLock::hold`]: the
-/// fencing token and the realm (one JS thread) whose work runs under it.
+/// Lock paths this process holds through [`RegistryLock::hold`],
+/// [`RegistryLock::try_hold`] or the public `acquireLock`: the fencing token
+/// and the realm (one JS thread) whose work runs under it.
 fn held_for_realm() -> &'static Mutex<HashMap<PathBuf, (u64, String)>> {
     static HELD: OnceLock<Mutex<HashMap<PathBuf, (u64, String)>>> = OnceLock::new();
     HELD.get_or_init(Default::default)
@@ -242,6 +237,13 @@ impl RegistryLock {
         Ok(acquired)
     }
 
+    fn forget_hold(&self, token: u64) {
+        let mut held = lock_map(held_for_realm());
+        if held.get(&self.path).is_some_and(|(t, _)| *t == token) {
+            held.remove(&self.path);
+        }
+    }
+
     fn remember_hold(&self, acquired: Acquired, realm: &str) {
         lock_map(held_for_realm()).insert(
             self.path.clone(),
@@ -253,12 +255,7 @@ impl RegistryLock {
     /// [`hold_sync`](Self::hold_sync): removed only if the file still holds
     /// this process and `token`. Returns whether it did.
     pub fn unhold(&self, token: u64) -> Result<bool> {
-        {
-            let mut held = lock_map(held_for_realm());
-            if held.get(&self.path).is_some_and(|(t, _)| *t == token) {
-                held.remove(&self.path);
-            }
-        }
+        self.forget_hold(token);
         let token = json!(token);
         self.remove_if(|h| h.pid == Some(own_pid()) && h.fencing_token.as_ref() == Some(&token))
     }
@@ -273,34 +270,37 @@ impl RegistryLock {
         max_attempts: u32,
         realm: &str,
     ) -> Result<Option<Acquired>> {
-        if self.is_held_by_caller() {
-            return Ok(None);
-        }
-        let shared = |observed: &Observed| {
-            let Some(holder) = observed
-                .holder
-                .as_ref()
-                .filter(|h| h.pid == Some(own_pid()))
-            else {
-                return false;
-            };
-            let held = lock_map(held_for_realm());
-            held.get(&self.path).is_some_and(|(token, r)| {
-                r == realm && holder.fencing_token.as_ref() == Some(&json!(*token))
-            }) || lock_set(held_by_caller()).contains(&self.path)
-        };
+        let shared = |observed: &Observed| self.held_for(realm, observed);
         self.acquire_unless(&loop_id.into(), max_attempts, &shared)
     }
 
+    /// Whether `observed` is a hold this process took for `realm`.
+    fn held_for(&self, realm: &str, observed: &Observed) -> bool {
+        let Some(holder) = observed
+            .holder
+            .as_ref()
+            .filter(|h| h.pid == Some(own_pid()))
+        else {
+            return false;
+        };
+        lock_map(held_for_realm())
+            .get(&self.path)
+            .is_some_and(|(token, r)| {
+                r == realm && holder.fencing_token.as_ref() == Some(&json!(*token))
+            })
+    }
+
     /// The public `acquireLock`: as [`acquire`](Self::acquire), and remembered
-    /// so that this process's own synchronous registry writes can run under it.
+    /// so that the synchronous registry writes of the caller's realm (its JS
+    /// thread) can run under it.
     pub fn acquire_for_caller(
         &self,
         loop_id: impl Into<LoopTag>,
         max_attempts: u32,
+        realm: &str,
     ) -> Result<Acquired> {
         let acquired = self.acquire(loop_id, max_attempts)?;
-        lock_set(held_by_caller()).insert(self.path.clone());
+        self.remember_hold(acquired, realm);
         Ok(acquired)
     }
 
@@ -309,21 +309,16 @@ impl RegistryLock {
     /// a file without one): remove it if it still holds exactly that.
     /// Returns whether it did.
     pub fn release_for_caller(&self, token: Option<&Value>) -> Result<bool> {
-        let removed =
-            self.remove_if(|h| h.pid == Some(own_pid()) && h.fencing_token.as_ref() == token)?;
-        // Only the holder's own release ends its hold.
-        if removed {
-            lock_set(held_by_caller()).remove(&self.path);
+        if let Some(token) = token.and_then(Value::as_u64) {
+            self.forget_hold(token);
         }
-        Ok(removed)
+        self.remove_if(|h| h.pid == Some(own_pid()) && h.fencing_token.as_ref() == token)
     }
 
-    /// Whether this process holds the lock through the public `acquireLock`.
-    pub fn is_held_by_caller(&self) -> bool {
-        if !lock_set(held_by_caller()).contains(&self.path) {
-            return false;
-        }
-        matches!(self.read(), Ok(Some(o)) if o.holder.as_ref().and_then(|h| h.pid) == Some(own_pid()))
+    /// Whether this process holds the lock for `realm`.
+    #[cfg(test)]
+    pub fn is_held_for(&self, realm: &str) -> bool {
+        matches!(self.read(), Ok(Some(o)) if self.held_for(realm, &o))
     }
 
     /// Run `f` holding the lock; release it afterwards whatever `f` returned.
@@ -441,10 +436,6 @@ impl RegistryLock {
         file.lock().at("flock", &self.guard_path)?;
         Ok(file)
     }
-}
-
-fn lock_set(m: &Mutex<HashSet<PathBuf>>) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 type RealmHolds = HashMap<PathBuf, (u64, String)>;
@@ -576,7 +567,9 @@ mod tests {
     fn acquire_writes_the_legacy_fields_and_release_removes_them() {
         let dir = tempfile::tempdir().expect("tempdir");
         let lock = lock_in(dir.path());
-        let acquired = lock.acquire_for_caller("loop-a", 1).expect("acquire");
+        let acquired = lock
+            .acquire_for_caller("loop-a", 1, "realm-a")
+            .expect("acquire");
         let record: Value =
             serde_json::from_slice(&fs::read(lock.path()).expect("read")).expect("json");
         assert_eq!(record["pid"], std::process::id());
@@ -585,20 +578,21 @@ mod tests {
         let lease = record["leaseExpiry"].as_u64().expect("lease")
             - record["timestamp"].as_u64().expect("ts");
         assert_eq!(lease, LEASE_MS);
-        assert!(lock.is_held_by_caller());
+        assert!(lock.is_held_for("realm-a"));
+        assert!(!lock.is_held_for("realm-b"), "another thread's");
         assert!(!lock
             .release_for_caller(Some(&json!(acquired.fencing_token + 1)))
             .expect("release other"));
         assert!(lock.path().exists());
         assert!(
-            lock.is_held_by_caller(),
+            lock.is_held_for("realm-a"),
             "another token's release does not end our hold"
         );
         assert!(lock
             .release_for_caller(Some(&json!(acquired.fencing_token)))
             .expect("release"));
         assert!(!lock.path().exists());
-        assert!(!lock.is_held_by_caller());
+        assert!(!lock.is_held_for("realm-a"));
     }
 
     #[test]

@@ -42,16 +42,17 @@ impl JsLoopRegistry {
         }
     }
 
-    /// The public `acquireLock`; resolves to the fencing token.
+    /// The public `acquireLock` from JS thread `realm`; resolves to the fencing token.
     #[napi]
     pub async fn acquire_lock(
         &self,
         loop_id_json: Option<String>,
         max_attempts: u32,
+        realm: String,
     ) -> napi::Result<f64> {
         let tag = tag(loop_id_json)?;
         let inner = Arc::clone(&self.inner);
-        blocking(move || inner.lock().acquire_for_caller(tag, max_attempts))
+        blocking(move || inner.lock().acquire_for_caller(tag, max_attempts, &realm))
             .await
             .map(|acquired| acquired.fencing_token as f64)
     }
