@@ -1805,3 +1805,15 @@ describe('file-system errors keep Node\'s shape (issue 10)', () => {
     assert.equal(m.getLoop(loopId).note, undefined, 'nothing changed');
   });
 });
+
+describe('createLoop with a loop id already registered', () => {
+  it('adds a second entry, as the original pushes one; archiveLoop drops both', async () => {
+    const m = manager();
+    await m.createLoop({ objective: 'one', loopId: 'same' }, { force: true });
+    await m.createLoop({ objective: 'two', loopId: 'same' }, { force: true });
+    const entries = m.listActiveLoops();
+    assert.deepEqual(entries.map((e) => [e.loop_id, e.task_summary]), [['same', 'one'], ['same', 'two']]);
+    await m.archiveLoop('same');
+    assert.deepEqual(m.listActiveLoops(), []);
+  });
+});

@@ -325,11 +325,7 @@ class ExternalMultiLoopStateManager {
         priority: config.priority || 'medium',
         tags: config.tags || [],
       };
-      const loops = registry.active_loops;
-      // A loop id already registered gets its entry replaced, not a second one.
-      const existing = loops.findIndex((e) => e !== null && typeof e === 'object' && e.loop_id === loopId);
-      if (existing === -1) loops.push(entry);
-      else loops[existing] = entry;
+      registry.active_loops.push(entry);
       this.#writeRegistry(registry);
       this.#linkLegacyState(registry);
       return { loopId, state };
