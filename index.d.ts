@@ -41,7 +41,7 @@ export interface LoopState {
   startTime: string
   lastUpdate: string
   sessionId: string
-  currentPid: number
+  currentPid: number | null
   iterations: unknown[]
   accumulatedLearnings: string
   filesModified: string[]
@@ -121,7 +121,8 @@ export declare class ExternalMultiLoopStateManager {
   getLoop(loopId: string): LoopState
   /** Shallow-merge `changes`, stamp `lastUpdate`; a `status` is mirrored into the registry under the lock. */
   updateLoop(loopId: string, changes: Partial<LoopState> & Record<string, unknown>): LoopState
-  listActiveLoops(): LoopRegistryEntry[]
+  /** The registry's `active_loops` as it is (undefined when the registry has none). */
+  listActiveLoops(): LoopRegistryEntry[] | undefined
   /** Record a new pid in the loop's state and registry entry, under the lock. */
   updateLoopPid(loopId: string, pid: number | null): Promise<void>
   isLoopAlive(loopId: string): boolean

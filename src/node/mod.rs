@@ -78,10 +78,6 @@ pub(crate) fn parse_value(what: &str, text: &str) -> napi::Result<serde_json::Va
         .map_err(|e| napi::Error::new(napi::Status::InvalidArg, format!("{what}: {e}")))
 }
 
-/// `JSON.stringify(value)`, for JS to `JSON.parse`.
-pub(crate) fn to_json(value: &serde_json::Value) -> napi::Result<String> {
-    Ok(crate::js_json::to_compact_string(value))
-}
 
 /// Run `work` on napi's tokio runtime, detached. If it panics, the
 /// operation's sink hears `error` instead of nothing at all.
