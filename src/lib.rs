@@ -11,7 +11,15 @@ pub mod js_json;
 pub mod loop_registry;
 pub mod mission_control;
 pub mod process_identity;
+pub mod tls;
 
 // Under `cargo test` napi registers nothing, so the exports look unused.
 #[cfg_attr(test, allow(dead_code))]
 mod node;
+
+/// When the addon loads: the TLS crypto provider, before any client exists.
+#[cfg(not(test))]
+#[napi_derive::module_init]
+fn init() {
+    tls::install_provider();
+}
