@@ -20,12 +20,11 @@
 // Arguments: targets or platform names to build a subset, e.g.
 // `npm run build:linux -- linux-arm64-gnu`.
 
-const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { ROOT, run: runIn, fail: failIn, ensureTools } = require('./tools.js');
 
-const ROOT = path.join(__dirname, '..');
 const BINARY = require('../package.json').napi.binaryName;
 const GLIBC = '2.17';
 
@@ -35,57 +34,20 @@ const TARGETS = [
   { triple: 'aarch64-unknown-linux-gnu', platform: 'linux-arm64-gnu', zig: `aarch64-unknown-linux-gnu.${GLIBC}` },
 ];
 
+const fail = (message) => failIn('build:linux', message);
+const run = (cmd, args) => runIn('build:linux', cmd, args);
+
 const args = process.argv.slice(2);
-const noInstall = args.includes('--no-install');
 const wanted = args.filter((a) => !a.startsWith('--'));
 const unknown = wanted.filter((w) => !TARGETS.some((t) => t.triple === w || t.platform === w));
 if (unknown.length) fail(`unknown target ${unknown.join(', ')}; known: ${TARGETS.map((t) => `${t.triple} (${t.platform})`).join(', ')}`);
 const targets = wanted.length ? TARGETS.filter((t) => wanted.includes(t.triple) || wanted.includes(t.platform)) : TARGETS;
 
-function fail(message) {
-  console.error(`build:linux: ${message}`);
-  process.exit(1);
-}
-
-/** Runs a command quietly; its result, or null if it could not start. */
-function probe(cmd, cmdArgs) {
-  const r = spawnSync(cmd, cmdArgs, { encoding: 'utf8' });
-  return r.error || r.status !== 0 ? null : r.stdout.trim();
-}
-
-function run(cmd, cmdArgs, options = {}) {
-  console.log(`$ ${cmd} ${cmdArgs.join(' ')}`);
-  const r = spawnSync(cmd, cmdArgs, { cwd: ROOT, stdio: 'inherit', ...options });
-  if (r.error) fail(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0) fail(`${cmd} ${cmdArgs[0]} failed (${r.signal || `exit ${r.status}`})`);
-}
-
 if (process.platform !== 'linux' || process.arch !== 'x64') {
   fail(`this script cross-builds from x64 Linux; this is ${process.platform}-${process.arch}. ` +
     'Elsewhere build the host binary with `npm run build`.');
 }
-
-// --- What the build needs -------------------------------------------------
-const missing = [];
-const installed = probe('rustup', ['target', 'list', '--installed']);
-if (installed === null) fail('rustup is needed (https://rustup.rs): the Rust toolchain manager adds the cross targets');
-const missingTargets = targets.map((t) => t.triple).filter((t) => !installed.split('\n').includes(t));
-if (missingTargets.length) missing.push({ what: `rustup targets ${missingTargets.join(' ')}`, cmd: 'rustup', args: ['target', 'add', ...missingTargets] });
-
-const python = probe('python3', ['--version']) !== null ? 'python3' : 'python';
-const zig = probe('zig', ['version']) ?? probe(python, ['-m', 'ziglang', 'version']);
-const zigbuild = probe('cargo-zigbuild', ['--version']);
-const pypi = [zig === null && 'ziglang', zigbuild === null && 'cargo-zigbuild'].filter(Boolean);
-if (pypi.length) missing.push({ what: `PyPI ${pypi.join(' ')}`, cmd: python, args: ['-m', 'pip', 'install', ...pypi] });
-
-if (missing.length && noInstall) {
-  fail(`missing: ${missing.map((m) => m.what).join('; ')}. Install with:\n${missing.map((m) => `  ${m.cmd} ${m.args.join(' ')}`).join('\n')}`);
-}
-for (const m of missing) run(m.cmd, m.args);
-if (pypi.length && probe('cargo-zigbuild', ['--version']) === null) {
-  fail(`cargo-zigbuild is installed but not on PATH; add the directory of \`${python} -m pip show -f cargo-zigbuild\`'s script to PATH`);
-}
-console.log(`zig ${probe('zig', ['version']) ?? probe(python, ['-m', 'ziglang', 'version'])}, ${probe('cargo-zigbuild', ['--version'])}`);
+ensureTools('build:linux', { targets: targets.map((t) => t.triple), install: !args.includes('--no-install') });
 
 // --- The builds -----------------------------------------------------------
 const napi = path.join(ROOT, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js');

@@ -8,7 +8,7 @@
 //! that pid is gone. The target's permission bits are kept. How much is
 //! fsynced is the caller's choice: see [`Durability`].
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -267,11 +267,12 @@ fn sync_parent(path: &Path, durability: Durability) {
         return;
     }
     #[cfg(unix)]
-    if let Ok(dir) = File::open(parent_dir(path)) {
+    if let Ok(dir) = fs::File::open(parent_dir(path)) {
         let _ = dir.sync_all();
     }
+    // Windows cannot open a directory as a File to flush it.
     #[cfg(not(unix))]
-    let _ = File::open;
+    let _ = path;
 }
 
 #[cfg(test)]
