@@ -78,7 +78,6 @@ pub(crate) fn parse_value(what: &str, text: &str) -> napi::Result<serde_json::Va
         .map_err(|e| napi::Error::new(napi::Status::InvalidArg, format!("{what}: {e}")))
 }
 
-
 /// Run `work` on napi's tokio runtime, detached. If it panics, the
 /// operation's sink hears `error` instead of nothing at all.
 pub(crate) fn run_in_background<F>(sink: std::sync::Arc<sink::Sink>, work: F)
