@@ -18,6 +18,8 @@ import { startScriptedServe, refusedUrl } from './helpers/scripted-serve.mjs';
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 const PKG = path.join(HERE, '..');
 const MiB = 1024 * 1024;
+/** A serve URL nothing may reach: these tests inject fetchImpl. */
+const URL_BASE_INVALID = 'http://serve.invalid:1';
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -126,9 +128,14 @@ describe('classifyStatus', () => {
   it('is synchronous', () => {
     assert.equal(typeof classifyStatus(202), 'string');
   });
-  it("classifyStatus('x') throws a TypeError", () => {
-    assert.throws(() => classifyStatus('x'), isArgTypeError('status'));
-    assert.throws(() => classifyStatus(), TypeError);
+  it("other types go through JS comparison: classifyStatus('x') and classifyStatus() are 'terminal' (issue 10)", () => {
+    assert.equal(classifyStatus('x'), 'terminal');
+    assert.equal(classifyStatus(), 'terminal');
+    assert.equal(classifyStatus(null), 'terminal');
+    assert.equal(classifyStatus('202'), 'accepted');
+    assert.equal(classifyStatus('503'), 'retryable');
+    assert.equal(classifyStatus([204]), 'accepted');
+    assert.equal(classifyStatus(true), 'terminal');
   });
 });
 
@@ -155,8 +162,11 @@ describe('reasonForStatus', () => {
     }
     assert.equal(reasonForStatus(418, undefined), 'client_error');
   });
-  it('a non-number status throws a TypeError', () => {
-    assert.throws(() => reasonForStatus('400'), isArgTypeError('status'));
+  it('a non-number status is no listed status: the fallback (issue 10)', () => {
+    assert.equal(reasonForStatus('400'), 'client_error');
+    assert.equal(reasonForStatus(undefined, 'dispatch_error'), 'dispatch_error');
+    assert.equal(reasonForStatus(), 'client_error');
+    assert.equal(reasonForStatus(418, null), null, 'only undefined takes the default fallback');
   });
 });
 
@@ -230,8 +240,8 @@ describe('dispatchMission: 2xx', () => {
     assert.equal(out.missionId, 'm-2');
     assert.equal(out.executorId, 'unknown');
     assert.equal(out.idempotentReplayed, false);
-    assert.equal(out.estimatedStart, undefined);
-    assert.equal(out.dispatchPath, undefined);
+    assert.equal(out.estimatedStart, null);
+    assert.equal(out.dispatchPath, null);
     assert.equal(out.attempts, 1);
     assert.deepEqual(log.lines('dispatch-client:accepted'), [{ missionId: 'm-2', attempts: 1, executorId: 'unknown' }]);
   });
@@ -640,13 +650,14 @@ describe('dispatchMission: the request', () => {
     assert.equal(s.requests[0].url, '/prefix/api/v1/sessions/s1/dispatch');
   });
 
-  // A lone surrogate cannot live in a Rust string: it travels as U+FFFD
-  // (as Node decodes invalid UTF-8). Documented in README.
-  it('a payload string with a lone surrogate is sent with U+FFFD in its place', async (t) => {
+  // The body is JSON.stringify(payload) itself: a lone surrogate is sent as
+  // the `\udXXX` escape JSON.stringify writes (issue 10, item 13).
+  it('a payload string with a lone surrogate is sent as JSON.stringify writes it', async (t) => {
     const s = await serve(t, [{ status: 202, body: { executor_id: 'e' } }]);
     const payload = { mission_id: 'm-s', objective: 'half \ud83d of an emoji' };
     await dispatchMission({ aiwgServeUrl: s.url }, 's', payload);
-    assert.equal(s.requests[0].body, JSON.stringify({ ...payload, objective: 'half \ufffd of an emoji' }));
+    assert.equal(s.requests[0].body, JSON.stringify(payload));
+    assert.ok(s.requests[0].body.includes('half \\ud83d of'), s.requests[0].body);
   });
 });
 
@@ -874,20 +885,18 @@ describe('dispatchMission: fetchImpl', () => {
 
 describe('dispatchMission: wrong arguments reject with a TypeError', () => {
   const ok = { aiwgServeUrl: 'http://127.0.0.1:1' };
+  // Only where the original crashes on the value itself: destructuring
+  // null, `.replace` on a URL that is not a string, reading
+  // `payload.mission_id` of null, calling a logger that is not a function,
+  // a signal that cannot be listened to.
   const cases = [
     ['opts null', () => dispatchMission(null, 's', {}), 'opts'],
-    ['opts a string', () => dispatchMission('http://x', 's', {}), 'opts'],
+    ['opts a string (no aiwgServeUrl in it)', () => dispatchMission('http://x', 's', {}), 'opts.aiwgServeUrl'],
     ['aiwgServeUrl a number', () => dispatchMission({ aiwgServeUrl: 5 }, 's', {}), 'opts.aiwgServeUrl'],
     ['aiwgServeUrl missing', () => dispatchMission({}, 's', {}), 'opts.aiwgServeUrl'],
-    ['mcSessionId a number', () => dispatchMission(ok, 7, {}), 'mcSessionId'],
-    ['payload a string', () => dispatchMission(ok, 's', 'x'), 'payload'],
     ['payload null', () => dispatchMission(ok, 's', null), 'payload'],
-    ['opts.fetchImpl a string', () => dispatchMission({ ...ok, fetchImpl: 'x' }, 's', {}), 'opts.fetchImpl'],
     ['opts.logger a number', () => dispatchMission({ ...ok, logger: 3 }, 's', {}), 'opts.logger'],
     ['signal a plain object', () => dispatchMission(ok, 's', {}, {}), 'signal'],
-    ['opts.retryBaseMs a string', () => dispatchMission({ ...ok, retryBaseMs: '5' }, 's', {}), 'opts.retryBaseMs'],
-    ['opts.maxAttempts a string', () => dispatchMission({ ...ok, maxAttempts: '5' }, 's', {}), 'opts.maxAttempts'],
-    ['opts.requestTimeoutMs a string', () => dispatchMission({ ...ok, requestTimeoutMs: '5' }, 's', {}), 'opts.requestTimeoutMs'],
   ];
   for (const [label, fn, name] of cases) {
     it(`${label} → ERR_INVALID_ARG_TYPE naming ${name}`, async () => {
@@ -895,20 +904,237 @@ describe('dispatchMission: wrong arguments reject with a TypeError', () => {
     });
   }
 
-  for (const bad of ['ftp://x', 'not a url', '', 'ws://127.0.0.1:1']) {
-    it(`aiwgServeUrl ${JSON.stringify(bad)} → TypeError`, async () => {
-      await assertRejectsAsync(() => dispatchMission({ aiwgServeUrl: bad }, 's', {}), (e) => {
-        assert.ok(e instanceof TypeError);
-        assert.match(e.message, /opts\.aiwgServeUrl/);
-        return true;
-      });
+  // Issue 10: plain JS handles these, so they get the original's result.
+  const unusable = [
+    ['ftp://x', /^network: fetch failed/],
+    ['not a url', /^network: Failed to parse URL from not a url\/api\/v1\/sessions\/s\/dispatch$/],
+    ['', /^network: Failed to parse URL from \/api\/v1\/sessions\/s\/dispatch$/],
+    ['ws://127.0.0.1:1', /^network: fetch failed/],
+    ['localhost:7337', /^network: fetch failed/],
+  ];
+  for (const [bad, message] of unusable) {
+    it(`aiwgServeUrl ${JSON.stringify(bad)} without fetchImpl → every attempt a transport failure, as fetch rejects it (issue 10)`, async () => {
+      const log = recorder();
+      const out = await dispatchMission({ aiwgServeUrl: bad, retryBaseMs: 1, maxAttempts: 2, logger: log.logger }, 's', { mission_id: 'm-u' });
+      assert.equal(out.outcome, 'failed');
+      assert.equal(out.reason, 'unreachable');
+      assert.equal(out.status, -1);
+      assert.equal(out.attempts, 2);
+      assert.match(out.message.replace('dispatch exhausted 2 attempts: ', ''), message);
+      assert.deepEqual(log.lines('dispatch-client:network-error').map((m) => m.attempt), [1, 2]);
     });
   }
 
-  it('a bad fetchImpl makes no request to the URL', async (t) => {
+  it('a fetchImpl that is not a function: each attempt fails as calling it does, and nothing goes to the URL (issue 10)', async (t) => {
     const s = await serve(t, [{ status: 202, body: {} }]);
-    await assert.rejects(dispatchMission({ aiwgServeUrl: s.url, fetchImpl: 1 }, 's', {}), TypeError);
+    const log = recorder();
+    const out = await dispatchMission({ aiwgServeUrl: s.url, fetchImpl: 1, retryBaseMs: 1, maxAttempts: 2, logger: log.logger }, 's', { mission_id: 'm-f' });
+    assert.deepEqual(out, {
+      outcome: 'failed', missionId: 'm-f', reason: 'unreachable', message: 'dispatch exhausted 2 attempts: network: fetchImpl is not a function', status: -1, attempts: 2,
+    });
+    assert.deepEqual(log.lines('dispatch-client:network-error'), [
+      { missionId: 'm-f', attempt: 1, error: 'fetchImpl is not a function' },
+      { missionId: 'm-f', attempt: 2, error: 'fetchImpl is not a function' },
+    ]);
     assert.equal(s.requests.length, 0);
+  });
+
+  it('mcSessionId a number goes through encodeURIComponent; payload a string is JSON.stringify-ed (issue 10)', async (t) => {
+    const s = await serve(t, [{ status: 202, body: { executor_id: 'e' } }]);
+    const out = await dispatchMission({ aiwgServeUrl: s.url }, 7, 'x');
+    assert.equal(out.outcome, 'accepted');
+    assert.equal(out.missionId, undefined);
+    assert.ok('missionId' in out);
+    assert.equal(s.requests[0].url, '/api/v1/sessions/7/dispatch');
+    assert.equal(s.requests[0].body, '"x"');
+    assert.equal(s.requests[0].headers['idempotency-key'], '7:undefined');
+  });
+
+  it('a session id with a lone surrogate rejects with encodeURIComponent\'s URIError, before any request', async (t) => {
+    const s = await serve(t, [{ status: 202, body: {} }]);
+    await assertRejectsAsync(() => dispatchMission({ aiwgServeUrl: s.url }, 'half \ud83d', {}), URIError);
+    assert.equal(s.requests.length, 0);
+  });
+
+  it('numeric options are read as JS reads them: strings coerce, null is the default (issue 10)', async (t) => {
+    const s = await serve(t, [{ status: 503 }]);
+    const log = recorder();
+    const out = await dispatchMission({ aiwgServeUrl: s.url, retryBaseMs: '5', maxAttempts: '3', logger: log.logger }, 's', payloadFor('m-c'));
+    assert.deepEqual(out, {
+      outcome: 'failed', missionId: 'm-c', reason: 'no_executor_available', message: 'dispatch exhausted 3 attempts: HTTP 503', status: 503, attempts: '3',
+    });
+    assert.equal(s.requests.length, 3);
+    assert.deepEqual(log.lines('dispatch-client:retrying').map((m) => m.delay), [5, 10]);
+    assert.deepEqual(log.lines('dispatch-client:exhausted'), [{ missionId: 'm-c', attempts: '3', lastStatus: 503 }]);
+
+    const s2 = await serve(t, [{ status: 500 }]);
+    const out2 = await dispatchMission({ aiwgServeUrl: s2.url, retryBaseMs: 1, maxAttempts: null }, 's', payloadFor());
+    assert.equal(out2.attempts, 5, 'maxAttempts null → 5');
+    assert.equal(s2.requests.length, 5);
+
+    const s3 = await serve(t, [{ hang: true }]);
+    const { value: out3, ms } = await timed(dispatchMission({ aiwgServeUrl: s3.url, requestTimeoutMs: '100', maxAttempts: 1 }, 's', payloadFor()));
+    assert.equal(out3.reason, 'unreachable');
+    assert.ok(ms < 2000, `requestTimeoutMs '100' is 100 ms (took ${ms})`);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('dispatchMission: where the original returns, the same value (issue 10)', () => {
+  it('item 4: with fetchImpl, an aiwgServeUrl without a scheme is handed to fetchImpl as is', async () => {
+    const { fetchImpl, calls } = fakeFetch([{ status: 202, text: '{"executor_id":"e4"}' }]);
+    const out = await dispatchMission({ aiwgServeUrl: 'localhost:7337//', fetchImpl }, 'mc/1', payloadFor('m-4'));
+    assert.deepEqual(out, { outcome: 'accepted', missionId: 'm-4', executorId: 'e4', estimatedStart: null, dispatchPath: null, idempotentReplayed: false, attempts: 1 });
+    assert.deepEqual(calls.map((c) => c.url), ['localhost:7337/api/v1/sessions/mc%2F1/dispatch']);
+    const other = fakeFetch([{ status: 202, text: '{}' }]);
+    await dispatchMission({ aiwgServeUrl: '', fetchImpl: other.fetchImpl }, 's', payloadFor());
+    assert.equal(other.calls[0].url, '/api/v1/sessions/s/dispatch');
+  });
+
+  it('item 6: aborted before any attempt → status -1', async (t) => {
+    const s = await serve(t, [{ status: 202, body: {} }]);
+    const ac = new AbortController();
+    ac.abort();
+    const out = await dispatchMission({ aiwgServeUrl: s.url }, 's', payloadFor('m-0'), ac.signal);
+    assert.deepEqual(out, { outcome: 'failed', missionId: 'm-0', reason: 'aborted', message: 'dispatch aborted before completion', status: -1, attempts: 0 });
+  });
+
+  it('item 6: maxAttempts 0 → no request; exhausted with the reason and message of no attempt made', async (t) => {
+    const s = await serve(t, [{ status: 202, body: { executor_id: 'e' } }]);
+    const log = recorder();
+    const out = await dispatchMission({ aiwgServeUrl: s.url, maxAttempts: 0, logger: log.logger }, 'sess', payloadFor('m-z'));
+    assert.deepEqual(out, {
+      outcome: 'failed', missionId: 'm-z', reason: 'unreachable', message: 'dispatch exhausted 0 attempts: no attempt made', status: -1, attempts: 0,
+    });
+    assert.deepEqual(log.all, [['dispatch-client:exhausted', { missionId: 'm-z', attempts: 0, lastStatus: -1 }]]);
+    assert.equal(s.requests.length, 0);
+    for (const none of [-2, NaN, 'none', 0.5]) {
+      const o = await dispatchMission({ aiwgServeUrl: s.url, maxAttempts: none }, 'sess', payloadFor('m-z'));
+      assert.equal(o.message, `dispatch exhausted ${none} attempts: no attempt made`);
+      assert.ok(Object.is(o.attempts, none), `attempts is maxAttempts as given (${none})`);
+    }
+    assert.equal(s.requests.length, 0);
+  });
+
+  it('item 6: an aborted fetch keeps its message (global fetch: "This operation was aborted")', async (t) => {
+    const s = await serve(t, [{ hang: true }]);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 50);
+    const log = recorder();
+    const out = await dispatchMission({ aiwgServeUrl: s.url, fetchImpl: fetch, maxAttempts: 1, logger: log.logger }, 's', payloadFor('m-ab'), ac.signal);
+    assert.deepEqual(out, {
+      outcome: 'failed', missionId: 'm-ab', reason: 'unreachable', message: 'dispatch exhausted 1 attempts: network: This operation was aborted', status: -1, attempts: 1,
+    });
+    assert.deepEqual(log.lines('dispatch-client:network-error'), [{ missionId: 'm-ab', attempt: 1, error: 'This operation was aborted' }]);
+  });
+
+  it("item 6: a fetchImpl's own abort error is the message, not one of ours; the Rust client says fetch's words", async (t) => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 30);
+    const own = (url, init) => new Promise((_resolve, reject) => {
+      init.signal.addEventListener('abort', () => reject(new Error('cancelled by the caller')));
+    });
+    const out = await dispatchMission({ aiwgServeUrl: URL_BASE_INVALID, fetchImpl: own, maxAttempts: 1 }, 's', payloadFor(), ac.signal);
+    assert.equal(out.message, 'dispatch exhausted 1 attempts: network: cancelled by the caller');
+
+    const s = await serve(t, [{ hang: true }]);
+    const ac2 = new AbortController();
+    setTimeout(() => ac2.abort(), 50);
+    const out2 = await dispatchMission({ aiwgServeUrl: s.url, maxAttempts: 1 }, 's', payloadFor(), ac2.signal);
+    assert.equal(out2.message, 'dispatch exhausted 1 attempts: network: This operation was aborted');
+  });
+
+  it('item 6: a fetchImpl that rejects with undefined or null → String(err?.message ?? err)', async () => {
+    for (const [thrown, text] of [[undefined, 'undefined'], [null, 'null'], [42, '42'], [{ message: 7 }, '7'], [{}, '[object Object]']]) {
+      const log = recorder();
+      const out = await dispatchMission({ aiwgServeUrl: URL_BASE_INVALID, fetchImpl: () => Promise.reject(thrown), maxAttempts: 1, logger: log.logger }, 's', payloadFor('m-u'));
+      assert.deepEqual(out, {
+        outcome: 'failed', missionId: 'm-u', reason: 'unreachable', message: `dispatch exhausted 1 attempts: network: ${text}`, status: -1, attempts: 1,
+      }, String(text));
+      assert.deepEqual(log.lines('dispatch-client:network-error'), [{ missionId: 'm-u', attempt: 1, error: text }]);
+    }
+    const sync = await dispatchMission({ aiwgServeUrl: URL_BASE_INVALID, fetchImpl: () => { throw undefined; }, maxAttempts: 1 }, 's', payloadFor()); // eslint-disable-line no-throw-literal
+    assert.equal(sync.message, 'dispatch exhausted 1 attempts: network: undefined');
+  });
+
+  it('item 6: a 2xx with an empty body has estimatedStart and dispatchPath present and null', async (t) => {
+    const s = await serve(t, [{ status: 202 }, { status: 200, body: { estimated_start: null, dispatch_path: 0 } }]);
+    const out = await dispatchMission({ aiwgServeUrl: s.url }, 's', payloadFor('m-e'));
+    assert.deepEqual(out, { outcome: 'accepted', missionId: 'm-e', executorId: 'unknown', estimatedStart: null, dispatchPath: null, idempotentReplayed: false, attempts: 1 });
+    assert.deepEqual(Object.keys(out), ['outcome', 'missionId', 'executorId', 'estimatedStart', 'dispatchPath', 'idempotentReplayed', 'attempts']);
+    const two = await dispatchMission({ aiwgServeUrl: s.url }, 's', payloadFor('m-e'));
+    assert.equal(two.estimatedStart, null);
+    assert.equal(two.dispatchPath, 0, 'a present value is kept as it is');
+  });
+
+  it("item 15: the outcome and the log lines carry the caller's missionId as it is (NaN, undefined, a number, an object)", async (t) => {
+    const s = await serve(t, [{ status: 503 }, { status: 202, body: { executor_id: 'e' } }]);
+    const id = { n: 1 };
+    for (const missionId of [NaN, undefined, 7, id, Infinity, -0]) {
+      s.requests.length = 0;
+      const log = recorder();
+      const out = await dispatchMission({ aiwgServeUrl: s.url, retryBaseMs: 1, logger: log.logger }, 's', { mission_id: missionId, objective: 'o' });
+      assert.equal(out.outcome, 'accepted');
+      assert.ok(Object.is(out.missionId, missionId), `outcome missionId ${String(missionId)}`);
+      assert.ok('missionId' in out);
+      for (const [msg, meta] of log.all) assert.ok(Object.is(meta.missionId, missionId), `${msg} missionId ${String(missionId)}`);
+      assert.equal(s.requests.at(-1).body, JSON.stringify({ mission_id: missionId, objective: 'o' }));
+    }
+  });
+
+  it("item 15: values of the answer come back as JSON.parse reads them (an object message, a lone surrogate, a huge number)", async (t) => {
+    const s = await serve(t, [
+      { status: 400, body: '{"detail":{"code":1,"at":[2]}}', headers: { 'content-type': 'application/json' } },
+      { status: 404, body: '{"detail":"half \\ud83d here"}', headers: { 'content-type': 'application/json' } },
+      { status: 202, body: '{"executor_id":"e","estimated_start":1e400,"dispatch_path":"\\udc00"}', headers: { 'content-type': 'application/json' } },
+      { status: 502, body: '{"detail":{"x":1}}', headers: { 'content-type': 'application/json' } },
+    ]);
+    const a = await dispatchMission({ aiwgServeUrl: s.url }, 's', payloadFor());
+    assert.deepEqual(a.message, { code: 1, at: [2] });
+    const b = await dispatchMission({ aiwgServeUrl: s.url }, 's', payloadFor());
+    assert.equal(b.message, 'half \ud83d here');
+    const c = await dispatchMission({ aiwgServeUrl: s.url }, 's', payloadFor());
+    assert.equal(c.estimatedStart, Infinity);
+    assert.equal(c.dispatchPath, '\udc00');
+    const d = await dispatchMission({ aiwgServeUrl: s.url, maxAttempts: 1 }, 's', payloadFor());
+    assert.equal(d.message, 'dispatch exhausted 1 attempts: [object Object]', 'a template literal shows an object so');
+  });
+
+  it("item 15: a fetchImpl's status is kept as it answered it (a fraction, a numeric string)", async () => {
+    const a = fakeFetch([{ status: 404.5, text: '{"error":"odd"}' }]);
+    const out = await dispatchMission({ aiwgServeUrl: URL_BASE_INVALID, fetchImpl: a.fetchImpl }, 's', payloadFor('m-s'));
+    assert.deepEqual(out, { outcome: 'failed', missionId: 'm-s', reason: 'client_error', message: 'odd', status: 404.5, attempts: 1 });
+    const b = fakeFetch([{ status: '503', text: '' }]);
+    const log = recorder();
+    const out2 = await dispatchMission({ aiwgServeUrl: URL_BASE_INVALID, fetchImpl: b.fetchImpl, retryBaseMs: 1, maxAttempts: 2, logger: log.logger }, 's', payloadFor('m-s'));
+    assert.deepEqual(out2, { outcome: 'failed', missionId: 'm-s', reason: 'dispatch_error', message: 'dispatch exhausted 2 attempts: HTTP 503', status: '503', attempts: 2 });
+    assert.deepEqual(log.lines('dispatch-client:retrying'), [{ missionId: 'm-s', attempt: 1, status: '503', delay: 1 }]);
+    const c = fakeFetch([{ status: '202', text: '{"executor_id":"e"}' }]);
+    assert.equal((await dispatchMission({ aiwgServeUrl: URL_BASE_INVALID, fetchImpl: c.fetchImpl }, 's', payloadFor())).outcome, 'accepted');
+  });
+
+  it('item 15: a retryBaseMs JS makes NaN of gives a NaN delay in the log line', async (t) => {
+    const s = await serve(t, [{ status: 500 }, { status: 202, body: {} }]);
+    const log = recorder();
+    const out = await dispatchMission({ aiwgServeUrl: s.url, retryBaseMs: 'soon', logger: log.logger }, 's', payloadFor());
+    assert.equal(out.outcome, 'accepted');
+    const [retry] = log.lines('dispatch-client:retrying');
+    assert.ok(Number.isNaN(retry.delay), `delay ${retry.delay}`);
+  });
+
+  it('a fractional maxAttempts counts as `attempt <= maxAttempts` compares, and waits after its last attempt', async (t) => {
+    const s = await serve(t, [{ status: 500 }]);
+    const log = recorder();
+    const out = await dispatchMission({ aiwgServeUrl: s.url, retryBaseMs: 1, maxAttempts: 2.5, logger: log.logger }, 's', payloadFor());
+    assert.equal(s.requests.length, 2);
+    assert.equal(out.attempts, 2.5);
+    assert.deepEqual(log.all.map(([m]) => m), ['dispatch-client:retrying', 'dispatch-client:retrying', 'dispatch-client:exhausted']);
+  });
+
+  it('sleep reads ms as setTimeout does', async () => {
+    const { ms } = await timed(sleep('40'));
+    assert.ok(ms >= 38, `sleep('40') took ${ms} ms`);
   });
 });
 

@@ -1,30 +1,53 @@
 'use strict';
-// Glue shared by the native operations (a dispatch, a tailer): the sink
-// that delivers their log lines and lifecycle events in order, the user's
-// logger guarded so a throwing logger cannot break the bridge, the
-// AbortSignal wiring, and the fetchImpl adapter.
+// Glue shared by the native operations (a dispatch, a stream, a tailer):
+// the user's logger guarded so a throwing logger cannot break the bridge,
+// the AbortSignal wiring, and the fetchImpl adapter.
 
-/** Call the user's logger with parsed meta; a logger that throws is ignored. */
+/**
+ * The user's logger, called with the meta object as given; a logger that
+ * throws is ignored. `log.active` says whether there is a logger at all.
+ */
+function guardedLogger(logger) {
+  const log = (msg, meta) => {
+    if (typeof logger !== 'function') return;
+    try {
+      logger(msg, meta);
+    } catch {
+      // The logger is the caller's; its failure must not stop the bridge.
+    }
+  };
+  log.active = typeof logger === 'function';
+  return log;
+}
+
+/** Call the user's logger with meta parsed from JSON text (native log lines). */
 function callLogger(logger, msg, metaJson) {
   if (typeof logger !== 'function') return;
+  guardedLogger(logger)(msg, JSON.parse(metaJson));
+}
+
+/** `String(err?.message ?? err)`: what a caught error says, whatever was thrown. */
+function errorMessage(err) {
   try {
-    logger(msg, JSON.parse(metaJson));
+    return String(err?.message ?? err);
   } catch {
-    // The logger is the caller's; its failure must not stop the bridge.
+    return Object.prototype.toString.call(err);
   }
 }
 
 /**
- * `fetchImpl` as the native side calls it: `(url, initJson)` → `{status, text}`.
- * Synchronous throws and rejections both become a rejected promise.
+ * `fetchImpl` as the native tailer calls it: `(url, initJson)` → `{status, text}`,
+ * or `{error}` when the call throws, its promise rejects or reading the
+ * answer fails (a transport failure). Never rejects.
  */
 function fetchAdapter(fetchImpl, signal) {
   return (url, initJson) => {
     const init = JSON.parse(initJson);
-    if (signal) init.signal = signal;
+    init.signal = signal;
     return Promise.resolve()
       .then(() => fetchImpl(url, init))
-      .then(async (response) => ({ status: Number(response.status), text: String(await response.text()) }));
+      .then(async (response) => ({ status: Number(response.status), text: String(await response.text()) }))
+      .catch((err) => ({ status: -1, error: errorMessage(err) }));
   };
 }
 
@@ -39,4 +62,4 @@ function onAbort(signal, onAbortFn) {
   return () => signal.removeEventListener('abort', onAbortFn);
 }
 
-module.exports = { callLogger, fetchAdapter, onAbort };
+module.exports = { guardedLogger, callLogger, errorMessage, fetchAdapter, onAbort };

@@ -1,6 +1,10 @@
 'use strict';
 // Argument checks that fail the way Node's own APIs fail: a TypeError with
-// code ERR_INVALID_ARG_TYPE naming the argument and what it received.
+// code ERR_INVALID_ARG_TYPE naming the argument and what it received. They
+// are used only where the original would crash on the value itself (a
+// property read of undefined, a call of a non-function logger, `.replace`
+// on a URL that is not a string); everywhere else values are read as
+// plain JS reads them.
 
 const { inspect } = require('node:util');
 
@@ -29,6 +33,12 @@ function string(name, value) {
 
 function number(name, value) {
   if (typeof value !== 'number') throw invalidArg(name, 'of type number', value);
+  return value;
+}
+
+/** A value a destructuring or a property read can take: not null or undefined. */
+function present(name, value, expected = 'an object') {
+  if (value === undefined || value === null) throw invalidArg(name, expected, value);
   return value;
 }
 
@@ -61,34 +71,6 @@ function optionalSignal(name, value) {
   return value;
 }
 
-/**
- * A number option (the fallback when undefined). Infinity ("no limit")
- * becomes the largest finite number, which JSON can carry to the native side.
- */
-function optionalNumber(name, value, fallback) {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value)) throw invalidArg(name, 'of type number', value);
-  if (!Number.isFinite(value)) return value > 0 ? Number.MAX_VALUE : -Number.MAX_VALUE;
-  return value;
-}
-
-/** An http(s) URL string; anything else is a TypeError naming the argument. */
-function httpUrl(name, value) {
-  string(name, value);
-  let url;
-  try {
-    url = new URL(value);
-  } catch {
-    url = null;
-  }
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    const err = new TypeError(`The "${name}" argument must be an http:// or https:// URL. Received ${JSON.stringify(value)}`);
-    err.code = 'ERR_INVALID_ARG_VALUE';
-    throw err;
-  }
-  return value;
-}
-
 module.exports = {
   invalidArg,
   string,
@@ -98,6 +80,5 @@ module.exports = {
   array,
   optionalFunction,
   optionalSignal,
-  optionalNumber,
-  httpUrl,
+  present,
 };

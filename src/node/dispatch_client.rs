@@ -1,50 +1,21 @@
 //! `@aiwg/mc-native/dispatch-client` as JS sees it (see js/dispatch-client.js).
+//!
+//! The retry loop, its timing and the HTTP client are here; the JS side
+//! reads the options, builds the URL and the body, and builds the outcome
+//! and the log lines from the answers this side reports, with the caller's
+//! own values (`classifyStatus` and friends are plain JS there).
 
 use super::cancel::Operation;
 use super::fetch::{FetchFn, JsFetch};
+use super::run_in_background;
 use super::sink::{Sink, SinkFn};
-use super::{parse_json, run_in_background};
-use crate::mission_control::dispatch::{
-    self, http::HttpTransport, policy, DispatchOptions, Transport,
-};
+use crate::mission_control::dispatch::{self, http::HttpTransport, policy, Transport};
 use crate::mission_control::log::Logger;
 use napi_derive::napi;
-use serde::Deserialize;
-use serde_json::Value;
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-#[napi(catch_unwind)]
-pub fn classify_status(status: f64) -> &'static str {
-    policy::classify_status(status).as_str()
-}
-
-#[napi(catch_unwind)]
-pub fn reason_for_status(status: f64, fallback: String) -> String {
-    policy::reason_for_status(status, &fallback)
-}
-
-/// The options the JS wrapper passes (already checked and defaulted).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct DispatchOpts {
-    pub aiwg_serve_url: String,
-    pub retry_base_ms: f64,
-    pub max_attempts: f64,
-    pub request_timeout_ms: f64,
-}
-
-impl DispatchOpts {
-    pub fn to_options(&self) -> DispatchOptions {
-        DispatchOptions {
-            aiwg_serve_url: self.aiwg_serve_url.clone(),
-            retry_base_ms: self.retry_base_ms,
-            max_attempts: clamp_u32(self.max_attempts),
-            request_timeout: millis(self.request_timeout_ms),
-        }
-    }
-}
 
 pub(crate) fn clamp_u32(n: f64) -> u32 {
     if n.is_nan() || n <= 0.0 {
@@ -66,13 +37,29 @@ pub(crate) fn transport(fetch: Option<FetchFn>) -> napi::Result<Arc<dyn Transpor
     })
 }
 
-/// Start a dispatch; the outcome arrives as `sink('done', outcomeJson)`
-/// after every log line of the dispatch.
+/// The request as the JS side made it.
+#[napi(object)]
+pub struct DispatchRequest {
+    /// `<serve url>/api/v1/sessions/<encoded id>/dispatch`.
+    pub url: String,
+    /// `String(mcSessionId)` and `String(payload.mission_id)`, for the Idempotency-Key (§9.4).
+    pub session_key: String,
+    pub mission_key: String,
+    /// `JSON.stringify(payload)`.
+    pub body: String,
+    /// The options as JS numbers (`Number(opts.maxAttempts ?? 5)`, …).
+    pub max_attempts: f64,
+    pub retry_base_ms: f64,
+    pub request_timeout_ms: f64,
+}
+
+/// Start a dispatch. The sink hears, in order: `answer(text or error,
+/// {ok, status, seq})` for each attempt, the log lines (when `has_logger`),
+/// and `done({end, attempts})` last, where `end` is `accepted`, `terminal`,
+/// `exhausted` or `aborted`.
 #[napi(catch_unwind)]
 pub fn dispatch_mission(
-    opts_json: String,
-    session_id: String,
-    payload_json: String,
+    request: DispatchRequest,
     aborted: bool,
     has_logger: bool,
     #[napi(ts_arg_type = "(kind: string, a: string, b: string) => void")] sink: SinkFn,
@@ -81,27 +68,53 @@ pub fn dispatch_mission(
     )]
     fetch: Option<FetchFn>,
 ) -> napi::Result<Operation> {
-    let opts: DispatchOpts = parse_json("opts", &opts_json)?;
-    let payload: Value = parse_json("payload", &payload_json)?;
-    let transport = transport(fetch)?;
+    let js_fetch = fetch.map(|f| Arc::new(JsFetch::new(f)));
+    let transport: Arc<dyn Transport> = match &js_fetch {
+        Some(f) => Arc::clone(f) as Arc<dyn Transport>,
+        None => Arc::new(HttpTransport::shared().map_err(napi::Error::from_reason)?),
+    };
     let sink = Arc::new(Sink::new(sink, has_logger));
     let token = CancellationToken::new();
     if aborted {
         token.cancel();
     }
     let cancel = token.clone();
+    let post = dispatch::PostRequest {
+        url: request.url,
+        headers: policy::request_headers(&request.session_key, &request.mission_key),
+        body: request.body,
+        timeout: millis(request.request_timeout_ms),
+    };
+    let (max_attempts, retry_base_ms) = (request.max_attempts, request.retry_base_ms);
     run_in_background(Arc::clone(&sink), async move {
         let log: Logger = sink.clone();
-        let outcome = dispatch::dispatch_mission(
-            &opts.to_options(),
-            &session_id,
-            &payload,
+        let reporter = Arc::clone(&sink);
+        let on_answer = move |_attempt: u32, answer: &Result<dispatch::PostResponse, String>| {
+            let seq = js_fetch.as_ref().and_then(|f| f.last_seq());
+            let (text, meta) = match answer {
+                Ok(r) => (
+                    r.text.clone(),
+                    json!({"ok": true, "status": r.status, "seq": seq}),
+                ),
+                Err(e) => (e.clone(), json!({"ok": false, "status": -1, "seq": seq})),
+            };
+            reporter.send("answer", text, meta.to_string());
+        };
+        let outcome = dispatch::run(
+            dispatch::Dispatch {
+                request: post,
+                mission_id: serde_json::Value::Null,
+                max_attempts,
+                retry_base_ms,
+                on_answer: Some(&on_answer),
+            },
             transport.as_ref(),
             &log,
             dispatch::Cancel::both(&cancel),
         )
         .await;
-        sink.send("done", outcome.to_json().to_string(), String::new());
+        let done = json!({"end": outcome.ending(), "attempts": outcome.attempts()});
+        sink.send("done", done.to_string(), String::new());
     });
     Ok(Operation::new(token))
 }

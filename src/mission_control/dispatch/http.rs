@@ -18,6 +18,7 @@ impl HttpTransport {
     pub fn new() -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("aiwg-mc-native/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured((*crate::tls::client_config()).clone())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", describe(&e)))?;
         Ok(HttpTransport { client })
@@ -32,11 +33,8 @@ impl HttpTransport {
 
     async fn send(&self, request: PostRequest) -> Result<PostResponse, String> {
         let timeout = request.timeout;
-        let mut builder = self
-            .client
-            .post(&request.url)
-            .timeout(timeout)
-            .body(request.body);
+        let url = fetchable_url(&request.url)?;
+        let mut builder = self.client.post(url).timeout(timeout).body(request.body);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
@@ -49,9 +47,11 @@ impl HttpTransport {
             }
             body.extend_from_slice(&chunk);
         }
+        // As `response.text()` decodes: UTF-8, invalid bytes replaced, a BOM dropped.
+        let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
         Ok(PostResponse {
             status,
-            text: String::from_utf8_lossy(&body).into_owned(),
+            text: String::from_utf8_lossy(text).into_owned(),
         })
     }
 }
@@ -59,6 +59,17 @@ impl HttpTransport {
 impl Transport for HttpTransport {
     fn post(&self, request: PostRequest) -> PostFuture<'_> {
         Box::pin(self.send(request))
+    }
+}
+
+/// The URL as `fetch` would take it: one that does not parse, or whose
+/// scheme is not http(s), fails the request the way fetch rejects it (a
+/// transport failure for the retry loop, like any other).
+fn fetchable_url(url: &str) -> Result<reqwest::Url, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| format!("Failed to parse URL from {url}"))?;
+    match parsed.scheme() {
+        "http" | "https" => Ok(parsed),
+        scheme => Err(format!("fetch failed: unknown scheme {scheme}:")),
     }
 }
 
@@ -84,5 +95,27 @@ fn describe(e: &reqwest::Error) -> String {
     match root {
         Some(root) if !text.contains(&root) => format!("{text}: {root}"),
         _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_fetch_cannot_take_fail_as_fetch_fails() {
+        assert_eq!(
+            fetchable_url("nope/api").err().as_deref(),
+            Some("Failed to parse URL from nope/api")
+        );
+        assert_eq!(
+            fetchable_url("localhost:7337/api").err().as_deref(),
+            Some("fetch failed: unknown scheme localhost:")
+        );
+        assert_eq!(
+            fetchable_url("ftp://h/x").err().as_deref(),
+            Some("fetch failed: unknown scheme ftp:")
+        );
+        assert!(fetchable_url("HTTP://h:1/x").is_ok());
     }
 }

@@ -11,7 +11,7 @@ pub mod policy;
 use super::log::Logger;
 use super::session::backoff_ms;
 use policy::{body_message, classify_status, message_text, parse_body, reason_for_status, Class};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -42,6 +42,11 @@ pub type PostFuture<'a> = Pin<Box<dyn Future<Output = Result<PostResponse, Strin
 /// What carries a POST.
 pub trait Transport: Send + Sync {
     fn post(&self, request: PostRequest) -> PostFuture<'_>;
+
+    /// How long a request may still settle by itself once it is cut off.
+    fn abort_grace(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// `dispatchMission`'s options.
@@ -65,6 +70,27 @@ impl Default for DispatchOptions {
     }
 }
 
+/// How a failed dispatch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// A terminal answer (no retry).
+    Terminal,
+    /// Every attempt was made (or none could be: `maxAttempts` 0).
+    Exhausted,
+    /// The signal was aborted at the top of an attempt.
+    Aborted,
+}
+
+impl Ending {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::Terminal => "terminal",
+            Ending::Exhausted => "exhausted",
+            Ending::Aborted => "aborted",
+        }
+    }
+}
+
 /// How a dispatch ended. Serialises to the original's outcome objects.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -82,6 +108,7 @@ pub enum Outcome {
         message: Value,
         status: i64,
         attempts: u32,
+        ending: Ending,
     },
 }
 
@@ -95,30 +122,22 @@ impl Outcome {
                 dispatch_path,
                 idempotent_replayed,
                 attempts,
-            } => {
-                let mut map = Map::new();
-                map.insert("outcome".into(), "accepted".into());
-                map.insert("missionId".into(), mission_id.clone());
-                map.insert("executorId".into(), executor_id.clone());
-                if let Some(v) = estimated_start {
-                    map.insert("estimatedStart".into(), v.clone());
-                }
-                if let Some(v) = dispatch_path {
-                    map.insert("dispatchPath".into(), v.clone());
-                }
-                map.insert(
-                    "idempotentReplayed".into(),
-                    Value::Bool(*idempotent_replayed),
-                );
-                map.insert("attempts".into(), (*attempts).into());
-                Value::Object(map)
-            }
+            } => json!({
+                "outcome": "accepted",
+                "missionId": mission_id,
+                "executorId": executor_id,
+                "estimatedStart": estimated_start.clone().unwrap_or(Value::Null),
+                "dispatchPath": dispatch_path.clone().unwrap_or(Value::Null),
+                "idempotentReplayed": idempotent_replayed,
+                "attempts": attempts,
+            }),
             Outcome::Failed {
                 mission_id,
                 reason,
                 message,
                 status,
                 attempts,
+                ..
             } => json!({
                 "outcome": "failed",
                 "missionId": mission_id,
@@ -133,6 +152,14 @@ impl Outcome {
     pub fn attempts(&self) -> u32 {
         match self {
             Outcome::Accepted { attempts, .. } | Outcome::Failed { attempts, .. } => *attempts,
+        }
+    }
+
+    /// `accepted`, or how the failure ended.
+    pub fn ending(&self) -> &'static str {
+        match self {
+            Outcome::Accepted { .. } => "accepted",
+            Outcome::Failed { ending, .. } => ending.as_str(),
         }
     }
 }
@@ -155,6 +182,21 @@ impl<'a> Cancel<'a> {
     }
 }
 
+/// Called with each attempt's answer as the loop sees it (after a cut-off
+/// request: the abort), before anything is logged about that attempt.
+pub type OnAnswer<'a> = &'a (dyn Fn(u32, &Result<PostResponse, String>) + Send + Sync);
+
+/// One dispatch as the loop runs it.
+pub struct Dispatch<'a> {
+    pub request: PostRequest,
+    pub mission_id: Value,
+    /// `attempt <= maxAttempts` decides each attempt, as JS compares: a
+    /// fraction or an infinity counts as it is, NaN makes no attempt.
+    pub max_attempts: f64,
+    pub retry_base_ms: f64,
+    pub on_answer: Option<OnAnswer<'a>>,
+}
+
 /// `dispatchMission(opts, mcSessionId, payload, signal)`.
 pub async fn dispatch_mission(
     opts: &DispatchOptions,
@@ -167,19 +209,47 @@ pub async fn dispatch_mission(
     let mission_id = payload.get("mission_id").cloned().unwrap_or(Value::Null);
     let request = PostRequest {
         url: policy::dispatch_url(&opts.aiwg_serve_url, session_id),
-        headers: vec![
-            ("Content-Type".into(), "application/json".into()),
-            (
-                "Idempotency-Key".into(),
-                policy::idempotency_key(session_id, &message_text(&mission_id)),
-            ),
-        ],
-        body: payload.to_string(),
+        headers: policy::request_headers(session_id, &message_text(&mission_id)),
+        body: crate::js_json::to_compact_string(payload),
         timeout: opts.request_timeout,
     };
-    let mut last_status: i64 = 0;
-    let mut last_message = Value::from("");
-    for attempt in 1..=opts.max_attempts {
+    run(
+        Dispatch {
+            request,
+            mission_id,
+            max_attempts: f64::from(opts.max_attempts),
+            retry_base_ms: opts.retry_base_ms,
+            on_answer: None,
+        },
+        transport,
+        log,
+        cancel,
+    )
+    .await
+}
+
+/// The message the exhausted outcome quotes when no attempt was made.
+pub const NO_ATTEMPT: &str = "no attempt made";
+
+/// The retry loop of SPEC §3.
+pub async fn run(
+    dispatch: Dispatch<'_>,
+    transport: &dyn Transport,
+    log: &Logger,
+    cancel: Cancel<'_>,
+) -> Outcome {
+    let Dispatch {
+        request,
+        mission_id,
+        max_attempts,
+        retry_base_ms,
+        on_answer,
+    } = dispatch;
+    // Before any attempt: status -1, and the message says so.
+    let mut last_status: i64 = -1;
+    let mut last_message = Value::from(NO_ATTEMPT);
+    let mut attempt: u32 = 1;
+    while f64::from(attempt) <= max_attempts {
         if cancel.attempts.is_cancelled() {
             return Outcome::Failed {
                 mission_id,
@@ -187,12 +257,13 @@ pub async fn dispatch_mission(
                 message: "dispatch aborted before completion".into(),
                 status: last_status,
                 attempts: attempt - 1,
+                ending: Ending::Aborted,
             };
         }
-        let answer = tokio::select! {
-            answer = transport.post(request.clone()) => answer,
-            () = cancel.request.cancelled() => Err(ABORTED.to_owned()),
-        };
+        let answer = post(transport, &request, cancel.request).await;
+        if let Some(on_answer) = on_answer {
+            on_answer(attempt, &answer);
+        }
         let (status, body) = match answer {
             Ok(response) => (response.status, parse_body(&response.text)),
             Err(error) => {
@@ -244,10 +315,11 @@ pub async fn dispatch_mission(
                     message: last_message,
                     status,
                     attempts: attempt,
+                    ending: Ending::Terminal,
                 };
             }
-            Class::Retryable if attempt < opts.max_attempts => {
-                let delay = backoff_ms(f64::from(attempt), opts.retry_base_ms);
+            Class::Retryable if f64::from(attempt) < max_attempts => {
+                let delay = backoff_ms(f64::from(attempt), retry_base_ms);
                 log.log(
                     "dispatch-client:retrying",
                     json!({"missionId": mission_id, "attempt": attempt, "status": status, "delay": delay}),
@@ -256,8 +328,12 @@ pub async fn dispatch_mission(
             }
             Class::Retryable => {}
         }
+        if attempt == u32::MAX {
+            break;
+        }
+        attempt += 1;
     }
-    let attempts = opts.max_attempts;
+    let attempts = attempt - 1;
     log.log(
         "dispatch-client:exhausted",
         json!({"missionId": mission_id, "attempts": attempts, "lastStatus": last_status}),
@@ -276,12 +352,37 @@ pub async fn dispatch_mission(
         )),
         status: last_status,
         attempts,
+        ending: Ending::Exhausted,
     }
 }
 
-/// Wait `ms` milliseconds, or less if `cancel` fires.
+/// One POST. When `cancel` fires first, the transport gets
+/// [`Transport::abort_grace`] to settle on its own (a fetch that honours its
+/// signal rejects with its own AbortError); after that it is cut off.
+async fn post(
+    transport: &dyn Transport,
+    request: &PostRequest,
+    cancel: &CancellationToken,
+) -> Result<PostResponse, String> {
+    let answer = transport.post(request.clone());
+    tokio::pin!(answer);
+    tokio::select! {
+        answer = &mut answer => answer,
+        () = cancel.cancelled() => {
+            match tokio::time::timeout(transport.abort_grace(), &mut answer).await {
+                Ok(answer) => answer,
+                Err(_) => Err(ABORTED.to_owned()),
+            }
+        }
+    }
+}
+
+/// Wait `ms` milliseconds, or less if `cancel` fires. As with `setTimeout`,
+/// NaN and anything under 1 ms wait 1 ms (so a zero backoff cannot spin);
+/// unlike it, more than 2^31-1 ms waits that long, not 1 ms.
 pub async fn sleep_ms(ms: f64, cancel: &CancellationToken) {
-    let wait = Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX);
+    let ms = if ms >= 1.0 { ms } else { 1.0 };
+    let wait = Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::MAX);
     tokio::select! {
         () = tokio::time::sleep(wait) => {}
         () = cancel.cancelled() => {}

@@ -110,6 +110,18 @@ pub fn idempotency_key(session_id: &str, mission_id: &str) -> String {
     )
 }
 
+/// The headers of every dispatch POST: the JSON content type and the
+/// idempotency key (§9.4).
+pub fn request_headers(session_id: &str, mission_id: &str) -> Vec<(String, String)> {
+    vec![
+        ("Content-Type".into(), "application/json".into()),
+        (
+            "Idempotency-Key".into(),
+            idempotency_key(session_id, mission_id),
+        ),
+    ]
+}
+
 /// `POST <serve url without trailing slashes>/api/v1/sessions/<id>/dispatch`.
 pub fn dispatch_url(serve_url: &str, session_id: &str) -> String {
     format!(

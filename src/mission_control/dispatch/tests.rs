@@ -45,7 +45,7 @@ async fn accepted_on_the_first_answer() {
     .await;
     assert_eq!(
         outcome.to_json(),
-        json!({"outcome": "accepted", "missionId": "m-1", "executorId": "ex-1", "estimatedStart": "soon", "idempotentReplayed": false, "attempts": 1})
+        json!({"outcome": "accepted", "missionId": "m-1", "executorId": "ex-1", "estimatedStart": "soon", "dispatchPath": null, "idempotentReplayed": false, "attempts": 1})
     );
     assert_eq!(log.messages(), ["dispatch-client:accepted"]);
     assert_eq!(seen[0].url, "http://serve/api/v1/sessions/s%2F1/dispatch");
@@ -161,7 +161,7 @@ async fn an_aborted_dispatch_stops_at_the_next_attempt() {
     .await;
     assert_eq!(
         outcome.to_json(),
-        json!({"outcome": "failed", "missionId": "m-1", "reason": "aborted", "message": "dispatch aborted before completion", "status": 0, "attempts": 0})
+        json!({"outcome": "failed", "missionId": "m-1", "reason": "aborted", "message": "dispatch aborted before completion", "status": -1, "attempts": 0})
     );
     assert!(transport.seen.lock().expect("seen").is_empty());
 }
@@ -196,4 +196,145 @@ async fn real_http_connection_refused_is_a_transport_failure() {
             .is_some_and(|m| m.contains("network: ")),
         "{json}"
     );
+}
+
+#[tokio::test]
+async fn no_attempt_at_all_is_exhausted_with_status_minus_one() {
+    let (outcome, log, seen) = run(vec![Ok((202, "{}"))], 0).await;
+    assert_eq!(
+        outcome.to_json(),
+        json!({"outcome": "failed", "missionId": "m-1", "reason": "unreachable",
+               "message": "dispatch exhausted 0 attempts: no attempt made", "status": -1, "attempts": 0})
+    );
+    assert_eq!(outcome.ending(), "exhausted");
+    assert!(seen.is_empty());
+    assert_eq!(log.messages(), ["dispatch-client:exhausted"]);
+}
+
+/// The loop as JS compares: `attempt <= maxAttempts`, and a wait after
+/// every retryable attempt with `attempt < maxAttempts`.
+async fn run_limit(max_attempts: f64, answers: usize) -> (Outcome, Vec<String>, usize) {
+    let transport = Scripted::new(vec![Ok((503, "")); answers]);
+    let recorder = Arc::new(Recorder::default());
+    let log: Logger = recorder.clone();
+    let answered = std::sync::Mutex::new(Vec::new());
+    let on_answer = |attempt: u32, answer: &Result<PostResponse, String>| {
+        let status = answer.as_ref().map(|r| r.status).unwrap_or(-1);
+        answered.lock().expect("answered").push((attempt, status));
+    };
+    let outcome = super::run(
+        Dispatch {
+            request: PostRequest {
+                url: "http://serve/x".into(),
+                headers: vec![],
+                body: String::new(),
+                timeout: Duration::from_secs(5),
+            },
+            mission_id: json!("m"),
+            max_attempts,
+            retry_base_ms: 1.0,
+            on_answer: Some(&on_answer),
+        },
+        &transport,
+        &log,
+        Cancel::both(&CancellationToken::new()),
+    )
+    .await;
+    let answered = answered.into_inner().expect("answered");
+    assert!(answered
+        .iter()
+        .enumerate()
+        .all(|(i, &(attempt, status))| attempt as usize == i + 1 && status == 503));
+    (outcome, recorder.messages(), answered.len())
+}
+
+#[tokio::test]
+async fn fractions_nan_and_infinity_count_as_js_compares() {
+    let (outcome, messages, posts) = run_limit(2.5, 5).await;
+    assert_eq!(posts, 2);
+    assert_eq!(outcome.ending(), "exhausted");
+    // 2 < 2.5: the second attempt waits too, then the loop ends.
+    assert_eq!(
+        messages,
+        [
+            "dispatch-client:retrying",
+            "dispatch-client:retrying",
+            "dispatch-client:exhausted"
+        ]
+    );
+    let (outcome, _, posts) = run_limit(f64::NAN, 5).await;
+    assert_eq!((posts, outcome.attempts()), (0, 0));
+    let (outcome, _, posts) = run_limit(-3.0, 5).await;
+    assert_eq!((posts, outcome.ending()), (0, "exhausted"));
+    // Infinity keeps trying: here until the script runs out (a transport
+    // failure) and then a terminal answer arrives.
+    let transport = Scripted::new(vec![Ok((503, "")), Ok((503, "")), Ok((404, ""))]);
+    let log = crate::mission_control::log::silent();
+    let outcome = super::run(
+        Dispatch {
+            request: PostRequest {
+                url: "http://serve/x".into(),
+                headers: vec![],
+                body: String::new(),
+                timeout: Duration::from_secs(5),
+            },
+            mission_id: json!("m"),
+            max_attempts: f64::INFINITY,
+            retry_base_ms: 0.0,
+            on_answer: None,
+        },
+        &transport,
+        &log,
+        Cancel::both(&CancellationToken::new()),
+    )
+    .await;
+    assert_eq!((outcome.ending(), outcome.attempts()), ("terminal", 3));
+}
+
+/// A transport that answers only after a cut-off, within its grace.
+struct LateAnswer {
+    grace: Duration,
+}
+
+impl Transport for LateAnswer {
+    fn post(&self, _request: PostRequest) -> PostFuture<'_> {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            Err("its own abort error".to_owned())
+        })
+    }
+
+    fn abort_grace(&self) -> Duration {
+        self.grace
+    }
+}
+
+#[tokio::test]
+async fn a_cut_off_request_may_settle_within_its_grace() {
+    for (grace, expected) in [
+        (Duration::from_secs(2), "network: its own abort error"),
+        (Duration::ZERO, "network: This operation was aborted"),
+    ] {
+        let cancel = CancellationToken::new();
+        let canceller = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            canceller.cancel();
+        });
+        let recorder = Arc::new(Recorder::default());
+        let log: Logger = recorder.clone();
+        let outcome = dispatch_mission(
+            &opts(1),
+            "s",
+            &json!({"mission_id": "m"}),
+            &LateAnswer { grace },
+            &log,
+            Cancel::both(&cancel),
+        )
+        .await;
+        assert_eq!(
+            outcome.to_json()["message"],
+            format!("dispatch exhausted 1 attempts: {expected}")
+        );
+    }
 }
