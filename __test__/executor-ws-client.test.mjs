@@ -442,31 +442,232 @@ describe('argument types (§10)', () => {
     return true;
   });
 
+  // Only where the original crashes on the value: destructuring nothing,
+  // `.replace` on a URL that is not a string, a signal it cannot listen to,
+  // and onState / logger, which it calls outside any try (in a socket
+  // callback that would take the process down).
   it('startExecutorWS', () => {
     typeError(() => startExecutorWS(null), 'opts');
     typeError(() => startExecutorWS(), 'opts');
     typeError(() => startExecutorWS('http://h'), 'opts');
-    typeError(() => startExecutorWS({ ...base, executorId: 5 }), 'executorId');
-    typeError(() => startExecutorWS({ ...base, executorId: undefined }), 'executorId');
-    typeError(() => startExecutorWS({ ...base, aiwgServeUrl: 'nope' }), 'aiwgServeUrl');
     typeError(() => startExecutorWS({ ...base, aiwgServeUrl: 42 }), 'aiwgServeUrl');
-    typeError(() => startExecutorWS({ ...base, onEvent: 'x' }), 'onEvent');
     typeError(() => startExecutorWS({ ...base, onState: 1 }), 'onState');
     typeError(() => startExecutorWS({ ...base, logger: {} }), 'logger');
-    typeError(() => startExecutorWS({ ...base, WebSocketImpl: 'x' }), 'WebSocketImpl');
-    typeError(() => startExecutorWS({ ...base, token: 7 }), 'token');
-    typeError(() => startExecutorWS({ ...base, reconnectBaseMs: '5' }), 'reconnectBaseMs');
-    typeError(() => startExecutorWS({ ...base, reconnectMaxMs: '5' }), 'reconnectMaxMs');
     typeError(() => startExecutorWS({ ...base, signal: 'abort' }), 'signal');
   });
 
-  it('buildWsUrl and reconnectDelay', () => {
+  it('buildWsUrl', () => {
     typeError(() => buildWsUrl(1, 'e'), 'aiwgServeUrl');
-    typeError(() => buildWsUrl('http://h', 5), 'executorId');
-    typeError(() => buildWsUrl('http://h', 'e', 5), 'token');
-    typeError(() => reconnectDelay('1', 1, 1), 'attempt');
-    typeError(() => reconnectDelay(1, '1', 1), 'baseMs');
-    typeError(() => reconnectDelay(1, 1, null), 'maxMs');
+    typeError(() => buildWsUrl(undefined, 'e'), 'aiwgServeUrl');
+  });
+
+  // Issue 10: plain JS handles these, so they give the original's result.
+  it('buildWsUrl and reconnectDelay coerce as JS does', () => {
+    assert.equal(buildWsUrl('http://h', 5), 'ws://h/ws/executors/5');
+    assert.equal(buildWsUrl('http://h', undefined), 'ws://h/ws/executors/undefined');
+    assert.equal(buildWsUrl('http://h', 'e', 5), 'ws://h/ws/executors/e?token=5');
+    assert.equal(reconnectDelay('1', 1, 1), 1);
+    assert.equal(reconnectDelay(1, '1', 1), 1);
+    assert.equal(reconnectDelay(1, 1, null), 0);
+    assert.equal(reconnectDelay('3', '250', '30000'), 1000);
+  });
+
+  it('startExecutorWS takes a numeric executorId and token, string delays, an onEvent or WebSocketImpl that is not a function', async () => {
+    const rec = recorder();
+    const made = [];
+    const stream = track(startExecutorWS({
+      aiwgServeUrl: 'http://serve.test', executorId: 5, token: 7, logger: rec.logger, onState: rec.onState,
+      reconnectBaseMs: '5', reconnectMaxMs: '8', onEvent: 'x',
+      WebSocketImpl: class {
+        constructor(url) {
+          made.push(url);
+          this.listeners = {};
+        }
+
+        addEventListener(type, cb) {
+          this.listeners[type] = cb;
+        }
+
+        close() {}
+      },
+    }));
+    assert.deepEqual(made, ['ws://serve.test/ws/executors/5?token=7']);
+    await stopAll(stream);
+    assert.deepEqual(rec.lines('executor-ws:stopped'), [{ executorId: 5 }]);
+
+    const rec2 = recorder();
+    const sockets = [];
+    const stream2 = track(startExecutorWS({
+      aiwgServeUrl: 'http://serve.test', executorId: 'e', logger: rec2.logger, reconnectBaseMs: '5', reconnectMaxMs: '8', onEvent: 'x',
+      WebSocketImpl: fakeWebSocketClass(sockets),
+    }));
+    sockets[0].fire('open');
+    sockets[0].fire('message', { data: '{"event":"mission.started"}' });
+    assert.equal(rec2.lines('executor-ws:handler-error').length, 1, 'calling a non-function onEvent is a handler error');
+    assert.match(rec2.lines('executor-ws:handler-error')[0].error, /not a function/);
+    sockets[0].fire('close', { code: 1006 });
+    await waitFor(() => sockets.length === 2, 1000, 'second socket');
+    sockets[1].fire('close', { code: 1006 });
+    await waitFor(() => sockets.length === 3, 1000, 'third socket');
+    assert.deepEqual(rec2.lines('executor-ws:reconnect').map((m) => m.delay), [5, 8]);
+    await stopAll(stream2);
+
+    const rec3 = recorder();
+    const stream3 = track(startExecutorWS({
+      aiwgServeUrl: 'http://serve.test', executorId: 'e', logger: rec3.logger, reconnectBaseMs: 5, WebSocketImpl: 'x',
+    }));
+    const failed = rec3.lines('executor-ws:construct-failed');
+    assert.equal(failed.length, 1, 'new "x"(url) throws: construct-failed, then a retry');
+    assert.match(failed[0].error, /not a constructor/);
+    await waitFor(() => rec3.lines('executor-ws:construct-failed').length >= 2, 1000, 'the retry');
+    await stopAll(stream3);
+  });
+});
+
+/** A minimal browser-style socket class; `sockets[i].fire(type, event)` drives instance i. */
+function fakeWebSocketClass(sockets) {
+  return class {
+    constructor(url) {
+      this.url = url;
+      this.listeners = {};
+      sockets.push(this);
+    }
+
+    addEventListener(type, cb) {
+      (this.listeners[type] ||= []).push(cb);
+    }
+
+    close() {}
+
+    fire(type, event = {}) {
+      for (const cb of this.listeners[type] || []) cb(event);
+    }
+  };
+}
+
+describe('drop-in for every input (issue 10)', () => {
+  it('item 7: a falsy token adds no ?token=', () => {
+    for (const token of ['', 0, false, null, undefined, NaN]) {
+      assert.equal(buildWsUrl('http://h', 'e', token), 'ws://h/ws/executors/e', String(token));
+    }
+    assert.equal(buildWsUrl('http://h', 'e', ' '), 'ws://h/ws/executors/e?token=%20');
+  });
+
+  it('item 7: only a leading http:// or https:// is mapped; nothing else is checked', () => {
+    assert.equal(buildWsUrl('HTTP://h', 'e'), 'HTTP://h/ws/executors/e');
+    assert.equal(buildWsUrl('ws://h/', 'e'), 'ws://h/ws/executors/e');
+    assert.equal(buildWsUrl('localhost:7337', 'e'), 'localhost:7337/ws/executors/e');
+    assert.equal(buildWsUrl('x http://h', 'e'), 'x http://h/ws/executors/e');
+    assert.throws(() => buildWsUrl('http://h', 'half \ud83d'), URIError);
+  });
+
+  it('item 7: reconnectDelay(NaN, …) and other odd numbers give what JS arithmetic gives', () => {
+    const js = (a, b, m) => Math.min(m, b * 2 ** Math.max(0, a - 1));
+    for (const [a, b, m] of [
+      [NaN, 1000, 30000], [1, NaN, 30000], [1, 1000, NaN], [Infinity, 1000, 30000], [-Infinity, 1000, 30000],
+      [1.5, 1000, 30000], [2, -5, 30000], [3, 1000, -1], [1025, 1, Infinity], [-0, -0, -0], [2, 0.1, 30000],
+    ]) {
+      assert.ok(Object.is(reconnectDelay(a, b, m), js(a, b, m)), `reconnectDelay(${a}, ${b}, ${m}) = ${reconnectDelay(a, b, m)}`);
+    }
+    assert.ok(Number.isNaN(reconnectDelay(NaN, 1000, 30000)));
+    assert.equal(reconnectDelay(1.5, 1000, 30000), 1000 * Math.SQRT2);
+    assert.ok(Object.is(reconnectDelay(-0, -0, -0), -0));
+  });
+
+  it("item 15: eventToStatusUpdate returns the event's own values, including what JSON cannot carry", () => {
+    const data = { exit_code: NaN, summary: undefined };
+    const u = eventToStatusUpdate({ event: 'mission.completed', mission_id: NaN, ts: undefined, data });
+    assert.ok(Number.isNaN(u.missionId));
+    assert.ok(Number.isNaN(u.patch.exitCode), 'NaN is a number: kept');
+    assert.deepEqual(Object.keys(u.patch), ['completedAt', 'exitCode', 'summary']);
+    assert.ok('completedAt' in u.patch && u.patch.completedAt === undefined);
+    const noId = eventToStatusUpdate({ event: 'mission.resumed', ts: 't' });
+    assert.ok('missionId' in noId && noId.missionId === undefined, 'missionId is event.mission_id: undefined, not null');
+    assert.deepEqual(Object.keys(noId), ['missionId', 'status', 'patch']);
+    const ctx = { deep: { list: [1, { x: undefined }] } };
+    const hitl = eventToStatusUpdate({ event: 'mission.hitl_required', mission_id: 'm', ts: Infinity, data: { context: ctx } });
+    assert.equal(hitl.patch.hitlContext, ctx, 'the same object');
+    assert.equal(hitl.patch.hitlAt, Infinity);
+    const lone = eventToStatusUpdate({ event: 'mission.failed', mission_id: 'm\ud800', ts: 't', data: { error: 'half \udc00' } });
+    assert.equal(lone.missionId, 'm\ud800');
+    assert.equal(lone.patch.failureMessage, 'half \udc00');
+    assert.deepEqual(Object.keys(eventToStatusUpdate({ event: 'mission.started', mission_id: 'm' })), ['missionId', 'status', 'transitionFrom', 'patch']);
+  });
+
+  it('eventToStatusUpdate reads data and event as JS does (a string data, a numeric event)', () => {
+    assert.equal(eventToStatusUpdate({ event: 5, mission_id: 'm' }), null);
+    assert.equal(eventToStatusUpdate({ event: ['mission.started'], mission_id: 'm' }), null, 'switch compares strictly');
+    assert.deepEqual(eventToStatusUpdate({ event: 'mission.suspended', mission_id: 'm', ts: 't', data: 'text' }).patch, { suspendedAt: 't', checkpointId: null, suspendReason: null });
+    assert.deepEqual(eventToStatusUpdate({ event: 'mission.resumed', mission_id: 'm', ts: 't', data: 0 }).patch, { resumedAt: 't', resumedFrom: 'suspended' });
+  });
+
+  it('the Rust client: a URL the WebSocket constructor refuses is construct-failed and retried, not a throw', async () => {
+    for (const [url, error] of [['nope', 'Invalid URL'], ['ftp://127.0.0.1:9', 'Expected a ws: or wss: protocol, got ftp:'], ['http://127.0.0.1:9/#x', 'Got fragment']]) {
+      const rec = recorder();
+      let stream;
+      assert.doesNotThrow(() => {
+        stream = track(startExecutorWS({ aiwgServeUrl: url, executorId: 'ex-bad-url', token: TOKEN, logger: rec.logger, onState: rec.onState, reconnectBaseMs: 5, reconnectMaxMs: 10 }));
+      });
+      await waitFor(() => rec.lines('executor-ws:construct-failed').length >= 3, 3000, `retries for ${url}`);
+      await stopAll(stream);
+      assert.deepEqual(rec.lines('executor-ws:construct-failed')[0], { executorId: 'ex-bad-url', error }, url);
+      assert.deepEqual(rec.lines('executor-ws:reconnect').slice(0, 3).map((m) => [m.attempt, m.delay]), [[1, 5], [2, 10], [3, 10]]);
+      assert.deepEqual(rec.states, [], 'no socket, so no state change');
+      assert.equal(rec.lines('executor-ws:opened').length, 0);
+      await assert.rejects(within(stream.ready, 1000, 'ready'));
+      assertHygiene(rec, 'ex-bad-url');
+    }
+  });
+
+  it("the Rust client: the caller's executorId in every log line; an upper-case HTTP:// URL connects as WebSocket would", async () => {
+    const serve = await serveWith([(conn) => conn.send({ event: 'mission.started', mission_id: 'm', ts: 't' })]);
+    const rec = recorder();
+    try {
+      const stream = track(startExecutorWS({
+        aiwgServeUrl: serve.url.replace('http://', 'HTTP://'), executorId: 42, token: 0,
+        onEvent: rec.onEvent, onState: rec.onState, logger: rec.logger, reconnectBaseMs: '20',
+      }));
+      await within(stream.ready, 3000, 'ready');
+      await waitFor(() => rec.events.length === 1, 3000, 'the event');
+      assert.equal(serve.attempts[0].path, '/ws/executors/42', 'no token for a falsy one');
+      serve.connections[0].ws.close(4001, 'again');
+      await waitFor(() => rec.lines('executor-ws:reconnect').length === 1, 3000, 'a reconnect');
+      assert.deepEqual(rec.lines('executor-ws:reconnect'), [{ executorId: 42, attempt: 1, delay: 20 }]);
+      await stopAll(stream);
+      assertHygiene(rec, 42);
+    } finally {
+      await closeServe(serve);
+    }
+  });
+
+  it('the Rust client: a frame is handed to onEvent as JSON.parse reads it (lone surrogates, 1e400, deep nesting)', async () => {
+    const deep = `${'{"a":'.repeat(300)}1${'}'.repeat(300)}`;
+    const frames = ['{"event":"x","s":"half \\ud83d"}', '{"event":"y","n":1e400}', `{"event":"z","d":${deep}}`];
+    const serve = await serveWith([(conn) => frames.forEach((f) => conn.send(f))]);
+    const rec = recorder();
+    try {
+      const stream = track(startExecutorWS({ aiwgServeUrl: serve.url, executorId: 'ex-v8', onEvent: rec.onEvent, logger: rec.logger }));
+      await waitFor(() => rec.events.length === 3, 3000, 'three events');
+      assert.deepEqual(rec.events, frames.map((f) => JSON.parse(f)));
+      assert.equal(rec.events[0].s, 'half \ud83d');
+      assert.equal(rec.events[1].n, Infinity);
+      assert.equal(rec.lines('executor-ws:bad-message').length, 0);
+      await stopAll(stream);
+    } finally {
+      await closeServe(serve);
+    }
+  });
+
+  it('the Rust client: reconnectBaseMs NaN logs a NaN delay and still waits between attempts', async () => {
+    const url = await refusedServeUrl();
+    const rec = recorder();
+    const stream = track(startExecutorWS({ aiwgServeUrl: url, executorId: 'ex-nan', logger: rec.logger, reconnectBaseMs: 'soon' }));
+    try {
+      await waitFor(() => rec.lines('executor-ws:reconnect').length >= 2, 3000, 'two reconnects');
+      assert.ok(Number.isNaN(rec.lines('executor-ws:reconnect')[0].delay));
+    } finally {
+      await stopAll(stream);
+    }
   });
 });
 

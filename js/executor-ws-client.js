@@ -1,5 +1,6 @@
 'use strict';
-// @aiwg/mc-native/executor-ws-client. By default the stream runs natively
+// @aiwg/mc-native/executor-ws-client. buildWsUrl, reconnectDelay and
+// eventToStatusUpdate are plain JS. By default the stream runs natively
 // (tokio-tungstenite, src/mission_control/executor_ws). With an injected
 // `WebSocketImpl` the socket is JS's, so this file drives it with the
 // original's timings: the socket is constructed before startExecutorWS
@@ -8,50 +9,91 @@
 
 const native = require('./native.js');
 const check = require('./validate.js');
-const { callLogger, onAbort } = require('./operation.js');
+const { guardedLogger, errorMessage, onAbort } = require('./operation.js');
 
 /** `ws(s)://<serve>/ws/executors/<id>[?token=…]`. */
 function buildWsUrl(aiwgServeUrl, executorId, token) {
   check.string('aiwgServeUrl', aiwgServeUrl);
-  check.string('executorId', executorId);
-  if (token !== undefined && token !== null) check.string('token', token);
-  return native.buildWsUrl(aiwgServeUrl, executorId, token ?? undefined);
+  const base = aiwgServeUrl.replace(/^https:\/\//, 'wss://').replace(/^http:\/\//, 'ws://').replace(/\/+$/, '');
+  const query = token ? `?token=${encodeURIComponent(token)}` : '';
+  return `${base}/ws/executors/${encodeURIComponent(executorId)}${query}`;
 }
 
 /** `min(maxMs, baseMs * 2^max(0, attempt-1))`. */
 function reconnectDelay(attempt, baseMs, maxMs) {
-  return native.reconnectDelay(check.number('attempt', attempt), check.number('baseMs', baseMs), check.number('maxMs', maxMs));
+  return Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
 }
 
-/** The status update an executor event stands for, or null. */
+/** The status update an executor event stands for, or null (SPEC §5's table). */
 function eventToStatusUpdate(event) {
-  if (!event || typeof event !== 'object' || !event.event) return null;
-  const update = native.eventToStatusUpdate(JSON.stringify(event));
-  return update === null ? null : JSON.parse(update);
+  if (!event || !event.event) return null;
+  const { mission_id: missionId, ts } = event;
+  const data = event.data ?? {};
+  const exitCode = typeof data.exit_code === 'number' ? data.exit_code : null;
+  switch (event.event) {
+    case 'mission.started':
+      return {
+        missionId,
+        status: 'running',
+        transitionFrom: 'assigned',
+        patch: { startedAt: ts, agentRuntime: data.agent_runtime || null, ptySessionId: data.pty_session_id || null },
+      };
+    case 'mission.hitl_required':
+      return {
+        missionId,
+        status: 'hitl_required',
+        patch: { hitlId: data.hitl_id || null, hitlPrompt: data.prompt || null, hitlContext: data.context || null, hitlAt: ts },
+      };
+    case 'mission.hitl_responded':
+      // The fixture and the original say `text`; the v1 schema says `response`.
+      return {
+        missionId,
+        status: 'running',
+        transitionFrom: 'hitl_required',
+        patch: { hitlRespondedAt: ts, hitlResponse: data.text || data.response || null },
+      };
+    case 'mission.suspended':
+      return {
+        missionId,
+        status: 'suspended',
+        patch: { suspendedAt: ts, checkpointId: data.checkpoint_id || null, suspendReason: data.reason || null },
+      };
+    case 'mission.resumed':
+      return { missionId, status: 'running', patch: { resumedAt: ts, resumedFrom: data.resumed_from || 'suspended' } };
+    case 'mission.completed':
+      return { missionId, status: 'done', patch: { completedAt: ts, exitCode, summary: data.summary || null } };
+    case 'mission.failed':
+      return {
+        missionId,
+        status: 'failed',
+        patch: { failedAt: ts, failureReason: data.reason || 'unknown', failureMessage: data.error || null, exitCode },
+      };
+    case 'mission.aborted':
+      return {
+        missionId,
+        status: 'aborted',
+        patch: { abortedAt: ts, abortedBy: data.aborted_by || 'unknown', abortReason: data.reason || null },
+      };
+    default:
+      return null;
+  }
 }
 
-/** Options checked and defaulted. */
-function wsOptions(opts) {
-  check.object('opts', opts);
-  return {
-    aiwgServeUrl: check.httpUrl('opts.aiwgServeUrl', opts.aiwgServeUrl),
-    executorId: check.string('opts.executorId', opts.executorId),
-    token: opts.token === undefined || opts.token === null ? undefined : check.string('opts.token', opts.token),
-    reconnectBaseMs: check.optionalNumber('opts.reconnectBaseMs', opts.reconnectBaseMs, 1000),
-    reconnectMaxMs: check.optionalNumber('opts.reconnectMaxMs', opts.reconnectMaxMs, 30000),
-  };
+/** The URL as logs and onState show it: any token replaced by `***` (§9.8). */
+function redactUrl(url) {
+  return url.replace(/token=[^&\s]*/g, 'token=***');
 }
 
 /** Hand an event to onEvent; a throw or a rejection is logged, never fatal. */
 function deliver(onEvent, event, log) {
-  if (typeof onEvent !== 'function') return;
+  if (onEvent === undefined || onEvent === null) return;
   try {
     const result = onEvent(event);
     if (result && typeof result.then === 'function') {
-      result.then(undefined, (err) => log('executor-ws:handler-error', { error: String((err && err.message) || err) }));
+      result.then(undefined, (err) => log('executor-ws:handler-error', { error: errorMessage(err) }));
     }
   } catch (err) {
-    log('executor-ws:handler-error', { error: String((err && err.message) || err) });
+    log('executor-ws:handler-error', { error: errorMessage(err) });
   }
 }
 
@@ -61,12 +103,17 @@ function deliver(onEvent, event, log) {
  * rejects (handled, never unhandled) if stopped before it.
  */
 function startExecutorWS(opts) {
-  const options = wsOptions(opts);
-  const onEvent = check.optionalFunction('opts.onEvent', opts.onEvent);
+  check.present('opts', opts);
+  const { aiwgServeUrl, executorId, token, onEvent, signal, WebSocketImpl } = opts;
+  const reconnectBaseMs = opts.reconnectBaseMs ?? 1000;
+  const reconnectMaxMs = opts.reconnectMaxMs ?? 30000;
+  // The original calls these outside any try (in socket callbacks): a
+  // non-function would crash the process there, so it is refused here.
   const onState = check.optionalFunction('opts.onState', opts.onState);
   const logger = check.optionalFunction('opts.logger', opts.logger);
-  const signal = check.optionalSignal('opts.signal', opts.signal);
-  const WebSocketImpl = check.optionalFunction('opts.WebSocketImpl', opts.WebSocketImpl);
+  if (signal && typeof signal.addEventListener !== 'function') throw check.invalidArg('opts.signal', 'an AbortSignal', signal);
+  const url = buildWsUrl(check.string('opts.aiwgServeUrl', aiwgServeUrl), executorId, token);
+  const options = { url, shown: redactUrl(url), executorId, reconnectBaseMs, reconnectMaxMs };
 
   let resolveReady;
   let rejectReady;
@@ -76,15 +123,15 @@ function startExecutorWS(opts) {
     rejectReady = reject;
   });
   ready.catch(() => {}); // stop before open must never surface as an unhandled rejection
-  const log = (msg, meta) => {
-    if (logger) callLogger(logger, msg, JSON.stringify({ executorId: options.executorId, ...meta }));
-  };
+  const userLog = guardedLogger(logger);
+  const log = (msg, meta) => userLog(msg, { executorId, ...meta });
+  log.active = userLog.active;
   const state = (name, meta) => {
     if (!onState) return;
     try {
       onState(name, meta);
     } catch (err) {
-      log('executor-ws:handler-error', { error: String((err && err.message) || err) });
+      log('executor-ws:handler-error', { error: errorMessage(err) });
     }
   };
   const markOpened = () => {
@@ -94,12 +141,13 @@ function startExecutorWS(opts) {
     }
   };
 
+  const hooks = { onEvent, state, log, markOpened };
   const driver =
     signal && signal.aborted
       ? stoppedDriver(log) // aborted already: nothing is opened at all
-      : WebSocketImpl
-        ? jsDriver(options, WebSocketImpl, { onEvent, state, log, markOpened })
-        : nativeDriver(options, { onEvent, state, log, logger, markOpened });
+      : WebSocketImpl === undefined || WebSocketImpl === null
+        ? nativeDriver(options, hooks)
+        : jsDriver(options, WebSocketImpl, hooks);
 
   let stopping = null;
   let detach = () => {};
@@ -107,7 +155,7 @@ function startExecutorWS(opts) {
     if (!stopping) {
       detach();
       stopping = driver.stop().then(() => {
-        if (!opened) rejectReady(new Error(`executor-ws stopped before it connected to ${options.executorId}`));
+        if (!opened) rejectReady(new Error(`executor-ws stopped before it connected to ${executorId}`));
       });
     }
     return stopping;
@@ -126,12 +174,17 @@ function stoppedDriver(log) {
   };
 }
 
-/** The Rust client; events, states and log lines come through one ordered sink. */
-function nativeDriver(options, { onEvent, state, log, logger, markOpened }) {
+/**
+ * The Rust client; frames, states and log lines come through one ordered
+ * sink. Log metas are rebuilt with the caller's values (executorId as
+ * given, the reconnect delay as JS computes it).
+ */
+function nativeDriver(options, { onEvent, state, log, markOpened }) {
   let markStopped;
   const stopped = new Promise((r) => {
     markStopped = r;
   });
+  const { executorId, reconnectBaseMs, reconnectMaxMs } = options;
   const sink = (kind, a, b) => {
     switch (kind) {
       case 'event':
@@ -140,13 +193,23 @@ function nativeDriver(options, { onEvent, state, log, logger, markOpened }) {
         return state(a, b === 'null' ? undefined : JSON.parse(b));
       case 'ready':
         return markOpened();
-      case 'log':
-        return callLogger(logger, a, b);
+      case 'log': {
+        const { executorId: _native, ...meta } = JSON.parse(b);
+        if (a === 'executor-ws:reconnect') meta.delay = reconnectDelay(meta.attempt, reconnectBaseMs, reconnectMaxMs);
+        return log(a, meta);
+      }
       default:
         return markStopped();
     }
   };
-  const operation = native.startExecutorWs(JSON.stringify(options), Boolean(logger), sink);
+  const operation = native.startExecutorWs(
+    options.url,
+    String(executorId),
+    Number(reconnectBaseMs),
+    Number(reconnectMaxMs),
+    Boolean(log.active),
+    sink,
+  );
   return {
     stop() {
       operation.cancel();
@@ -157,8 +220,7 @@ function nativeDriver(options, { onEvent, state, log, logger, markOpened }) {
 
 /** A caller's browser-style WebSocket class, driven here. */
 function jsDriver(options, WebSocketImpl, { onEvent, state, log, markOpened }) {
-  const url = native.buildWsUrl(options.aiwgServeUrl, options.executorId, options.token);
-  const shown = native.redactUrl(url);
+  const { url, shown } = options;
   let stopped = false;
   let socket = null;
   let attempt = 0;
@@ -166,7 +228,7 @@ function jsDriver(options, WebSocketImpl, { onEvent, state, log, markOpened }) {
 
   const reconnect = () => {
     attempt += 1;
-    const delay = native.reconnectDelay(attempt, options.reconnectBaseMs, options.reconnectMaxMs);
+    const delay = reconnectDelay(attempt, options.reconnectBaseMs, options.reconnectMaxMs);
     log('executor-ws:reconnect', { attempt, delay });
     timer = setTimeout(connect, delay);
   };
@@ -177,7 +239,7 @@ function jsDriver(options, WebSocketImpl, { onEvent, state, log, markOpened }) {
     try {
       current = new WebSocketImpl(url);
     } catch (err) {
-      log('executor-ws:construct-failed', { error: native.redactUrl(String((err && err.message) || err)) });
+      log('executor-ws:construct-failed', { error: redactUrl(errorMessage(err)) });
       reconnect();
       return;
     }

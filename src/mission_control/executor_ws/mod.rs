@@ -42,6 +42,12 @@ pub enum WsState {
 /// Where a stream's events and state changes go.
 pub trait WsHandler: Send + Sync {
     fn on_event(&self, event: Value);
+    /// A text frame that holds a JSON object: its text and the object as
+    /// [`crate::js_json::parse`] reads it. By default the object goes to
+    /// [`WsHandler::on_event`]; JS callers take the text and `JSON.parse` it.
+    fn on_frame(&self, _text: &str, event: Value) {
+        self.on_event(event);
+    }
     fn on_state(&self, state: WsState);
     /// Called once, on the first open.
     fn on_ready(&self) {}
@@ -64,17 +70,92 @@ pub async fn run(
         &opts.executor_id,
         opts.token.as_deref(),
     );
+    let stream = Stream {
+        url,
+        executor_id: opts.executor_id,
+        reconnect_base_ms: opts.reconnect_base_ms,
+        reconnect_max_ms: opts.reconnect_max_ms,
+    };
+    run_stream(stream, handler, log, stop).await;
+}
+
+/// One stream as [`run_stream`] follows it: the URL is used as given.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    pub url: String,
+    /// For log lines.
+    pub executor_id: String,
+    pub reconnect_base_ms: f64,
+    pub reconnect_max_ms: f64,
+}
+
+/// The URL as the WHATWG `WebSocket` constructor takes it, or the reason it
+/// throws: it must parse, `http(s)` becomes `ws(s)`, no other scheme and no
+/// fragment. (The reasons name no part of the URL, so no token can leak.)
+pub fn socket_url(url: &str) -> Result<String, String> {
+    let mut parsed = reqwest::Url::parse(url).map_err(|_| "Invalid URL".to_owned())?;
+    let scheme = match parsed.scheme() {
+        "ws" | "http" => "ws",
+        "wss" | "https" => "wss",
+        other => return Err(format!("Expected a ws: or wss: protocol, got {other}:")),
+    };
+    if parsed.fragment().is_some() {
+        return Err("Got fragment".into());
+    }
+    if parsed.scheme() != scheme && parsed.set_scheme(scheme).is_err() {
+        return Err("Invalid URL".into());
+    }
+    Ok(parsed.into())
+}
+
+/// Keep `stream` open until `stop` is cancelled.
+pub async fn run_stream(
+    stream: Stream,
+    handler: Arc<dyn WsHandler>,
+    log: Logger,
+    stop: CancellationToken,
+) {
+    let Stream {
+        url,
+        executor_id: id,
+        reconnect_base_ms,
+        reconnect_max_ms,
+    } = stream;
     let shown = redact(&url);
-    let id = opts.executor_id.clone();
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_FRAME_BYTES))
         .max_frame_size(Some(MAX_FRAME_BYTES));
     let mut attempt: u32 = 0;
     let mut opened_once = false;
     let bad_messages = FloodGuard::default();
+    let target = socket_url(&url);
     while !stop.is_cancelled() {
+        let target = match &target {
+            Ok(target) => target.as_str(),
+            Err(error) => {
+                // As `new WebSocket(url)` throwing: no socket, no state change, a retry.
+                log.log(
+                    "executor-ws:construct-failed",
+                    json!({"executorId": id, "error": error}),
+                );
+                attempt = attempt.saturating_add(1);
+                let delay =
+                    reconnect_delay(f64::from(attempt), reconnect_base_ms, reconnect_max_ms);
+                log.log(
+                    "executor-ws:reconnect",
+                    json!({"executorId": id, "attempt": attempt, "delay": delay}),
+                );
+                sleep_ms(delay, &stop).await;
+                continue;
+            }
+        };
         let connected = tokio::select! {
-            c = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true) => c,
+            c = tokio_tungstenite::connect_async_tls_with_config(
+                target,
+                Some(config),
+                true,
+                Some(tokio_tungstenite::Connector::Rustls(crate::tls::client_config())),
+            ) => c,
             () = stop.cancelled() => break,
         };
         let code = match connected {
@@ -113,8 +194,10 @@ pub async fn run(
                     };
                     match next {
                         Some(Ok(Message::Text(text))) => {
-                            match serde_json::from_str::<Value>(text.as_str()) {
-                                Ok(event) if event.is_object() => handler.on_event(event),
+                            match crate::js_json::parse(text.as_bytes()) {
+                                Ok(event) if event.is_object() => {
+                                    handler.on_frame(text.as_str(), event)
+                                }
                                 Ok(_) => bad_messages.log(
                                     &log,
                                     "executor-ws:bad-message",
@@ -159,12 +242,8 @@ pub async fn run(
         if stop.is_cancelled() {
             break;
         }
-        attempt += 1;
-        let delay = reconnect_delay(
-            f64::from(attempt),
-            opts.reconnect_base_ms,
-            opts.reconnect_max_ms,
-        );
+        attempt = attempt.saturating_add(1);
+        let delay = reconnect_delay(f64::from(attempt), reconnect_base_ms, reconnect_max_ms);
         log.log(
             "executor-ws:reconnect",
             json!({"executorId": id, "attempt": attempt, "delay": delay}),
@@ -172,4 +251,32 @@ pub async fn run(
         sleep_ms(delay, &stop).await;
     }
     log.log("executor-ws:stopped", json!({"executorId": id}));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::socket_url;
+
+    #[test]
+    fn socket_urls_are_what_the_websocket_constructor_takes() {
+        assert_eq!(
+            socket_url("ws://h:1/ws/executors/e?token=a%2Bb").as_deref(),
+            Ok("ws://h:1/ws/executors/e?token=a%2Bb")
+        );
+        assert_eq!(
+            socket_url("HTTP://h/ws/executors/e").as_deref(),
+            Ok("ws://h/ws/executors/e")
+        );
+        assert_eq!(socket_url("https://h/x").as_deref(), Ok("wss://h/x"));
+        assert_eq!(
+            socket_url("nope/ws/executors/e?token=secret"),
+            Err("Invalid URL".to_owned())
+        );
+        assert_eq!(
+            socket_url("ftp://h/x"),
+            Err("Expected a ws: or wss: protocol, got ftp:".to_owned())
+        );
+        assert_eq!(socket_url("ws://h/x#f"), Err("Got fragment".to_owned()));
+        assert_eq!(socket_url("ws://"), Err("Invalid URL".to_owned()));
+    }
 }
