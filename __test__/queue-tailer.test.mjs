@@ -247,16 +247,14 @@ describe('startQueueTailer: start', () => {
   it('rejects wrong option types with a TypeError naming the option, and starts nothing', async () => {
     const logs = [];
     const logger = (msg) => logs.push(msg);
+    // Only where the original crashes on the value itself: fs and path
+    // refuse a watchDir that is not a string, `.replace` a URL that is not
+    // one, and it calls the logger and listens to the signal outside any try.
     const cases = [
       [{ watchDir: 5, logger }, 'watchDir'],
-      [{ watchDir: os.tmpdir(), aiwgServeUrl: 'nope', logger }, 'aiwgServeUrl'],
       [{ watchDir: os.tmpdir(), aiwgServeUrl: 7337, logger }, 'aiwgServeUrl'],
       [{ watchDir: os.tmpdir(), logger: 'x' }, 'logger'],
       [{ watchDir: os.tmpdir(), signal: {}, logger }, 'signal'],
-      [{ watchDir: os.tmpdir(), fetchImpl: 'fetch', logger }, 'fetchImpl'],
-      [{ watchDir: os.tmpdir(), pollIntervalMs: '1000', logger }, 'pollIntervalMs'],
-      [{ watchDir: os.tmpdir(), retryBaseMs: {}, logger }, 'retryBaseMs'],
-      [{ watchDir: os.tmpdir(), maxAttempts: '5', logger }, 'maxAttempts'],
     ];
     for (const [opts, name] of cases) {
       const p = startQueueTailer(opts);
@@ -267,11 +265,162 @@ describe('startQueueTailer: start', () => {
         return true;
       });
     }
-    await assert.rejects(startQueueTailer('options'), TypeError);
     await delay(50);
     assert.deepEqual(logs, [], 'no tailer started');
   });
+
+  // Issue 10: plain JS handles these, so the tailer starts as the original did.
+  it('options plain JS handles start the tailer: an unusable URL, a fetchImpl that is not a function, numeric strings, an object for a number', async (t) => {
+    const s = scope(t);
+    for (const extra of [
+      { aiwgServeUrl: 'nope' },
+      { fetchImpl: 'fetch' },
+      { pollIntervalMs: '1000' },
+      { retryBaseMs: {} },
+      { maxAttempts: '5' },
+      { reconnectBaseMs: null, maxInflight: '2', requestTimeoutMs: 'soon' },
+    ]) {
+      const root = tmpRoot(s);
+      const { started, log, opts } = tailer(s, { watchDir: root, ...extra });
+      const tl = await within(started, 10_000, JSON.stringify(extra));
+      assert.deepEqual(tl.options, { ...DEFAULTS, ...opts }, JSON.stringify(extra));
+      for (const [k, v] of Object.entries(extra)) assert.ok(Object.is(tl.options[k], v), k);
+      assert.equal(log[0].msg, 'queue-tailer:start');
+      await within(tl.stop(), 10_000, 'stop');
+    }
+  });
+
+  it('a string (or null) for options spreads as JS spreads it: the defaults, plus its indices', async (t) => {
+    const s = scope(t);
+    const cwd = process.cwd();
+    const root = tmpRoot(s);
+    process.chdir(root);
+    s.defer(() => process.chdir(cwd));
+    for (const options of ['ab', null]) {
+      const tl = await within(startQueueTailer(options), 10_000, `start ${options}`);
+      s.defer(() => tl.stop());
+      assert.deepEqual(tl.options, options === null ? { ...DEFAULTS } : { ...DEFAULTS, 0: 'a', 1: 'b' });
+      await within(tl.stop(), 10_000, 'stop');
+    }
+  });
 });
+
+describe('startQueueTailer: options read as plain JS reads them (issue 10)', () => {
+  it("returns the caller's options merged over the defaults, values JSON cannot carry included", async (t) => {
+    const s = scope(t);
+    const root = tmpRoot(s);
+    const odd = { nested: { fn: () => 1, n: NaN } };
+    const { started, opts } = tailer(s, { watchDir: root, dryRun: 'yes', retryBaseMs: NaN, maxAttempts: Infinity, pollIntervalMs: undefined, extra: odd });
+    const tl = await within(started, 10_000, 'start');
+    assert.deepEqual(tl.options, { ...DEFAULTS, ...opts });
+    assert.ok(Number.isNaN(tl.options.retryBaseMs));
+    assert.equal(tl.options.maxAttempts, Infinity);
+    assert.ok('pollIntervalMs' in tl.options && tl.options.pollIntervalMs === undefined, 'an explicit undefined overrides the default, as a spread does');
+    assert.equal(tl.options.extra, odd, 'the same object');
+    assert.equal(tl.options.dryRun, 'yes');
+    await within(tl.stop(), 10_000, 'stop');
+  });
+
+  it('queue-tailer:start logs dryRun as given; a truthy dryRun is dry', async (t) => {
+    const s = scope(t);
+    const root = tmpRoot(s);
+    writeRenamed(sessionFile(root, 'a'), session('mc-dry', [mission(mid(Date.now(), 1))]));
+    const { started, log } = tailer(s, { watchDir: root, dryRun: 'yes' });
+    await within(started, 10_000, 'start');
+    assert.deepEqual(log[0].meta, { aiwgServeUrl: DEFAULTS.aiwgServeUrl, watchDir: root, dryRun: 'yes' });
+    assert.equal(msgs(log, 'queue-tailer:would-dispatch').length, 1);
+    const root2 = tmpRoot(s);
+    const second = tailer(s, { watchDir: root2 });
+    await within(second.started, 10_000, 'start');
+    assert.ok('dryRun' in second.log[0].meta && second.log[0].meta.dryRun === undefined, 'unset: undefined, as the original logs it');
+  });
+
+  it("maxAttempts '2' and retryBaseMs '1' are 2 attempts 1 ms apart; null is the default", async (t) => {
+    const s = scope(t);
+    const root = tmpRoot(s);
+    const id = mid(Date.now(), 1);
+    const file = sessionFile(root, 'a');
+    writeRenamed(file, session('mc-coerce', [mission(id)]));
+    const srv = await serve(s, (r, res) => reply(res, 500, { error: 'boom' }));
+    const { started, log } = tailer(s, { aiwgServeUrl: srv.url, watchDir: root, maxAttempts: '2', retryBaseMs: '1' });
+    await within(started, 10_000, 'start');
+    assert.equal(srv.requests.length, 2);
+    assert.deepEqual(msgs(log, 'dispatch-client:retrying').map((l) => l.meta.delay), [1]);
+    assert.equal(statusOf(file, id), 'failed');
+    assert.equal(missionIn(file, id).dispatchAttempts, 2);
+
+    const root2 = tmpRoot(s);
+    const file2 = sessionFile(root2, 'a');
+    writeRenamed(file2, session('mc-null', [mission(id)]));
+    srv.requests.length = 0;
+    const second = tailer(s, { aiwgServeUrl: srv.url, watchDir: root2, maxAttempts: null, retryBaseMs: 1 });
+    await within(second.started, 10_000, 'start');
+    assert.equal(srv.requests.length, 5, 'maxAttempts null → 5');
+  });
+
+  it('item 4: with fetchImpl, an aiwgServeUrl without a scheme reaches fetchImpl as is', async (t) => {
+    const s = scope(t);
+    const root = tmpRoot(s);
+    const id = mid(Date.now(), 1);
+    const file = sessionFile(root, 'a');
+    writeRenamed(file, session('mc-noscheme', [mission(id)]));
+    const urls = [];
+    const { started } = tailer(s, {
+      aiwgServeUrl: 'localhost:7337',
+      watchDir: root,
+      fetchImpl: async (url) => {
+        urls.push(url);
+        return { status: 202, text: async () => JSON.stringify({ executor_id: 'ex-ns' }) };
+      },
+    });
+    await within(started, 10_000, 'start');
+    assert.deepEqual(urls, ['localhost:7337/api/v1/sessions/mc-noscheme/dispatch']);
+    assert.equal(statusOf(file, id), 'assigned');
+  });
+
+  it('an unusable aiwgServeUrl without fetchImpl: every dispatch is a transport failure, the mission stays queued (§9.2)', async (t) => {
+    const s = scope(t);
+    const root = tmpRoot(s);
+    const id = mid(Date.now(), 1);
+    const file = sessionFile(root, 'a');
+    writeRenamed(file, session('mc-nope', [mission(id)]));
+    const { started, log } = tailer(s, { aiwgServeUrl: 'nope', watchDir: root, maxAttempts: 1 });
+    await within(started, 10_000, 'start');
+    assert.deepEqual(msgs(log, 'dispatch-client:network-error').map((l) => l.meta.error).slice(0, 1), ['Failed to parse URL from nope/api/v1/sessions/mc-nope/dispatch']);
+    assert.deepEqual(msgs(log, 'queue-tailer:dispatch-deferred').map((l) => l.meta.reason), ['unreachable']);
+    assert.equal(statusOf(file, id), 'queued');
+  });
+
+  it('executorTokens and subscribeExecutors are read as JS reads them: a number token, falsy entries skipped', async (t) => {
+    const s = scope(t);
+    const root = tmpRoot(s);
+    const urls = [];
+    class Socket {
+      constructor(url) {
+        urls.push(url);
+      }
+
+      addEventListener() {}
+
+      close() {}
+    }
+    const { started } = tailer(s, {
+      watchDir: root,
+      disableWSSubscription: 0,
+      WebSocketImpl: Socket,
+      executorTokens: { 'ex-a': 7, 'ex-b': '' },
+      subscribeExecutors: ['ex-a', '', null, 'ex-b'],
+    });
+    const tl = await within(started, 10_000, 'start');
+    await waitFor(() => urls.length === 2, 3000, 'two subscriptions');
+    assert.deepEqual(urls.sort(), [`${buildWsUrlFor('ex-a')}?token=7`, buildWsUrlFor('ex-b')]);
+    await within(tl.stop(), 10_000, 'stop');
+  });
+});
+
+function buildWsUrlFor(executorId) {
+  return `ws://127.0.0.1:7337/ws/executors/${encodeURIComponent(executorId)}`;
+}
 
 describe('startQueueTailer: the initial sweep', () => {
   it('dispatches the queued missions of every session before it resolves; every log line delivered; files show assigned', async (t) => {

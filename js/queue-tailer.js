@@ -1,11 +1,13 @@
 'use strict';
 // @aiwg/mc-native/queue-tailer: session-file helpers and startQueueTailer.
-// The tailer runs natively (src/mission_control/tailer); this file merges
-// and checks options and wires the logger, signal and fetchImpl.
+// queuedMissions, buildDispatchPayload and backoffMs are plain JS. The
+// tailer runs natively (src/mission_control/tailer); this file merges and
+// reads the options as the original did and wires the logger, the signal,
+// fetchImpl and an injected WebSocketImpl.
 
 const native = require('./native.js');
 const check = require('./validate.js');
-const { callLogger, fetchAdapter, onAbort } = require('./operation.js');
+const { callLogger, guardedLogger, fetchAdapter, onAbort } = require('./operation.js');
 const { startExecutorWS } = require('./executor-ws-client.js');
 const { discoverSessions, readSession, writeSessionAtomic } = require('./session-files.js');
 
@@ -21,57 +23,65 @@ const DEFAULTS = Object.freeze({
 function queuedMissions(session) {
   if (!session || !Array.isArray(session.missions)) return [];
   return session.missions
-    .filter((mission) => mission && mission.status === 'queued')
+    .filter((mission) => mission != null && mission.status === 'queued')
     .map((mission) => ({ sessionId: session.id, mission }));
 }
 
 /** The executor-v1 dispatch body for `mission`. */
-function buildDispatchPayload(mission, { sessionId } = {}) {
-  check.object('mission', mission);
-  const payload = JSON.parse(native.buildDispatchPayload(JSON.stringify(mission), JSON.stringify(sessionId ?? null)));
-  if (sessionId === undefined && payload.metadata.mc_session_id === null && !('mc_session_id' in (mission.metadata || {}))) {
-    payload.metadata.mc_session_id = undefined;
-  }
-  return payload;
+function buildDispatchPayload(mission, { sessionId }) {
+  check.present('mission', mission);
+  return {
+    mission_id: mission.id,
+    objective: mission.objective,
+    completion: mission.completion || null,
+    long_running: Boolean(mission.longRunning),
+    executor_filter: {
+      executor_id: mission.targetExecutorId || null,
+      capabilities: mission.requiredCapabilities || [],
+      agent_id: mission.targetAgentId || null,
+    },
+    metadata: {
+      mc_session_id: sessionId,
+      mode: mission.mode || 'direct',
+      priority: mission.priority || 'normal',
+      ...mission.metadata,
+    },
+  };
 }
 
 /** `min(30000, baseMs * 2^(attempt-1))`. */
 function backoffMs(attempt, baseMs) {
-  return native.backoffMs(check.number('attempt', attempt), check.number('baseMs', baseMs));
+  return Math.min(30000, baseMs * 2 ** (attempt - 1));
 }
 
-/** The native tailer's options, checked. */
+/** A JS number as JSON can carry it to the native side (NaN and ±Infinity by name). */
+function jsNumber(value) {
+  const n = Number(value);
+  return Number.isFinite(n) ? n : String(n);
+}
+
+/** The native tailer's options, read from the merged options as JS reads them. */
 function tailerConfig(options) {
+  const tokens = {};
+  for (const [id, token] of Object.entries(options.executorTokens ?? {})) {
+    if (token) tokens[id] = String(token);
+  }
   return {
-    aiwgServeUrl: check.httpUrl('options.aiwgServeUrl', options.aiwgServeUrl),
+    aiwgServeUrl: check.string('options.aiwgServeUrl', options.aiwgServeUrl),
     watchDir: check.string('options.watchDir', options.watchDir),
-    pollIntervalMs: check.optionalNumber('options.pollIntervalMs', options.pollIntervalMs, DEFAULTS.pollIntervalMs),
-    retryBaseMs: check.optionalNumber('options.retryBaseMs', options.retryBaseMs, DEFAULTS.retryBaseMs),
-    maxAttempts: check.optionalNumber('options.maxAttempts', options.maxAttempts, DEFAULTS.maxAttempts),
+    pollIntervalMs: jsNumber(options.pollIntervalMs ?? DEFAULTS.pollIntervalMs),
+    retryBaseMs: jsNumber(options.retryBaseMs ?? DEFAULTS.retryBaseMs),
+    maxAttempts: jsNumber(options.maxAttempts ?? DEFAULTS.maxAttempts),
     dryRun: Boolean(options.dryRun),
-    maxInflight: check.optionalNumber('options.maxInflight', options.maxInflight, 8),
-    requestTimeoutMs: check.optionalNumber('options.requestTimeoutMs', options.requestTimeoutMs, 30000),
+    maxInflight: jsNumber(options.maxInflight ?? 8),
+    requestTimeoutMs: jsNumber(options.requestTimeoutMs ?? 30000),
     polling: Boolean(options.usePolling),
     disableWSSubscription: Boolean(options.disableWSSubscription),
-    executorTokens: stringMap('options.executorTokens', options.executorTokens),
-    subscribeExecutors: stringList('options.subscribeExecutors', options.subscribeExecutors),
-    reconnectBaseMs: check.optionalNumber('options.reconnectBaseMs', options.reconnectBaseMs, 1000),
-    reconnectMaxMs: check.optionalNumber('options.reconnectMaxMs', options.reconnectMaxMs, 30000),
+    executorTokens: tokens,
+    subscribeExecutors: [...(options.subscribeExecutors ?? [])].filter((id) => id).map(String),
+    reconnectBaseMs: jsNumber(options.reconnectBaseMs ?? 1000),
+    reconnectMaxMs: jsNumber(options.reconnectMaxMs ?? 30000),
   };
-}
-
-function stringMap(name, value) {
-  if (value === undefined || value === null) return {};
-  check.object(name, value);
-  for (const [k, v] of Object.entries(value)) check.string(`${name}.${k}`, v);
-  return value;
-}
-
-function stringList(name, value) {
-  if (value === undefined || value === null) return [];
-  check.array(name, value);
-  value.forEach((v, i) => check.string(`${name}[${i}]`, v));
-  return value;
 }
 
 /**
@@ -80,13 +90,13 @@ function stringList(name, value) {
  * `{stop, options}`.
  */
 async function startQueueTailer(options = {}) {
-  check.optionalObject('options', options);
   const merged = { ...DEFAULTS, ...options };
   const config = tailerConfig(merged);
   const logger = check.optionalFunction('options.logger', merged.logger);
-  const fetchImpl = check.optionalFunction('options.fetchImpl', merged.fetchImpl);
-  const signal = check.optionalSignal('options.signal', merged.signal);
-  const WebSocketImpl = check.optionalFunction('options.WebSocketImpl', merged.WebSocketImpl);
+  const guarded = guardedLogger(logger);
+  const { fetchImpl, WebSocketImpl } = merged;
+  const signal = merged.signal || undefined;
+  if (signal && typeof signal.addEventListener !== 'function') throw check.invalidArg('options.signal', 'an AbortSignal', signal);
   // Streams this file runs for the tailer when the caller brings its own WebSocket class.
   const streams = [];
   // Aborts the injected fetchImpl's requests when the tailer stops.
@@ -114,7 +124,12 @@ async function startQueueTailer(options = {}) {
     const sink = (kind, a, b) => {
       switch (kind) {
         case 'log':
-          callLogger(logger, a, b);
+          if (a === 'queue-tailer:start') {
+            // The options as the caller gave them (dryRun need not be a boolean).
+            guarded(a, { aiwgServeUrl: merged.aiwgServeUrl, watchDir: merged.watchDir, dryRun: merged.dryRun });
+          } else {
+            callLogger(logger, a, b);
+          }
           break;
         case 'ready':
           resolve({ stop, options: merged });
@@ -130,8 +145,8 @@ async function startQueueTailer(options = {}) {
             aiwgServeUrl: config.aiwgServeUrl,
             executorId,
             token: b || undefined,
-            reconnectBaseMs: config.reconnectBaseMs,
-            reconnectMaxMs: config.reconnectMaxMs,
+            reconnectBaseMs: merged.reconnectBaseMs,
+            reconnectMaxMs: merged.reconnectMaxMs,
             WebSocketImpl,
             logger,
             onEvent: (event) => operation.streamEvent(executorId, JSON.stringify(event)),
@@ -149,9 +164,9 @@ async function startQueueTailer(options = {}) {
     operation = native.startQueueTailer(
       JSON.stringify(config),
       Boolean(logger),
-      Boolean(WebSocketImpl),
+      WebSocketImpl !== undefined && WebSocketImpl !== null,
       sink,
-      fetchImpl ? fetchAdapter(fetchImpl, requests.signal) : null,
+      fetchImpl !== undefined && fetchImpl !== null ? fetchAdapter(fetchImpl, requests.signal) : null,
     );
     detach = onAbort(signal, stop);
   });

@@ -3,12 +3,11 @@
 use super::dispatch_client::{clamp_u32, millis, transport};
 use super::fetch::FetchFn;
 use super::sink::{Sink, SinkFn};
-use super::{parse_json, run_in_background, to_json};
+use super::{parse_json, run_in_background};
 use crate::mission_control::log::Logger;
-use crate::mission_control::session;
 use crate::mission_control::tailer::{self, ExternalStreams, StreamInput, TailerConfig, WsConfig};
 use napi_derive::napi;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,40 +15,52 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-#[napi(catch_unwind)]
-pub fn build_dispatch_payload(
-    mission_json: String,
-    session_id_json: String,
-) -> napi::Result<String> {
-    let mission: Value = parse_json("mission", &mission_json)?;
-    let session_id: Value = parse_json("sessionId", &session_id_json)?;
-    to_json(&session::build_dispatch_payload(&mission, &session_id))
-}
-
-#[napi(catch_unwind)]
-pub fn backoff_ms(attempt: f64, base_ms: f64) -> f64 {
-    session::backoff_ms(attempt, base_ms)
-}
-
-/// The options the JS wrapper passes (merged with the defaults, checked).
+/// The options the JS wrapper passes (merged with the defaults and read as
+/// JS reads them: numbers are `Number(x)`, flags truthiness).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TailerOpts {
     aiwg_serve_url: String,
     watch_dir: String,
+    #[serde(deserialize_with = "js_number")]
     poll_interval_ms: f64,
+    #[serde(deserialize_with = "js_number")]
     retry_base_ms: f64,
+    #[serde(deserialize_with = "js_number")]
     max_attempts: f64,
     dry_run: bool,
+    #[serde(deserialize_with = "js_number")]
     max_inflight: f64,
+    #[serde(deserialize_with = "js_number")]
     request_timeout_ms: f64,
     polling: bool,
     #[serde(rename = "disableWSSubscription")]
     disable_ws_subscription: bool,
     executor_tokens: HashMap<String, String>,
     subscribe_executors: Vec<String>,
+    #[serde(deserialize_with = "js_number")]
     reconnect_base_ms: f64,
+    #[serde(deserialize_with = "js_number")]
     reconnect_max_ms: f64,
+}
+
+/// A JS number as JSON carries it: a number, or `"NaN"`, `"Infinity"`,
+/// `"-Infinity"` for the values JSON has no literal for.
+fn js_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Finite(f64),
+        Named(String),
+    }
+    match Number::deserialize(deserializer)? {
+        Number::Finite(n) => Ok(n),
+        Number::Named(name) => match name.as_str() {
+            "Infinity" => Ok(f64::INFINITY),
+            "-Infinity" => Ok(f64::NEG_INFINITY),
+            _ => Ok(f64::NAN),
+        },
+    }
 }
 
 /// A running tailer as JS holds it.
