@@ -189,7 +189,7 @@ export type Logger = (msg: string, meta: Record<string, unknown>) => void
 /** A fetch-compatible function: `fetchImpl(url, {method, headers, body, signal})`. */
 export type FetchImpl = (
   url: string,
-  init: { method: 'POST'; headers: Record<string, string>; body: string; signal?: AbortSignal },
+  init: { method: 'POST'; headers: Record<string, string>; body: string; signal: AbortSignal | undefined },
 ) => Promise<{ status: number; text(): Promise<string> }>
 
 /** `<root>/sessions/<d>/session.json` for every directory `d` (sorted); `[]` without `sessions/`. */
@@ -253,8 +253,8 @@ export type DispatchOutcome =
       outcome: 'accepted'
       missionId: string
       executorId: string
-      estimatedStart?: unknown
-      dispatchPath?: unknown
+      estimatedStart: unknown
+      dispatchPath: unknown
       idempotentReplayed: boolean
       attempts: number
     }

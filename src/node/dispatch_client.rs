@@ -98,7 +98,7 @@ pub fn dispatch_mission(
                 ),
                 Err(e) => (e.clone(), json!({"ok": false, "status": -1, "seq": seq})),
             };
-            reporter.send("answer", text, meta.to_string());
+            reporter.send("answer", text, crate::js_json::to_compact_string(&meta));
         };
         let outcome = dispatch::run(
             dispatch::Dispatch {

@@ -17,7 +17,11 @@ struct ToJs(Arc<Sink>);
 
 impl WsHandler for ToJs {
     fn on_event(&self, event: Value) {
-        self.0.send("event", event.to_string(), String::new());
+        self.0.send(
+            "event",
+            crate::js_json::to_compact_string(&event),
+            String::new(),
+        );
     }
 
     /// The frame's own text: JS parses it with `JSON.parse`, as the original did.
@@ -31,7 +35,11 @@ impl WsHandler for ToJs {
             WsState::Closed { code } => ("closed", json!({"code": code})),
             WsState::Error => ("error", Value::Null),
         };
-        self.0.send("state", name.to_owned(), meta.to_string());
+        self.0.send(
+            "state",
+            name.to_owned(),
+            crate::js_json::to_compact_string(&meta),
+        );
     }
 
     fn on_ready(&self) {

@@ -63,7 +63,9 @@ impl JsFetch {
             .into_iter()
             .map(|(k, v)| (k, v.into()))
             .collect();
-        let init = json!({"method": "POST", "headers": headers, "body": request.body}).to_string();
+        let init = crate::js_json::to_compact_string(
+            &json!({"method": "POST", "headers": headers, "body": request.body}),
+        );
         let call = async {
             let promise = self
                 .tsfn

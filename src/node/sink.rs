@@ -42,7 +42,11 @@ impl Sink {
 impl Log for Sink {
     fn log(&self, msg: &str, meta: Value) {
         if self.logs {
-            self.send("log", msg.to_owned(), meta.to_string());
+            self.send(
+                "log",
+                msg.to_owned(),
+                crate::js_json::to_compact_string(&meta),
+            );
         }
     }
 }
