@@ -17,8 +17,8 @@ pub mod tls;
 #[cfg_attr(test, allow(dead_code))]
 mod node;
 
-/// When the addon loads: the TLS crypto provider, before any client exists.
-#[cfg(not(test))]
+/// When the addon loads (and when a test binary starts): the TLS crypto
+/// provider, before any client exists.
 #[napi_derive::module_init]
 fn init() {
     tls::install_provider();

@@ -45,7 +45,12 @@ fn start_identity_os(pid: u32) -> Option<String> {
             .ok()
             .map(|s| s.trim().to_owned())
     });
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The main thread's task entry: its start time is the process's, as in
+    // /proc/<pid>/stat. Unlike /proc/<pid>/stat for one's own pid, user-mode
+    // emulators (qemu-aarch64) pass it to the kernel instead of making up
+    // a start time per calling thread, which would make a process's own
+    // identity change from thread to thread.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     let after_name = &stat[stat.rfind(')')? + 1..];
     // Fields from 3 on; start time is field 22.
@@ -92,6 +97,20 @@ mod tests {
     fn identity_is_stable_and_distinguishes_processes() {
         let own = start_identity(std::process::id()).expect("own identity");
         assert_eq!(Some(own.as_str()), own_start_identity());
+        let from_a_thread = std::thread::spawn(|| start_identity(std::process::id()));
+        assert_eq!(from_a_thread.join().unwrap().as_deref(), Some(own.as_str()));
+        // The same start time as /proc/<pid>/stat gives (on a real kernel).
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", std::process::id())).unwrap();
+        let ticks = stat[stat.rfind(')').unwrap() + 1..]
+            .split_whitespace()
+            .nth(19)
+            .unwrap()
+            .to_owned();
+        if ticks != "0" && std::env::var_os("MC_TEST_ARM64").is_none() {
+            assert!(own.ends_with(&format!(":{ticks}")), "{own} vs {ticks}");
+        }
+        // Start times count clock ticks (10 ms): let one pass since this process started.
+        std::thread::sleep(std::time::Duration::from_millis(30));
         let mut child = std::process::Command::new("sleep")
             .arg("5")
             .spawn()
