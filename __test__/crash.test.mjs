@@ -12,23 +12,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { startScriptedServe } from './helpers/scripted-serve.mjs';
 import { scope, waitFor, within } from './helpers/waiting.mjs';
 import { spawnBridge } from './helpers/bridge-process.mjs';
+import { prng } from './helpers/prng.mjs';
 
 const SEED = 0x5eed5;
 const KILLS = 50;
 const SESSIONS = 8;
 const PER_SESSION = 150;
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Temp files beside the session files, with the pid in their name. */
 function temps(files) {

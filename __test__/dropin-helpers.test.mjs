@@ -17,21 +17,11 @@ import {
   classifyStatus, reasonForStatus,
   buildWsUrl, reconnectDelay, eventToStatusUpdate,
 } from '../index.mjs';
+import { prng } from './helpers/prng.mjs';
 
 const SEED = Number(process.env.DROPIN_SEED ?? 0x5eed10);
 const CASES = 3000;
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function generator(seed) {
   const rnd = prng(seed);

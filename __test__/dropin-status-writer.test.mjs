@@ -14,6 +14,7 @@ import path from 'node:path';
 
 import { readSession, writeSessionAtomic } from '../queue-tailer.mjs';
 import { applyStatusUpdate, applyStatusUpdatesBatched } from '../status-writer.mjs';
+import { prng as rng } from './helpers/prng.mjs';
 
 const SEED = Number(process.env.DROPIN_SEED ?? 0x5eed10);
 const CASES = Number(process.env.DROPIN_CASES ?? 1500);
@@ -24,17 +25,6 @@ const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
 const root = fs.mkdtempSync(path.join(base, 'mc-dropin-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-/** mulberry32: a small seeded PRNG. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function generator(seed) {
   const r = rng(seed);
