@@ -105,9 +105,13 @@ fn swap(a: &Path, b: &Path) -> io::Result<bool> {
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
     };
     let (a, b) = (cstr(a)?, cstr(b)?);
+    // The system call itself, not libc's wrapper: glibc has one only since
+    // 2.28 and musl since 1.2.5, and the prebuilt binaries target glibc 2.17
+    // and any Alpine; a binary that named the wrapper would not load there.
     // SAFETY: both are valid NUL-terminated paths, resolved from the cwd.
     let rc = unsafe {
-        libc::renameat2(
+        libc::syscall(
+            libc::SYS_renameat2,
             libc::AT_FDCWD,
             a.as_ptr(),
             libc::AT_FDCWD,
