@@ -18,7 +18,9 @@
 // only say what is missing). CARGO_TARGET_DIR is honoured.
 //
 // Arguments: targets or platform names to build a subset, e.g.
-// `npm run build:linux -- linux-arm64-gnu`.
+// `npm run build:linux -- linux-arm64-gnu`; --loader also writes the
+// generated loader binding.js and binding.d.ts into the root package (the
+// release workflow's publish job takes them from the linux-x64-gnu build).
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -38,6 +40,7 @@ const fail = (message) => failIn('build:linux', message);
 const run = (cmd, args) => runIn('build:linux', cmd, args);
 
 const args = process.argv.slice(2);
+const loader = args.includes('--loader');
 const wanted = args.filter((a) => !a.startsWith('--'));
 const unknown = wanted.filter((w) => !TARGETS.some((t) => t.triple === w || t.platform === w));
 if (unknown.length) fail(`unknown target ${unknown.join(', ')}; known: ${TARGETS.map((t) => `${t.triple} (${t.platform})`).join(', ')}`);
@@ -60,7 +63,12 @@ for (const t of targets) {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `mc-build-${t.platform}-`));
   const started = process.hrtime.bigint();
   try {
-    run(process.execPath, [napi, 'build', '--platform', '--release', '--target', t.zig, '--cross-compile', '--no-js', '--output-dir', scratch]);
+    const js = loader ? ['--js', 'binding.js', '--dts', 'binding.d.ts'] : ['--no-js'];
+    run(process.execPath, [napi, 'build', '--platform', '--release', '--target', t.zig, '--cross-compile', ...js, '--output-dir', scratch]);
+    if (loader) {
+      // The generated loader and types, the same for every target: the root package's.
+      for (const f of ['binding.js', 'binding.d.ts']) fs.copyFileSync(path.join(scratch, f), path.join(ROOT, f));
+    }
     const file = `${BINARY}.${t.platform}.node`;
     const built = path.join(scratch, file);
     if (!fs.existsSync(built)) fail(`napi build wrote no ${file}`);
