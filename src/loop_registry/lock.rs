@@ -299,9 +299,7 @@ impl RegistryLock {
         max_attempts: u32,
         realm: &str,
     ) -> Result<Acquired> {
-        let acquired = self.acquire(loop_id, max_attempts)?;
-        self.remember_hold(acquired, realm);
-        Ok(acquired)
+        self.hold(loop_id, max_attempts, realm)
     }
 
     /// The public `releaseLock`, once the caller has seen that the lock file
