@@ -4,6 +4,7 @@
 //! that converts and wires them for JavaScript.
 
 pub mod atomic_write;
+mod backoff;
 pub mod clock;
 pub mod error;
 pub mod fs_events;
@@ -12,6 +13,7 @@ pub mod loop_registry;
 pub mod mission_control;
 pub mod process_identity;
 pub mod tls;
+mod uri;
 
 // Under `cargo test` napi registers nothing, so the exports look unused.
 #[cfg_attr(test, allow(dead_code))]

@@ -315,5 +315,28 @@ fn ino_of(_meta: &std::fs::Metadata) -> u64 {
     0
 }
 
+impl Aftercheck {
+    /// Run this check shortly ([`AFTERCHECK_DELAY`]), in the path's turn of
+    /// the [`path_queue`](super::path_queue), and every check it asks for after it.
+    pub fn schedule(self, path: &Path) {
+        schedule_aftercheck(path, self);
+    }
+}
+
+fn schedule_aftercheck(path: &Path, check: Aftercheck) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let path = path.to_path_buf();
+    runtime.spawn(async move {
+        tokio::time::sleep(AFTERCHECK_DELAY).await;
+        super::path_queue::enqueue_job(path.clone(), move || {
+            if let Ok(Some(next)) = check.run(&path) {
+                schedule_aftercheck(&path, next);
+            }
+        });
+    });
+}
+
 #[cfg(test)]
 mod tests;

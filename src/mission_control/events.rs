@@ -1,13 +1,8 @@
 //! Executor events → status updates (SPEC §5's table). Pure.
 
-use super::status::StatusUpdate;
+use super::mission::StatusUpdate;
 use crate::js_json::truthy;
 use serde_json::{json, Map, Value};
-
-/// Statuses after which a mission needs no more events.
-pub const TERMINAL: [&str; 3] = ["done", "failed", "aborted"];
-/// Statuses of a mission an executor is working on (§9.1).
-pub const HELD: [&str; 4] = ["assigned", "running", "hitl_required", "suspended"];
 
 /// `eventToStatusUpdate(event)`: the update an event stands for, or `None`
 /// for events that change no status (`mission.assigned`, `progress`,

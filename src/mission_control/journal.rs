@@ -1,7 +1,7 @@
 //! `log.jsonl` beside each session file (§9.10): one JSON object per line,
 //! `ts` last, appended in order with the session's status writes.
 
-use super::status;
+use super::path_queue;
 use crate::clock::now_iso;
 use serde_json::Value;
 use std::fs::OpenOptions;
@@ -30,7 +30,7 @@ pub fn append_holding(session_path: &Path, entry: Value, hold: impl Send + 'stat
     let journal = dir.join(JOURNAL_FILE);
     let mut line = crate::js_json::to_compact_string(&Value::Object(map));
     line.push('\n');
-    status::enqueue_job(session_path.to_path_buf(), move || {
+    path_queue::enqueue_job(session_path.to_path_buf(), move || {
         let _hold = hold;
         // One write of one line with O_APPEND: lines never interleave.
         if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(&journal) {

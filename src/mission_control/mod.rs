@@ -7,8 +7,11 @@ pub mod events;
 pub mod executor_ws;
 pub mod journal;
 pub mod log;
+pub mod mission;
+pub mod path_queue;
 pub mod session;
 pub mod session_lock;
+pub mod sidecar;
 pub mod status;
 pub mod tailer;
 #[cfg(test)]

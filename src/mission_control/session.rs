@@ -135,11 +135,6 @@ pub fn session_text(session: &mut Value) -> Result<String> {
     js_json::to_pretty_string(session).map_err(|e| Error::Invalid(format!("session: {e}")))
 }
 
-/// Resolves once every job queued so far on the session file `path` has run.
-pub async fn flush_jobs(path: PathBuf) {
-    let _ = super::status::flush(path).await;
-}
-
 /// The missions of `session` (an empty slice when `missions` is not an array).
 pub fn missions(session: &Value) -> &[Value] {
     session
@@ -229,17 +224,6 @@ pub fn fifo_timestamp(mission: &Value) -> u64 {
         .and_then(|rest| rest.split('-').next())
         .and_then(|ts| u64::from_str_radix(ts, 36).ok())
         .unwrap_or(u64::MAX)
-}
-
-/// `min(30000, baseMs * 2^(attempt-1))`.
-pub fn backoff_ms(attempt: f64, base_ms: f64) -> f64 {
-    let delay = base_ms * 2f64.powf(attempt - 1.0);
-    // Math.min propagates NaN; f64::min would hide it.
-    if delay.is_nan() {
-        delay
-    } else {
-        delay.min(30_000.0)
-    }
 }
 
 #[cfg(test)]
@@ -348,13 +332,5 @@ mod tests {
         );
         assert_eq!(fifo_timestamp(&json!({"id": "other"})), u64::MAX);
         assert_eq!(fifo_timestamp(&json!({})), u64::MAX);
-    }
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        assert_eq!(backoff_ms(1.0, 500.0), 500.0);
-        assert_eq!(backoff_ms(3.0, 500.0), 2000.0);
-        assert_eq!(backoff_ms(20.0, 500.0), 30_000.0);
-        assert!(backoff_ms(1.0, f64::NAN).is_nan());
     }
 }

@@ -10,8 +10,9 @@
 //! files are never removed: deleting one while another process waits on it
 //! would let two holders in.
 
+use super::sidecar::{is_symlink_refusal, open_no_follow, sidecar};
 use crate::error::{IoContext, Result};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -24,19 +25,6 @@ pub struct SessionLock {
 /// `<dir>/.<name>.lock` for the session file `<dir>/<name>`.
 pub fn lock_path(path: &Path) -> PathBuf {
     sidecar(path, "lock")
-}
-
-/// `<dir>/.<name>.<kind>`: a file kept beside the session file `<dir>/<name>`.
-pub fn sidecar(path: &Path, kind: &str) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let file = format!(".{name}.{kind}");
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.join(file),
-        _ => PathBuf::from(file),
-    }
 }
 
 impl SessionLock {
@@ -55,35 +43,6 @@ impl SessionLock {
         file.lock().at("flock", &lock_path)?;
         Ok(Some(SessionLock { _file: file }))
     }
-}
-
-/// Open (creating) a sidecar file, refusing to follow a symlink at its path.
-pub fn open_no_follow(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
-    }
-    let file = options.open(path)?;
-    // Not a regular file (a planted FIFO or device): refuse it too.
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} is not a regular file", path.display()),
-        ));
-    }
-    Ok(file)
-}
-
-/// The error `O_NOFOLLOW` gives for a symlink, or the one above.
-pub fn is_symlink_refusal(e: &io::Error) -> bool {
-    #[cfg(unix)]
-    if e.raw_os_error() == Some(libc::ELOOP) {
-        return true;
-    }
-    e.kind() == io::ErrorKind::InvalidInput
 }
 
 #[cfg(test)]

@@ -1,48 +1,18 @@
 //! The status writer: apply `{missionId, status, patch?, transitionFrom?}`
-//! updates to a session file, serialised FIFO per path in this process.
+//! updates to a session file, serialised FIFO per path in this process
+//! (by [`path_queue`]).
 
-use super::concurrent_update::{self, Aftercheck, Updated, AFTERCHECK_DELAY};
+use super::concurrent_update::{self, Updated};
+use super::mission::TERMINAL;
+pub use super::mission::{Match, StatusUpdate};
+use super::path_queue;
 use super::session::Unreadable;
 use crate::error::{Error, Result};
 use crate::js_json::truthy;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
 use tokio::sync::oneshot;
-
-/// One status change for one mission.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StatusUpdate {
-    pub mission_id: Value,
-    /// How `mission_id` finds its mission (JS's `m && m.id === missionId`).
-    pub id_match: Match,
-    pub status: Value,
-    pub patch: Option<Map<String, Value>>,
-    /// Keys the merge leaves out: patch keys whose value JSON cannot hold
-    /// (`undefined`), and `status` when the status itself is `undefined`
-    /// (`JSON.stringify` drops such keys when the session is written).
-    pub removed: Vec<String>,
-    /// Applied only while the mission's status is this (when set).
-    pub transition_from: Option<Value>,
-    /// How `transition_from` compares with the mission's status.
-    pub from_match: Match,
-    /// Internal (§9.1): skip the update if the mission has reached a terminal status.
-    pub unless_terminal: bool,
-}
-
-/// How a value from JS compares with one in the file under `===`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Match {
-    /// Equal JSON values (strings, finite numbers, booleans, `null`).
-    #[default]
-    Equal,
-    /// `undefined`: equal to a field that is not there.
-    Absent,
-    /// Equal to nothing in a parsed file (`NaN`, an object, a symbol…).
-    Never,
-}
 
 /// What `applyStatusUpdate` did.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,14 +66,6 @@ impl BatchOutcome {
     }
 }
 
-/// Jobs waiting for one session file, in the order they were submitted.
-type Jobs = HashMap<PathBuf, VecDeque<Box<dyn FnOnce() + Send>>>;
-
-fn jobs() -> &'static Mutex<Jobs> {
-    static JOBS: OnceLock<Mutex<Jobs>> = OnceLock::new();
-    JOBS.get_or_init(Default::default)
-}
-
 /// Queue `updates` for `path`: jobs on one path run one at a time, in the
 /// order of this call (which is why it is not async: the place in the queue
 /// is taken when it is called). Needs a tokio runtime context.
@@ -113,70 +75,10 @@ pub fn enqueue_batch(
 ) -> oneshot::Receiver<Result<Batched>> {
     let (tx, rx) = oneshot::channel();
     let job_path = path.clone();
-    enqueue_job(path, move || {
+    path_queue::enqueue_job(path, move || {
         let _ = tx.send(apply_now(&job_path, &updates));
     });
     rx
-}
-
-/// Queue any work on the session file `path` (such as appending to the
-/// session's `log.jsonl`), in order with its status writes.
-pub fn enqueue_job(path: PathBuf, job: impl FnOnce() + Send + 'static) {
-    let job: Box<dyn FnOnce() + Send> = Box::new(job);
-    let path = queue_key(path);
-    let mut pending = jobs().lock().unwrap_or_else(|p| p.into_inner());
-    match pending.get_mut(&path) {
-        Some(queue) => queue.push_back(job),
-        None => {
-            pending.insert(path.clone(), VecDeque::from([job]));
-            tokio::task::spawn_blocking(move || run_jobs(&path));
-        }
-    }
-}
-
-/// One queue per file, however the caller spelled its path: the directory
-/// is resolved (`mc/sessions/a/session.json` and its absolute form share a
-/// queue). A directory that does not exist yet keeps the path as given.
-fn queue_key(path: PathBuf) -> PathBuf {
-    match (
-        path.parent().filter(|p| !p.as_os_str().is_empty()),
-        path.file_name(),
-    ) {
-        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
-            .map(|d| d.join(name))
-            .unwrap_or(path),
-        _ => std::fs::canonicalize(".")
-            .map(|d| d.join(&path))
-            .unwrap_or(path),
-    }
-}
-
-/// A job that runs after everything queued for `path` so far.
-pub fn flush(path: PathBuf) -> oneshot::Receiver<()> {
-    let (tx, rx) = oneshot::channel();
-    enqueue_job(path, move || {
-        let _ = tx.send(());
-    });
-    rx
-}
-
-/// Run the jobs of `path` until there are none; the path is in the map
-/// exactly while this runs.
-fn run_jobs(path: &Path) {
-    loop {
-        let job = {
-            let mut pending = jobs().lock().unwrap_or_else(|p| p.into_inner());
-            match pending.get_mut(path).and_then(VecDeque::pop_front) {
-                Some(job) => job,
-                None => {
-                    pending.remove(path);
-                    return;
-                }
-            }
-        };
-        // A panicking job drops its reply (the caller gets an error); the queue goes on.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-    }
 }
 
 /// `applyStatusUpdate(path, update)`.
@@ -264,7 +166,7 @@ fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
             aftercheck,
         } => {
             if let Some(check) = aftercheck {
-                schedule_aftercheck(path, check);
+                check.schedule(path);
             }
             Ok(Batched {
                 outcome,
@@ -298,22 +200,6 @@ fn apply_all(session: &mut Value, updates: &[StatusUpdate]) -> BatchOutcome {
     }
     undefined.drop_from(session);
     outcome
-}
-
-/// Look at the replaced file again shortly, in the path's turn.
-fn schedule_aftercheck(path: &Path, check: Aftercheck) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    let path = path.to_path_buf();
-    runtime.spawn(async move {
-        tokio::time::sleep(AFTERCHECK_DELAY).await;
-        enqueue_job(path.clone(), move || {
-            if let Ok(Some(next)) = check.run(&path) {
-                schedule_aftercheck(&path, next);
-            }
-        });
-    });
 }
 
 /// Apply one update to the in-memory session, as the original does with
@@ -390,7 +276,7 @@ fn apply_with(
         }
     }
     let status = status.and_then(Value::as_str).unwrap_or_default();
-    if update.unless_terminal && super::events::TERMINAL.contains(&status) {
+    if update.unless_terminal && TERMINAL.contains(&status) {
         return ("stale", Some(index));
     }
     let mut mission = match &missions[index] {
@@ -537,17 +423,6 @@ mod tests {
         assert_eq!(
             absent.outcome.to_json(),
             json!({"outcome": "missing-session", "applied": [], "missing": ["a"]})
-        );
-    }
-
-    #[test]
-    fn one_queue_per_file_however_its_path_is_spelled() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        fs::create_dir_all(dir.path().join("sub")).expect("mkdir");
-        let plain = queue_key(dir.path().join("session.json"));
-        assert_eq!(
-            queue_key(dir.path().join("sub").join("..").join("session.json")),
-            plain
         );
     }
 

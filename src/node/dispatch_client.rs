@@ -6,6 +6,7 @@
 //! own values (`classifyStatus` and friends are plain JS there).
 
 use super::cancel::Operation;
+use super::convert::millis;
 use super::fetch::{FetchFn, JsFetch};
 use super::run_in_background;
 use super::sink::{Sink, SinkFn};
@@ -14,28 +15,7 @@ use crate::mission_control::log::Logger;
 use napi_derive::napi;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-pub(crate) fn clamp_u32(n: f64) -> u32 {
-    if n.is_nan() || n <= 0.0 {
-        0
-    } else {
-        n.min(f64::from(u32::MAX)) as u32
-    }
-}
-
-pub(crate) fn millis(ms: f64) -> Duration {
-    Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX)
-}
-
-/// The transport for a call: the caller's fetchImpl, or the Rust client.
-pub(crate) fn transport(fetch: Option<FetchFn>) -> napi::Result<Arc<dyn Transport>> {
-    Ok(match fetch {
-        Some(f) => Arc::new(JsFetch::new(f)),
-        None => Arc::new(HttpTransport::shared().map_err(napi::Error::from_reason)?),
-    })
-}
 
 /// The request as the JS side made it.
 #[napi(object)]

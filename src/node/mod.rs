@@ -6,6 +6,7 @@
 //! serde conversion does not.
 
 mod cancel;
+mod convert;
 mod dispatch_client;
 mod executor_ws;
 mod fetch;

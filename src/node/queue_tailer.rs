@@ -1,6 +1,6 @@
 //! `@aiwg/mc-native/queue-tailer` as JS sees it (see js/queue-tailer.js).
 
-use super::dispatch_client::{clamp_u32, millis, transport};
+use super::convert::{clamp_u32, millis, transport};
 use super::fetch::FetchFn;
 use super::sink::{Sink, SinkFn};
 use super::{parse_json, run_in_background};

@@ -9,7 +9,7 @@ pub mod http;
 pub mod policy;
 
 use super::log::Logger;
-use super::session::backoff_ms;
+use crate::backoff::{backoff_ms, sleep_ms};
 use policy::{body_message, classify_status, message_text, parse_body, reason_for_status, Class};
 use serde_json::{json, Value};
 use std::future::Future;
@@ -374,18 +374,6 @@ async fn post(
                 Err(_) => Err(ABORTED.to_owned()),
             }
         }
-    }
-}
-
-/// Wait `ms` milliseconds, or less if `cancel` fires. As with `setTimeout`,
-/// NaN and anything under 1 ms wait 1 ms (so a zero backoff cannot spin);
-/// unlike it, more than 2^31-1 ms waits that long, not 1 ms.
-pub async fn sleep_ms(ms: f64, cancel: &CancellationToken) {
-    let ms = if ms >= 1.0 { ms } else { 1.0 };
-    let wait = Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::MAX);
-    tokio::select! {
-        () = tokio::time::sleep(wait) => {}
-        () = cancel.cancelled() => {}
     }
 }
 

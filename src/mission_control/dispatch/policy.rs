@@ -2,6 +2,7 @@
 //! which reason it gets, how long to wait, and what an answer body says.
 
 use crate::js_json::truthy;
+use crate::uri::encode_uri_component;
 use serde_json::{Map, Value};
 
 /// How one HTTP status is treated.
@@ -78,22 +79,6 @@ pub fn message_text(message: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// `encodeURIComponent`.
-pub fn encode_uri_component(s: &str) -> String {
-    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'!')
-        .remove(b'~')
-        .remove(b'*')
-        .remove(b'\'')
-        .remove(b'(')
-        .remove(b')');
-    utf8_percent_encode(s, COMPONENT).to_string()
 }
 
 /// `Idempotency-Key: <session id>:<mission id>` (§9.4), with every byte a

@@ -7,8 +7,8 @@ mod url;
 
 pub use url::{build_ws_url, reconnect_delay, redact};
 
-use super::dispatch::sleep_ms;
 use super::log::{FloodGuard, Logger};
+use crate::backoff::sleep_ms;
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};

@@ -1,6 +1,6 @@
 //! Executor stream URLs, and the same URL with its token hidden (§9.8).
 
-use super::super::dispatch::policy::encode_uri_component;
+use crate::uri::encode_uri_component;
 
 /// `buildWsUrl`: `http`→`ws`, `https`→`wss`, trailing slashes dropped,
 /// `/ws/executors/<id>`, and `?token=<token>` when there is one.

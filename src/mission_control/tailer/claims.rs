@@ -8,7 +8,7 @@
 //! Dispatches of one session from one tailer share its claim (a count), so
 //! `maxInflight` works within a session as well as across sessions.
 
-use super::super::session_lock::{open_no_follow, sidecar};
+use super::super::sidecar::{open_no_follow, sidecar};
 use std::collections::HashMap;
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};

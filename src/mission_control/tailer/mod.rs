@@ -18,12 +18,14 @@ pub mod watch;
 mod writeback;
 
 use super::dispatch::{dispatch_mission, Cancel, DispatchOptions, Outcome, Transport};
-use super::events::{event_to_status_update, TERMINAL};
+use super::events::event_to_status_update;
 use super::executor_ws::{self, WsHandler, WsOptions, WsState};
 use super::journal;
 use super::log::{FloodGuard, Logger};
-use super::session::{self, backoff_ms};
-use super::status::StatusUpdate;
+use super::mission::StatusUpdate;
+use super::mission::TERMINAL;
+use super::session;
+use crate::backoff::{backoff_ms, sleep_ms};
 use crate::clock::now_iso;
 use crate::error::{Error, Result};
 use scan::{Job, Scanner};
@@ -215,7 +217,7 @@ pub async fn run(
         .scanner
         .seen_paths()
         .into_iter()
-        .map(session::flush_jobs)
+        .map(super::path_queue::flush)
         .collect();
     let left = DRAIN
         .saturating_sub(started.elapsed())
@@ -269,7 +271,7 @@ impl Core {
             let core = Arc::clone(self);
             let path = path.to_path_buf();
             self.tasks.spawn(async move {
-                super::dispatch::sleep_ms(LOOK_AGAIN_MS, &core.stop).await;
+                sleep_ms(LOOK_AGAIN_MS, &core.stop).await;
                 if !core.stop.is_cancelled() {
                     core.examine(&path);
                 }
@@ -739,7 +741,7 @@ impl Core {
         let core = Arc::clone(self);
         let (key, path) = (job.key.clone(), job.path.clone());
         self.tasks.spawn(async move {
-            super::dispatch::sleep_ms(delay, &core.stop).await;
+            sleep_ms(delay, &core.stop).await;
             core.scanner.release(&key);
             if !core.stop.is_cancelled() {
                 core.examine(&path);

@@ -2,10 +2,10 @@
 //! dispatched, which are claimed already, and what is wrong with the rest
 //! (logged once, never fatal: §10).
 
-use super::super::events::HELD;
 use super::super::log::Logger;
+use super::super::mission::StatusUpdate;
+use super::super::mission::HELD;
 use super::super::session::{self, Unreadable};
-use super::super::status::StatusUpdate;
 use super::outcomes::Outcomes;
 use crate::atomic_write;
 use crate::js_json::slice_utf16;

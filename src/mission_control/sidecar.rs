@@ -1,0 +1,49 @@
+//! The hidden files kept beside a session file (`.session.json.lock`,
+//! `.session.json.claim`): how they are named, and how they are opened
+//! without following a link planted at their path.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// `<dir>/.<name>.<kind>`: a file kept beside the session file `<dir>/<name>`.
+pub fn sidecar(path: &Path, kind: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let file = format!(".{name}.{kind}");
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(file),
+        _ => PathBuf::from(file),
+    }
+}
+
+/// Open (creating) a sidecar file, refusing to follow a symlink at its path.
+pub fn open_no_follow(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let file = options.open(path)?;
+    // Not a regular file (a planted FIFO or device): refuse it too.
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    Ok(file)
+}
+
+/// The error `O_NOFOLLOW` gives for a symlink, or the one above.
+pub fn is_symlink_refusal(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return true;
+    }
+    e.kind() == io::ErrorKind::InvalidInput
+}
