@@ -113,7 +113,8 @@ async function dispatchMission(opts, mcSessionId, payload, signal) {
             .catch((err) => ({ status: -1, error: errorMessage(err), seq }));
         };
 
-  const settle = (text, meta) => {
+  const settle = ({ ok, status, text, seq }) => {
+    const meta = { ok, status, seq };
     if (!meta.ok) {
       lastError = text;
       last = attemptResult(-1, { error: `network: ${text}` });
@@ -169,20 +170,21 @@ async function dispatchMission(opts, mcSessionId, payload, signal) {
   };
   return new Promise((resolve, reject) => {
     let detach = () => {};
-    const sink = (kind, a, b) => {
-      switch (kind) {
-        case 'answer':
-          return settle(a, JSON.parse(b));
-        case 'log': {
-          const line = lines[a];
-          return log(a, line ? line(JSON.parse(b)) : JSON.parse(b));
+    const sink = (event) => {
+      switch (event.kind) {
+        case 'Answer':
+          return settle(event);
+        case 'Log': {
+          const line = lines[event.msg];
+          const meta = JSON.parse(event.meta);
+          return log(event.msg, line ? line(meta) : meta);
         }
-        case 'done':
+        case 'Done':
           detach();
-          return resolve(outcomeOf(JSON.parse(a)));
+          return resolve(outcomeOf(event));
         default:
           detach();
-          return reject(new Error(a));
+          return reject(new Error(event.message));
       }
     };
     const operation = native.dispatchMission(request, Boolean(signal?.aborted), Boolean(log.active), sink, adapter);

@@ -9,11 +9,10 @@ use super::cancel::Operation;
 use super::convert::millis;
 use super::fetch::{FetchFn, JsFetch};
 use super::run_in_background;
-use super::sink::{Sink, SinkFn};
+use super::sink::{Sink, SinkEvent, SinkFn};
 use crate::mission_control::dispatch::{self, http::HttpTransport, policy, Transport};
 use crate::mission_control::log::Logger;
 use napi_derive::napi;
-use serde_json::json;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -33,16 +32,61 @@ pub struct DispatchRequest {
     pub request_timeout_ms: f64,
 }
 
-/// Start a dispatch. The sink hears, in order: `answer(text or error,
-/// {ok, status, seq})` for each attempt, the log lines (when `has_logger`),
-/// and `done({end, attempts})` last, where `end` is `accepted`, `terminal`,
-/// `exhausted` or `aborted`.
+/// How a dispatch ended, as `done` reports it.
+#[napi(string_enum = "lowercase")]
+pub enum DispatchEnd {
+    Accepted,
+    Terminal,
+    Exhausted,
+    Aborted,
+}
+
+/// What a dispatch tells JS, in order: an `answer` per attempt, the log
+/// lines (when there is a logger), and `done` (or `error`) last.
+#[napi(discriminant = "kind")]
+pub enum DispatchEvent {
+    /// One attempt's answer: serve's status and body text (`ok`), or the
+    /// transport's error message (`status` -1). `seq` is the injected
+    /// fetchImpl's call number, when there is one.
+    Answer {
+        ok: bool,
+        status: i64,
+        text: String,
+        seq: Option<u32>,
+    },
+    Log {
+        msg: String,
+        meta: String,
+    },
+    Done {
+        end: DispatchEnd,
+        attempts: u32,
+    },
+    Error {
+        message: String,
+    },
+}
+
+impl SinkEvent for DispatchEvent {
+    fn log(msg: &str, meta: String) -> Self {
+        DispatchEvent::Log {
+            msg: msg.to_owned(),
+            meta,
+        }
+    }
+
+    fn internal_error(message: String) -> Self {
+        DispatchEvent::Error { message }
+    }
+}
+
+/// Start a dispatch; the sink hears its [`DispatchEvent`]s.
 #[napi(catch_unwind)]
 pub fn dispatch_mission(
     request: DispatchRequest,
     aborted: bool,
     has_logger: bool,
-    #[napi(ts_arg_type = "(kind: string, a: string, b: string) => void")] sink: SinkFn,
+    #[napi(ts_arg_type = "(event: DispatchEvent) => void")] sink: SinkFn<DispatchEvent>,
     #[napi(
         ts_arg_type = "((url: string, init: string) => Promise<FetchAnswer>) | undefined | null"
     )]
@@ -71,14 +115,20 @@ pub fn dispatch_mission(
         let reporter = Arc::clone(&sink);
         let on_answer = move |_attempt: u32, answer: &Result<dispatch::PostResponse, String>| {
             let seq = js_fetch.as_ref().and_then(|f| f.last_seq());
-            let (text, meta) = match answer {
-                Ok(r) => (
-                    r.text.clone(),
-                    json!({"ok": true, "status": r.status, "seq": seq}),
-                ),
-                Err(e) => (e.clone(), json!({"ok": false, "status": -1, "seq": seq})),
-            };
-            reporter.send("answer", text, crate::js_json::to_compact_string(&meta));
+            reporter.emit(match answer {
+                Ok(r) => DispatchEvent::Answer {
+                    ok: true,
+                    status: r.status,
+                    text: r.text.clone(),
+                    seq,
+                },
+                Err(e) => DispatchEvent::Answer {
+                    ok: false,
+                    status: -1,
+                    text: e.clone(),
+                    seq,
+                },
+            });
         };
         let outcome = dispatch::run(
             dispatch::Dispatch {
@@ -93,8 +143,18 @@ pub fn dispatch_mission(
             dispatch::Cancel::both(&cancel),
         )
         .await;
-        let done = json!({"end": outcome.ending(), "attempts": outcome.attempts()});
-        sink.send("done", done.to_string(), String::new());
+        let end = match &outcome {
+            dispatch::Outcome::Accepted { .. } => DispatchEnd::Accepted,
+            dispatch::Outcome::Failed { ending, .. } => match ending {
+                dispatch::Ending::Terminal => DispatchEnd::Terminal,
+                dispatch::Ending::Exhausted => DispatchEnd::Exhausted,
+                dispatch::Ending::Aborted => DispatchEnd::Aborted,
+            },
+        };
+        sink.emit(DispatchEvent::Done {
+            end,
+            attempts: outcome.attempts(),
+        });
     });
     Ok(Operation::new(token))
 }

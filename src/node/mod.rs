@@ -81,18 +81,17 @@ pub(crate) fn parse_value(what: &str, text: &str) -> napi::Result<serde_json::Va
 
 /// Run `work` on napi's tokio runtime, detached. If it panics, the
 /// operation's sink hears `error` instead of nothing at all.
-pub(crate) fn run_in_background<F>(sink: std::sync::Arc<sink::Sink>, work: F)
+pub(crate) fn run_in_background<E, F>(sink: std::sync::Arc<sink::Sink<E>>, work: F)
 where
+    E: sink::SinkEvent,
     F: std::future::Future<Output = ()> + Send + 'static,
 {
     let task = napi::bindgen_prelude::spawn(work);
     napi::bindgen_prelude::spawn(async move {
         if let Err(e) = task.await {
-            sink.send(
-                "error",
-                format!("internal error in mc-native: {e}"),
-                String::new(),
-            );
+            sink.emit(E::internal_error(format!(
+                "internal error in mc-native: {e}"
+            )));
         }
     });
 }

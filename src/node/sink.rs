@@ -2,51 +2,72 @@
 //! lifecycle events (`ready`, `done`, `stopped`, `error`) travel through
 //! the same threadsafe function, so JS sees every log line an operation
 //! caused before it sees the operation finish.
+//!
+//! Each binding names its own events as a typed enum (a napi structured
+//! enum: `{kind: 'log', msg, meta} | {kind: 'ready'} | …` in JS), so what
+//! each field means is in the type, not in a convention.
 
 use crate::mission_control::log::Log;
-use napi::bindgen_prelude::FnArgs;
+use napi::bindgen_prelude::{FnArgs, JsValuesTupleIntoVec};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
 use serde_json::Value;
 
-/// `(kind, a, b) => void` on the JS side.
-pub type SinkFn = ThreadsafeFunction<
-    FnArgs<(String, String, String)>,
-    (),
-    FnArgs<(String, String, String)>,
-    Status,
-    false,
->;
+/// What an operation's events must be able to say, whatever else they say.
+pub trait SinkEvent: JsValuesTupleIntoVec + Send + 'static {
+    /// A log line: the message and its meta as JSON text (JS `JSON.parse`s it).
+    fn log(msg: &str, meta: String) -> Self;
+    /// The operation's Rust side failed (a panic): it is over.
+    fn internal_error(message: String) -> Self;
+}
+
+/// `(event) => void` on the JS side.
+pub type SinkFn<E = Legacy> = ThreadsafeFunction<E, (), E, Status, false>;
 
 /// A JS operation's sink. Holding it keeps Node alive; dropping it lets go.
-pub struct Sink {
-    tsfn: SinkFn,
+pub struct Sink<E: SinkEvent = Legacy> {
+    tsfn: SinkFn<E>,
     /// Whether the caller gave a logger at all (if not, log lines are not sent).
     pub logs: bool,
 }
 
-impl Sink {
-    pub fn new(tsfn: SinkFn, logs: bool) -> Self {
+impl<E: SinkEvent> Sink<E> {
+    pub fn new(tsfn: SinkFn<E>, logs: bool) -> Self {
         Sink { tsfn, logs }
     }
 
-    /// Send `(kind, a, b)`; calls are delivered in the order they are made.
-    pub fn send(&self, kind: &str, a: String, b: String) {
-        let _ = self.tsfn.call(
-            FnArgs::from((kind.to_owned(), a, b)),
-            ThreadsafeFunctionCallMode::NonBlocking,
-        );
+    /// Send one event; events are delivered in the order they are sent.
+    pub fn emit(&self, event: E) {
+        let _ = self
+            .tsfn
+            .call(event, ThreadsafeFunctionCallMode::NonBlocking);
     }
 }
 
-impl Log for Sink {
+impl<E: SinkEvent> Log for Sink<E> {
     fn log(&self, msg: &str, meta: Value) {
         if self.logs {
-            self.send(
-                "log",
-                msg.to_owned(),
-                crate::js_json::to_compact_string(&meta),
-            );
+            self.emit(E::log(msg, crate::js_json::to_compact_string(&meta)));
         }
+    }
+}
+
+/// The untyped `(kind, a, b)` event of the bindings not yet given their own.
+pub type Legacy = FnArgs<(String, String, String)>;
+
+impl SinkEvent for Legacy {
+    fn log(msg: &str, meta: String) -> Self {
+        FnArgs::from(("log".to_owned(), msg.to_owned(), meta))
+    }
+
+    fn internal_error(message: String) -> Self {
+        FnArgs::from(("error".to_owned(), message, String::new()))
+    }
+}
+
+impl Sink<Legacy> {
+    /// Send `(kind, a, b)`.
+    pub fn send(&self, kind: &str, a: String, b: String) {
+        self.emit(FnArgs::from((kind.to_owned(), a, b)));
     }
 }
