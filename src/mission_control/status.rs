@@ -44,6 +44,19 @@ impl UpdateOutcome {
     }
 }
 
+/// What became of one update of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateResult {
+    /// Merged into its mission.
+    Applied,
+    /// No mission has its id.
+    MissingMission,
+    /// `transitionFrom` did not match (or the mission had ended, §9.1).
+    Stale,
+    /// The file held no session.
+    MissingSession,
+}
+
 /// What `applyStatusUpdatesBatched` did, per update.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchOutcome {
@@ -51,7 +64,7 @@ pub struct BatchOutcome {
     pub applied: Vec<Value>,
     pub missing: Vec<Value>,
     /// Per update, in order: what happened to it.
-    pub each: Vec<&'static str>,
+    pub each: Vec<UpdateResult>,
     /// Per update, in order: the index of the mission it found, if any.
     pub index: Vec<Option<usize>>,
 }
@@ -93,8 +106,8 @@ impl From<Batched> for UpdateOutcome {
     fn from(batch: Batched) -> Self {
         match (batch.session, batch.outcome.each.first().copied()) {
             (None, _) => UpdateOutcome::MissingSession,
-            (Some(_), Some("missing")) => UpdateOutcome::MissingMission,
-            (Some(session), Some("stale")) => UpdateOutcome::Stale(session),
+            (Some(_), Some(UpdateResult::MissingMission)) => UpdateOutcome::MissingMission,
+            (Some(session), Some(UpdateResult::Stale)) => UpdateOutcome::Stale(session),
             (Some(session), _) => UpdateOutcome::Updated(session),
         }
     }
@@ -132,7 +145,7 @@ fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
             session_found: false,
             applied: Vec::new(),
             missing: updates.iter().map(|u| u.mission_id.clone()).collect(),
-            each: vec!["missing-session"; updates.len()],
+            each: vec![UpdateResult::MissingSession; updates.len()],
             index: vec![None; updates.len()],
         },
         session: None,
@@ -192,9 +205,9 @@ fn apply_all(session: &mut Value, updates: &[StatusUpdate]) -> BatchOutcome {
         let (what, index) = apply_with(session, update, &mut undefined);
         outcome.index.push(index);
         match what {
-            "applied" => outcome.applied.push(update.mission_id.clone()),
-            "missing" => outcome.missing.push(update.mission_id.clone()),
-            _ => {}
+            UpdateResult::Applied => outcome.applied.push(update.mission_id.clone()),
+            UpdateResult::MissingMission => outcome.missing.push(update.mission_id.clone()),
+            UpdateResult::Stale | UpdateResult::MissingSession => {}
         }
         outcome.each.push(what);
     }
@@ -203,9 +216,9 @@ fn apply_all(session: &mut Value, updates: &[StatusUpdate]) -> BatchOutcome {
 }
 
 /// Apply one update to the in-memory session, as the original does with
-/// `missions[i] = {...current, ...patch, status}`: "applied", "missing" or
-/// "stale", and the index of the mission found.
-pub fn apply_one(session: &mut Value, update: &StatusUpdate) -> (&'static str, Option<usize>) {
+/// `missions[i] = {...current, ...patch, status}`: what became of it, and
+/// the index of the mission found.
+pub fn apply_one(session: &mut Value, update: &StatusUpdate) -> (UpdateResult, Option<usize>) {
     let mut undefined = Undefined::default();
     let result = apply_with(session, update, &mut undefined);
     undefined.drop_from(session);
@@ -253,9 +266,9 @@ fn apply_with(
     session: &mut Value,
     update: &StatusUpdate,
     undefined: &mut Undefined,
-) -> (&'static str, Option<usize>) {
+) -> (UpdateResult, Option<usize>) {
     let Some(missions) = session.get_mut("missions").and_then(Value::as_array_mut) else {
-        return ("missing", None);
+        return (UpdateResult::MissingMission, None);
     };
     let Some(index) = missions.iter().enumerate().position(|(i, m)| {
         truthy(m)
@@ -265,19 +278,19 @@ fn apply_with(
                 Match::Never => false,
             }
     }) else {
-        return ("missing", None);
+        return (UpdateResult::MissingMission, None);
     };
     let current = &missions[index];
     let status = undefined.get(index, current, "status");
     if let Some(from) = update.transition_from.as_ref().filter(|f| truthy(f)) {
         let same = update.from_match == Match::Equal && status == Some(from);
         if !same {
-            return ("stale", Some(index));
+            return (UpdateResult::Stale, Some(index));
         }
     }
     let status = status.and_then(Value::as_str).unwrap_or_default();
     if update.unless_terminal && TERMINAL.contains(&status) {
-        return ("stale", Some(index));
+        return (UpdateResult::Stale, Some(index));
     }
     let mut mission = match &missions[index] {
         Value::Object(map) => map.clone(),
@@ -297,7 +310,7 @@ fn apply_with(
         undefined.0.insert(index, still_undefined);
     }
     missions[index] = Value::Object(mission);
-    ("applied", Some(index))
+    (UpdateResult::Applied, Some(index))
 }
 
 /// `{...value}` for a value that is not an object: an array's or a

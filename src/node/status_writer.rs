@@ -7,7 +7,7 @@
 
 use super::{js_error, parse_value};
 use crate::error::Error;
-use crate::mission_control::status::{self, Match, StatusUpdate};
+use crate::mission_control::status::{self, Match, StatusUpdate, UpdateResult};
 use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 use napi_derive::napi;
@@ -19,8 +19,8 @@ use std::path::PathBuf;
 pub struct StatusWrite {
     /// The file held a session (a truthy JSON value).
     pub session_found: bool,
-    /// Per update: `applied`, `missing`, `stale` or `missing-session`.
-    pub each: Vec<String>,
+    /// Per update: what became of it.
+    pub each: Vec<EachResult>,
     /// Per update: the index of the mission it found, if any.
     pub index: Vec<Option<u32>>,
     /// The file's text the updates ran on (asked for with `wantSession`).
@@ -30,6 +30,30 @@ pub struct StatusWrite {
     pub merged: Option<String>,
     /// The `updatedAt` written, when something was.
     pub updated_at: Option<String>,
+}
+
+/// What became of one update, as JS reads it.
+#[napi(string_enum)]
+pub enum EachResult {
+    #[napi(value = "applied")]
+    Applied,
+    #[napi(value = "missing")]
+    Missing,
+    #[napi(value = "stale")]
+    Stale,
+    #[napi(value = "missing-session")]
+    MissingSession,
+}
+
+impl From<UpdateResult> for EachResult {
+    fn from(result: UpdateResult) -> Self {
+        match result {
+            UpdateResult::Applied => EachResult::Applied,
+            UpdateResult::MissingMission => EachResult::Missing,
+            UpdateResult::Stale => EachResult::Stale,
+            UpdateResult::MissingSession => EachResult::MissingSession,
+        }
+    }
 }
 
 fn matching(value: Option<&Value>) -> Match {
@@ -104,7 +128,7 @@ pub fn apply_status_updates<'env>(
         };
         Ok(StatusWrite {
             session_found: batch.outcome.session_found,
-            each: batch.outcome.each.iter().map(|e| (*e).to_owned()).collect(),
+            each: batch.outcome.each.iter().map(|&e| e.into()).collect(),
             index: batch
                 .outcome
                 .index

@@ -23,6 +23,7 @@ use super::executor_ws::{self, WsHandler, WsOptions, WsState};
 use super::journal;
 use super::log::{FloodGuard, Logger};
 use super::mission::StatusUpdate;
+use super::status::UpdateResult;
 use super::mission::TERMINAL;
 use super::session;
 use crate::backoff::{backoff_ms, sleep_ms};
@@ -645,9 +646,10 @@ impl Core {
                 new_status,
             } => {
                 let outcome = match written.await {
-                    Ok(Ok("applied")) => "updated",
-                    Ok(Ok("missing")) => "missing-mission",
-                    Ok(Ok(other)) => other,
+                    Ok(Ok(UpdateResult::Applied)) => "updated",
+                    Ok(Ok(UpdateResult::MissingMission)) => "missing-mission",
+                    Ok(Ok(UpdateResult::Stale)) => "stale",
+                    Ok(Ok(UpdateResult::MissingSession)) => "missing-session",
                     Ok(Err(_)) | Err(_) => "error",
                 };
                 self.log.log(
@@ -709,7 +711,7 @@ impl Core {
         self.writeback.submit(&self.tasks, &job.path, update)
     }
 
-    async fn written(pending: Pending) -> Result<&'static str> {
+    async fn written(pending: Pending) -> Result<UpdateResult> {
         match pending.await {
             Ok(written) => written.map_err(Error::Message),
             Err(_) => Err(Error::Message("status write-back was dropped".into())),

@@ -2,16 +2,15 @@
 //! in batches, one read and one write per batch, so a burst of outcomes for
 //! one session becomes a few writes instead of one each.
 
-use super::super::status::{apply_status_updates_batched, StatusUpdate};
+use super::super::status::{apply_status_updates_batched, StatusUpdate, UpdateResult};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
-/// What became of one update: "applied", "missing", "stale",
-/// "missing-session", or an error message.
-pub type Written = Result<&'static str, String>;
+/// What became of one update, or why it could not be written.
+pub type Written = Result<UpdateResult, String>;
 
 type Pending = Vec<(StatusUpdate, oneshot::Sender<Written>)>;
 
