@@ -338,7 +338,10 @@ async fn a_write_back_waits_out_a_half_written_file() {
         .await
         .expect("in time")
         .expect("reply");
-    assert_eq!(written, Ok(crate::mission_control::status::UpdateResult::Applied));
+    assert_eq!(
+        written,
+        Ok(crate::mission_control::status::UpdateResult::Applied)
+    );
     assert_eq!(statuses(&path), ["assigned"]);
 }
 
