@@ -1,5 +1,5 @@
 'use strict';
-// @aiwg/mc-native/queue-tailer
-const { discoverSessions, readSession, writeSessionAtomic, queuedMissions, buildDispatchPayload, backoffMs, startQueueTailer } = require('./js/queue-tailer.js');
-
-module.exports = { discoverSessions, readSession, writeSessionAtomic, queuedMissions, buildDispatchPayload, backoffMs, startQueueTailer };
+// Not an entry point: package.json's exports sends @aiwg/mc-native/queue-tailer
+// to js/queue-tailer.js. Kept only because cli/bridge.js and cli/status.js
+// require('../queue-tailer.js'); delete it once they require '../js/queue-tailer.js'.
+module.exports = require('./js/queue-tailer.js');

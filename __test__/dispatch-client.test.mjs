@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 
 import * as main from '../index.mjs';
-import { classifyStatus, reasonForStatus, sleep, dispatchMission } from '../dispatch-client.mjs';
+import { classifyStatus, reasonForStatus, sleep, dispatchMission } from '../esm/dispatch-client.mjs';
 import { startScriptedServe, refusedUrl } from './helpers/scripted-serve.mjs';
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
@@ -1143,7 +1143,7 @@ describe('dispatchMission: where the original returns, the same value (issue 10)
 describe('process lifetime', () => {
   it('a process that dispatched (accepted, refused, aborted, timed out, fetchImpl) exits by itself', { timeout: 20_000 }, async () => {
     const script = `
-      import { dispatchMission } from ${JSON.stringify(path.join(PKG, 'dispatch-client.mjs'))};
+      import { dispatchMission } from ${JSON.stringify(path.join(PKG, 'esm', 'dispatch-client.mjs'))};
       import { startScriptedServe, refusedUrl } from ${JSON.stringify(path.join(HERE, 'helpers', 'scripted-serve.mjs'))};
       const s = await startScriptedServe((req, i) => i === 0 ? { status: 202, body: { executor_id: 'e' } } : { hang: true });
       const results = [];

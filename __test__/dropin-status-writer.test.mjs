@@ -12,8 +12,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { readSession, writeSessionAtomic } from '../queue-tailer.mjs';
-import { applyStatusUpdate, applyStatusUpdatesBatched } from '../status-writer.mjs';
+import { readSession, writeSessionAtomic } from '../esm/queue-tailer.mjs';
+import { applyStatusUpdate, applyStatusUpdatesBatched } from '../esm/status-writer.mjs';
 import { prng as rng } from './helpers/prng.mjs';
 
 const SEED = Number(process.env.DROPIN_SEED ?? 0x5eed10);

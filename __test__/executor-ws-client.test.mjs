@@ -12,7 +12,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 
 import * as main from '../index.mjs';
-import { buildWsUrl, reconnectDelay, eventToStatusUpdate, startExecutorWS } from '../executor-ws-client.mjs';
+import { buildWsUrl, reconnectDelay, eventToStatusUpdate, startExecutorWS } from '../esm/executor-ws-client.mjs';
 import { startWsServe, refusedServeUrl, waitFor } from './helpers/ws-serve.mjs';
 import { within } from './helpers/waiting.mjs';
 
@@ -179,7 +179,7 @@ function fakeWebSocket({ throwOn = () => false } = {}) {
 
 describe('package surface (§1)', () => {
   it('ESM subpath, CJS subpath and the main entry expose the same four functions', () => {
-    const cjs = require('../executor-ws-client.js');
+    const cjs = require('../js/executor-ws-client.js');
     const root = require('..');
     for (const name of ['buildWsUrl', 'reconnectDelay', 'eventToStatusUpdate', 'startExecutorWS']) {
       assert.equal(typeof cjs[name], 'function', `cjs ${name}`);

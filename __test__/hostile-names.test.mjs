@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startQueueTailer } from '../queue-tailer.mjs';
+import { startQueueTailer } from '../esm/queue-tailer.mjs';
 import { startScriptedServe } from './helpers/scripted-serve.mjs';
 import { scope, waitFor } from './helpers/waiting.mjs';
 

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
-import { startQueueTailer } from '../queue-tailer.mjs';
+import { startQueueTailer } from '../esm/queue-tailer.mjs';
 import { startFakeServe } from './helpers/lifecycle-serve.mjs';
 import { WebSocket } from 'ws';
 import { scope, waitFor, within } from './helpers/waiting.mjs';

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { spawn, spawnSync } from 'node:child_process';
 
 import { ExternalMultiLoopStateManager } from '../index.mjs';
-import * as subpathEsm from '../external-multi-loop-state-manager.mjs';
+import * as subpathEsm from '../esm/external-multi-loop-state-manager.mjs';
 
 const require = createRequire(import.meta.url);
 const HERE = path.dirname(new URL(import.meta.url).pathname);
@@ -160,7 +160,7 @@ describe('entry points (SPEC §1)', () => {
   });
 
   it('subpath .js: named and .default are the same class', () => {
-    const cjs = require('../external-multi-loop-state-manager.js');
+    const cjs = require('../cjs/external-multi-loop-state-manager.js');
     assert.equal(cjs.ExternalMultiLoopStateManager, ExternalMultiLoopStateManager);
     assert.equal(cjs.default, ExternalMultiLoopStateManager);
   });

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { startQueueTailer } from '../queue-tailer.mjs';
+import { startQueueTailer } from '../esm/queue-tailer.mjs';
 import { startScriptedServe } from './helpers/scripted-serve.mjs';
 import { scope, waitFor, within } from './helpers/waiting.mjs';
 

@@ -25,7 +25,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
-import { typeCheck } from './helpers/typescript.mjs';
+import { pathToFileURL } from 'node:url';
+import { typeCheck, importEvery } from './helpers/typescript.mjs';
 
 import { ROOT, cleanEnv } from './helpers/cli-process.mjs';
 
@@ -250,6 +251,43 @@ describe('npm pack → install into an empty project', { skip }, () => {
       import { buildWsUrl } from '@aiwg/mc-native/executor-ws-client';
       console.log(typeof startQueueTailer, Manager === ExternalMultiLoopStateManager, buildWsUrl('http://h', 'a b'));`;
     assert.equal((await node(['--input-type=module', '-e', esm], app)).stdout, 'function true ws://h/ws/executors/a%20b\n');
+  });
+
+  it('every entry point loads with require and import, with the names of the checkout, and has types for both', async () => {
+    const subpaths = Object.entries(pkg.exports).filter(([, target]) => typeof target === 'object');
+    const specifier = (subpath) => path.posix.join(pkg.name, subpath);
+    const script = `
+      import { createRequire } from 'node:module';
+      const require = createRequire(process.cwd() + '/');
+      const out = {};
+      for (const spec of ${JSON.stringify(subpaths.map(([subpath]) => specifier(subpath)))}) {
+        out[spec] = { require: Object.keys(require(spec)).sort(), import: Object.keys(await import(spec)).sort() };
+      }
+      console.log(JSON.stringify(out));`;
+    const loaded = JSON.parse((await node(['--input-type=module', '-e', script], app)).stdout);
+    const expected = {};
+    for (const [subpath, target] of subpaths) {
+      expected[specifier(subpath)] = {
+        require: Object.keys(require(path.join(ROOT, target.require))).sort(),
+        import: Object.keys(await import(pathToFileURL(path.join(ROOT, target.import)))).sort(),
+      };
+    }
+    assert.deepEqual(loaded, expected);
+
+    const modules = subpaths.map(([subpath, target]) => ({
+      specifier: specifier(subpath),
+      names: Object.keys(require(path.join(ROOT, target.require))).filter((n) => n !== 'default'),
+    }));
+    for (const [format, ext] of [['esm', 'mts'], ['cjs', 'cts']]) {
+      const usage = path.join(app, `every-entry.${ext}`);
+      fs.writeFileSync(usage, importEvery(modules, format));
+      const { errors, program } = typeCheck(usage);
+      assert.deepEqual(errors, [], format);
+      const used = program.getSourceFiles().map((f) => f.fileName);
+      for (const [subpath, target] of subpaths) {
+        assert.ok(used.some((f) => f.endsWith(`/@aiwg/mc-native/${path.posix.normalize(target.types)}`)), `${format} ${subpath}: ${target.types}`);
+      }
+    }
   });
 
   it('the mc-native bin runs: --help, --version, and a command', async () => {

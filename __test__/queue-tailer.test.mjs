@@ -12,7 +12,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 
-import { startQueueTailer, buildDispatchPayload } from '../queue-tailer.mjs';
+import { startQueueTailer, buildDispatchPayload } from '../esm/queue-tailer.mjs';
 import { scope, waitFor, within } from './helpers/waiting.mjs';
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);

@@ -19,8 +19,8 @@ import {
   queuedMissions,
   buildDispatchPayload,
   backoffMs,
-} from '../queue-tailer.mjs';
-import { applyStatusUpdate, applyStatusUpdatesBatched } from '../status-writer.mjs';
+} from '../esm/queue-tailer.mjs';
+import { applyStatusUpdate, applyStatusUpdatesBatched } from '../esm/status-writer.mjs';
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 const READER = path.join(HERE, 'helpers', 'tailer-session-reader.mjs');

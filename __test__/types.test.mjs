@@ -1,11 +1,13 @@
-// index.d.ts (and each subpath's .d.ts) against what the package really exports.
+// index.d.ts (and each subpath's .d.ts) against what the package really
+// exports; the generated entry files against their generator.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import ts from 'typescript';
-import { typeCheck } from './helpers/typescript.mjs';
+import { typeCheck, importEvery } from './helpers/typescript.mjs';
 
 const require = createRequire(import.meta.url);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -56,4 +58,24 @@ test('a TypeScript user compiles against the types, and misuse is caught', () =>
   const usage = path.join(root, '__test__', 'fixtures', 'types-usage.ts');
   const text = typeCheck(usage).errors;
   assert.deepEqual(text, []);
+});
+
+test('each entry point resolves to its .d.ts for import and require (NodeNext), with every runtime name', () => {
+  const modules = entries.map(({ subpath, cjs }) => ({
+    specifier: path.posix.join(pkg.name, subpath),
+    names: Object.keys(require(cjs)).filter((n) => n !== 'default'),
+  }));
+  for (const [format, ext] of [['esm', 'mts'], ['cjs', 'cts']]) {
+    // Not written: the text is handed to the compiler as this file's.
+    const file = path.join(root, '__test__', 'fixtures', `every-entry.${ext}`);
+    const { errors, program } = typeCheck(file, importEvery(modules, format));
+    assert.deepEqual(errors, [], format);
+    const used = new Set(program.getSourceFiles().map((f) => path.normalize(f.fileName)));
+    for (const { subpath, dts } of entries) assert.ok(used.has(dts), `${format} ${subpath}: ${dts}`);
+  }
+});
+
+test('the generated entry files are what scripts/gen-entries.js writes now', () => {
+  const { status, stderr } = spawnSync(process.execPath, [path.join(root, 'scripts', 'gen-entries.js'), '--check'], { encoding: 'utf8' });
+  assert.deepEqual({ status, stderr }, { status: 0, stderr: '' });
 });

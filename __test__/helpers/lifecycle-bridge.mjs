@@ -14,7 +14,7 @@
 //                             IPC channel: nothing of ours is left, so the
 //                             process must exit on its own.
 
-import { startQueueTailer } from '../../queue-tailer.mjs';
+import { startQueueTailer } from '../../esm/queue-tailer.mjs';
 
 const options = JSON.parse(process.env.LIFECYCLE_BRIDGE_OPTIONS || '{}');
 const send = (message) => {

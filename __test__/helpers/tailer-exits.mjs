@@ -18,7 +18,7 @@ import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startQueueTailer } from '../../queue-tailer.mjs';
+import { startQueueTailer } from '../../esm/queue-tailer.mjs';
 
 const useFetch = process.argv[2] === 'fetch';
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-tailer-exits-'));

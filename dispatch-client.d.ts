@@ -1,1 +1,0 @@
-export { classifyStatus, reasonForStatus, sleep, dispatchMission } from './index'

@@ -1,1 +1,0 @@
-export { buildWsUrl, reconnectDelay, eventToStatusUpdate, startExecutorWS } from './index'

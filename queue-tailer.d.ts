@@ -1,1 +1,0 @@
-export { discoverSessions, readSession, writeSessionAtomic, queuedMissions, buildDispatchPayload, backoffMs, startQueueTailer } from './index'

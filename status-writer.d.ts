@@ -1,1 +1,0 @@
-export { applyStatusUpdate, applyStatusUpdatesBatched } from './index'
