@@ -1030,17 +1030,21 @@ describe('dispatchMission: where the original returns, the same value (issue 10)
   });
 
   it("item 6: a fetchImpl's own abort error is the message, not one of ours; the Rust client says fetch's words", async (t) => {
+    // Aborted once the request is in flight (not after a fixed time: on a
+    // slow CPU a timer can fire before the first attempt has started).
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 30);
     const own = (url, init) => new Promise((_resolve, reject) => {
       init.signal.addEventListener('abort', () => reject(new Error('cancelled by the caller')));
+      setImmediate(() => ac.abort());
     });
     const out = await dispatchMission({ aiwgServeUrl: URL_BASE_INVALID, fetchImpl: own, maxAttempts: 1 }, 's', payloadFor(), ac.signal);
     assert.equal(out.message, 'dispatch exhausted 1 attempts: network: cancelled by the caller');
 
-    const s = await serve(t, [{ hang: true }]);
     const ac2 = new AbortController();
-    setTimeout(() => ac2.abort(), 50);
+    const s = await serve(t, () => {
+      setImmediate(() => ac2.abort());
+      return { hang: true };
+    });
     const out2 = await dispatchMission({ aiwgServeUrl: s.url, maxAttempts: 1 }, 's', payloadFor(), ac2.signal);
     assert.equal(out2.message, 'dispatch exhausted 1 attempts: network: This operation was aborted');
   });
