@@ -115,7 +115,7 @@ async function run(args) {
   const options = tailerOptions(values);
   out.existingDirectory(options.watchDir, 'watch directory', 'create it, or pass --watch DIR pointing at the queue aiwg mc writes');
 
-  const { startQueueTailer } = require('../queue-tailer.js');
+  const { startQueueTailer } = require('../js/queue-tailer.js');
   const stopRequested = new AbortController();
   const detachSignals = out.onStopSignals(() => stopRequested.abort());
   // The process lives while the bridge runs, whatever the tailer holds.

@@ -37,7 +37,7 @@ Reading never creates the registry. Exit codes: 0 ok, 1 runtime failure
 /** The project's manager, or null when no registry exists there yet. */
 function openRegistry(project) {
   out.existingDirectory(project, 'project directory');
-  const { ExternalMultiLoopStateManager } = require('../external-multi-loop-state-manager.js');
+  const { ExternalMultiLoopStateManager } = require('../js/external-multi-loop-state-manager.js');
   const manager = new ExternalMultiLoopStateManager(path.resolve(project));
   return fs.existsSync(manager.registryPath) ? manager : null;
 }

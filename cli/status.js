@@ -47,7 +47,7 @@ function rank(status) {
 
 /** The queue as data: what `--json` prints and the table shows. */
 async function collect(watchDir) {
-  const { discoverSessions, readSession } = require('../queue-tailer.js');
+  const { discoverSessions, readSession } = require('../js/queue-tailer.js');
   const sessions = [];
   for (const file of await discoverSessions(watchDir)) {
     const doc = await readSession(file);

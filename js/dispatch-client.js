@@ -10,6 +10,9 @@ const native = require('./native.js');
 const check = require('./validate.js');
 const { guardedLogger, onAbort, errorMessage } = require('./operation.js');
 
+/** maxAttempts, retryBaseMs, requestTimeoutMs when left out: Rust's DispatchOptions::default(), read once. */
+const DEFAULTS = native.defaults().dispatch;
+
 /** `'accepted'` for 200–299, `'retryable'` for 500–599, `'terminal'` otherwise. */
 function classifyStatus(status) {
   if (status >= 200 && status < 300) return 'accepted';
@@ -78,9 +81,9 @@ function attemptResult(status, body) {
 async function dispatchMission(opts, mcSessionId, payload, signal) {
   check.present('opts', opts);
   const { aiwgServeUrl, fetchImpl, logger } = opts;
-  const retryBaseMs = opts.retryBaseMs ?? 500;
-  const maxAttempts = opts.maxAttempts ?? 5;
-  const requestTimeoutMs = opts.requestTimeoutMs ?? 30000;
+  const retryBaseMs = opts.retryBaseMs ?? DEFAULTS.retryBaseMs;
+  const maxAttempts = opts.maxAttempts ?? DEFAULTS.maxAttempts;
+  const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
   check.string('opts.aiwgServeUrl', aiwgServeUrl);
   const url = `${aiwgServeUrl.replace(/\/+$/, '')}/api/v1/sessions/${encodeURIComponent(mcSessionId)}/dispatch`;
   if (payload === undefined || payload === null) throw check.invalidArg('payload', 'an object', payload);

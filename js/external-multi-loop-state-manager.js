@@ -21,8 +21,8 @@ const { call, settle } = require('./errors.js');
 
 const DEFAULT_MAX_LOCK_ATTEMPTS = 300;
 const MAX_CONCURRENT_LOOPS = 4;
-const LOOP_SUBDIRS = ['iterations', 'prompts', 'outputs', 'analysis', 'checkpoints'];
-const STATE_FILE = 'session-state.json';
+/** A loop directory's sub-directories and state file name, as the native file work knows them. */
+const { loopSubdirs: LOOP_SUBDIRS, stateFile: STATE_FILE } = native.defaults().registry;
 
 /**
  * This JS thread, as the native lock knows it: a synchronous operation of

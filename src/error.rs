@@ -23,6 +23,69 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// An I/O failure taken apart the way Node names the parts of its own
+/// system errors (`err.code`, `err.errno`, `err.syscall`, `err.path`,
+/// `err.dest`, the message). The one place that unpacks [`Error::Io`]:
+/// the `Display` text and the binding's JS error are both built from it,
+/// so the two cannot disagree. Serialises to JSON with Node's field names,
+/// in this order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IoParts {
+    /// `ENOENT`…, see [`code`].
+    pub code: &'static str,
+    /// The OS error number, when there is one (see [`os_errno`]).
+    pub errno: Option<i32>,
+    pub syscall: &'static str,
+    pub path: String,
+    pub dest: Option<String>,
+    /// The OS's description of the failure, without the call and paths.
+    pub message: String,
+}
+
+impl IoParts {
+    fn of(syscall: &'static str, path: &Path, dest: Option<&Path>, source: &io::Error) -> Self {
+        IoParts {
+            code: code(source),
+            errno: os_errno(source),
+            syscall,
+            path: path.to_string_lossy().into_owned(),
+            dest: dest.map(|d| d.to_string_lossy().into_owned()),
+            message: source.to_string(),
+        }
+    }
+}
+
+/// As Node words a system error: `ENOENT: no such file or directory, open '/x'`
+/// (and ` -> '<dest>'` for a call with two paths).
+impl fmt::Display for IoParts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}, {} '{}'",
+            self.code, self.message, self.syscall, self.path
+        )?;
+        if let Some(dest) = &self.dest {
+            write!(f, " -> '{dest}'")?;
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    /// The parts of an I/O failure; `None` for the other kinds.
+    pub fn io_parts(&self) -> Option<IoParts> {
+        match self {
+            Error::Io {
+                syscall,
+                path,
+                dest,
+                source,
+            } => Some(IoParts::of(syscall, path, dest.as_deref(), source)),
+            Error::Message(_) | Error::Invalid(_) => None,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -32,18 +95,7 @@ impl fmt::Display for Error {
                 path,
                 dest,
                 source,
-            } => {
-                write!(
-                    f,
-                    "{}: {source}, {syscall} '{}'",
-                    code(source),
-                    path.display()
-                )?;
-                if let Some(dest) = dest {
-                    write!(f, " -> '{}'", dest.display())?;
-                }
-                Ok(())
-            }
+            } => IoParts::of(syscall, path, dest.as_deref(), source).fmt(f),
         }
     }
 }
@@ -195,6 +247,33 @@ mod tests {
             .expect_err("an error")
             .to_string()
             .ends_with("rename '/a' -> '/b'"));
+    }
+
+    #[test]
+    fn io_parts_name_what_node_names() {
+        let err = Err::<(), _>(io::Error::from_raw_os_error(libc::EXDEV))
+            .between("rename", Path::new("/a"), Path::new("/b"))
+            .expect_err("an error");
+        let io = err.io_parts().expect("an I/O error");
+        assert_eq!(
+            (
+                io.code,
+                io.errno,
+                io.syscall,
+                io.path.as_str(),
+                io.dest.as_deref()
+            ),
+            ("EXDEV", Some(libc::EXDEV), "rename", "/a", Some("/b"))
+        );
+        assert_eq!(
+            serde_json::to_value(&io).expect("json"),
+            serde_json::json!({"code": "EXDEV", "errno": libc::EXDEV, "syscall": "rename",
+                "path": "/a", "dest": "/b", "message": io.message})
+        );
+        assert!(err
+            .to_string()
+            .starts_with(&format!("EXDEV: {}, rename", io.message)));
+        assert_eq!(Error::Message("m".into()).io_parts(), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod cancel;
 mod convert;
+mod defaults;
 mod dispatch_client;
 mod executor_ws;
 mod fetch;

@@ -59,6 +59,9 @@ pub struct DispatchOptions {
     pub request_timeout: Duration,
 }
 
+/// The defaults of SPEC §3, written only here: the JS files read them
+/// through the binding's `defaults()` when they load, so a caller that
+/// leaves an option out gets the same value on either side.
 impl Default for DispatchOptions {
     fn default() -> Self {
         DispatchOptions {
@@ -197,6 +200,27 @@ pub struct Dispatch<'a> {
     pub on_answer: Option<OnAnswer<'a>>,
 }
 
+impl Dispatch<'_> {
+    /// `payload` for session `session_id` as `opts` say: the URL, the
+    /// headers (with the Idempotency-Key of §9.4) and the body.
+    pub fn new(opts: &DispatchOptions, session_id: &str, payload: &Value) -> Self {
+        let mission_id = payload.get("mission_id").cloned().unwrap_or(Value::Null);
+        let request = PostRequest {
+            url: policy::dispatch_url(&opts.aiwg_serve_url, session_id),
+            headers: policy::request_headers(session_id, &message_text(&mission_id)),
+            body: crate::js_json::to_compact_string(payload),
+            timeout: opts.request_timeout,
+        };
+        Dispatch {
+            request,
+            mission_id,
+            max_attempts: f64::from(opts.max_attempts),
+            retry_base_ms: opts.retry_base_ms,
+            on_answer: None,
+        }
+    }
+}
+
 /// `dispatchMission(opts, mcSessionId, payload, signal)`.
 pub async fn dispatch_mission(
     opts: &DispatchOptions,
@@ -206,21 +230,8 @@ pub async fn dispatch_mission(
     log: &Logger,
     cancel: Cancel<'_>,
 ) -> Outcome {
-    let mission_id = payload.get("mission_id").cloned().unwrap_or(Value::Null);
-    let request = PostRequest {
-        url: policy::dispatch_url(&opts.aiwg_serve_url, session_id),
-        headers: policy::request_headers(session_id, &message_text(&mission_id)),
-        body: crate::js_json::to_compact_string(payload),
-        timeout: opts.request_timeout,
-    };
     run(
-        Dispatch {
-            request,
-            mission_id,
-            max_attempts: f64::from(opts.max_attempts),
-            retry_base_ms: opts.retry_base_ms,
-            on_answer: None,
-        },
+        Dispatch::new(opts, session_id, payload),
         transport,
         log,
         cancel,

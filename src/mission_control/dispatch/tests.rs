@@ -12,30 +12,57 @@ fn opts(max_attempts: u32) -> DispatchOptions {
     }
 }
 
-async fn run(
-    script: Vec<Result<(i64, &str), &str>>,
-    max_attempts: u32,
-) -> (Outcome, Arc<Recorder>, Vec<PostRequest>) {
+/// What one dispatch of [`run`] did.
+struct Ran {
+    outcome: Outcome,
+    log: Arc<Recorder>,
+    /// The requests the transport was handed.
+    seen: Vec<PostRequest>,
+    /// Each attempt's number and status (-1: a transport failure), as the loop reported them.
+    answered: Vec<(u32, i64)>,
+}
+
+/// The fixture: mission `m-1` for session `s/1` over a scripted transport,
+/// built as `dispatch_mission` builds it and run through the retry loop
+/// itself, so that `max_attempts` counts as JS compares it (a fraction,
+/// NaN or an infinity as it is).
+async fn run(script: Vec<Result<(i64, &str), &str>>, max_attempts: impl Into<f64>) -> Ran {
     let transport = Scripted::new(script);
     let recorder = Arc::new(Recorder::default());
     let log: Logger = recorder.clone();
+    let answered = std::sync::Mutex::new(Vec::new());
+    let on_answer = |attempt: u32, answer: &Result<PostResponse, String>| {
+        let status = answer.as_ref().map(|r| r.status).unwrap_or(-1);
+        answered.lock().expect("answered").push((attempt, status));
+    };
     let payload = json!({"mission_id": "m-1", "objective": "x"});
-    let outcome = dispatch_mission(
-        &opts(max_attempts),
-        "s/1",
-        &payload,
+    let dispatch = Dispatch {
+        max_attempts: max_attempts.into(),
+        on_answer: Some(&on_answer),
+        ..Dispatch::new(&opts(0), "s/1", &payload)
+    };
+    let outcome = super::run(
+        dispatch,
         &transport,
         &log,
         Cancel::both(&CancellationToken::new()),
     )
     .await;
     let seen = transport.seen.lock().expect("seen").clone();
-    (outcome, recorder, seen)
+    let answered = answered.into_inner().expect("answered");
+    Ran {
+        outcome,
+        log: recorder,
+        seen,
+        answered,
+    }
 }
 
 #[tokio::test]
 async fn accepted_on_the_first_answer() {
-    let (outcome, log, seen) = run(
+    let Ran {
+        outcome, log, seen, ..
+    } = run(
         vec![Ok((
             202,
             r#"{"executor_id":"ex-1","estimated_start":"soon"}"#,
@@ -57,13 +84,15 @@ async fn accepted_on_the_first_answer() {
 
 #[tokio::test]
 async fn accepted_without_executor_is_unknown() {
-    let (outcome, _, _) = run(vec![Ok((202, ""))], 5).await;
+    let Ran { outcome, .. } = run(vec![Ok((202, ""))], 5).await;
     assert_eq!(outcome.to_json()["executorId"], "unknown");
 }
 
 #[tokio::test]
 async fn terminal_answers_do_not_retry() {
-    let (outcome, log, seen) = run(vec![Ok((400, r#"{"error":"Invalid JSON body"}"#))], 5).await;
+    let Ran {
+        outcome, log, seen, ..
+    } = run(vec![Ok((400, r#"{"error":"Invalid JSON body"}"#))], 5).await;
     assert_eq!(
         outcome.to_json(),
         json!({"outcome": "failed", "missionId": "m-1", "reason": "invalid_request", "message": "Invalid JSON body", "status": 400, "attempts": 1})
@@ -74,7 +103,7 @@ async fn terminal_answers_do_not_retry() {
 
 #[tokio::test]
 async fn server_errors_retry_then_succeed() {
-    let (outcome, log, _) = run(
+    let Ran { outcome, log, .. } = run(
         vec![
             Ok((500, "")),
             Ok((502, "bad gateway")),
@@ -101,7 +130,7 @@ async fn server_errors_retry_then_succeed() {
 
 #[tokio::test]
 async fn exhausted_transport_failures_are_unreachable() {
-    let (outcome, log, _) = run(
+    let Ran { outcome, log, .. } = run(
         vec![Err("connection refused"), Err("connection refused")],
         2,
     )
@@ -124,7 +153,7 @@ async fn exhausted_transport_failures_are_unreachable() {
 
 #[tokio::test]
 async fn exhausted_server_errors_keep_their_reason() {
-    let (outcome, _, _) = run(
+    let Ran { outcome, .. } = run(
         vec![
             Ok((503, r#"{"error":"no_executor_available"}"#)),
             Ok((500, "{}")),
@@ -135,7 +164,7 @@ async fn exhausted_server_errors_keep_their_reason() {
     let json = outcome.to_json();
     assert_eq!(json["reason"], "dispatch_error");
     assert_eq!(json["message"], "dispatch exhausted 2 attempts: HTTP 500");
-    let (outcome, _, _) = run(
+    let Ran { outcome, .. } = run(
         vec![Ok((500, "")), Ok((503, r#"{"detail":"none free"}"#))],
         2,
     )
@@ -200,7 +229,9 @@ async fn real_http_connection_refused_is_a_transport_failure() {
 
 #[tokio::test]
 async fn no_attempt_at_all_is_exhausted_with_status_minus_one() {
-    let (outcome, log, seen) = run(vec![Ok((202, "{}"))], 0).await;
+    let Ran {
+        outcome, log, seen, ..
+    } = run(vec![Ok((202, "{}"))], 0).await;
     assert_eq!(
         outcome.to_json(),
         json!({"outcome": "failed", "missionId": "m-1", "reason": "unreachable",
@@ -214,38 +245,13 @@ async fn no_attempt_at_all_is_exhausted_with_status_minus_one() {
 /// The loop as JS compares: `attempt <= maxAttempts`, and a wait after
 /// every retryable attempt with `attempt < maxAttempts`.
 async fn run_limit(max_attempts: f64, answers: usize) -> (Outcome, Vec<String>, usize) {
-    let transport = Scripted::new(vec![Ok((503, "")); answers]);
-    let recorder = Arc::new(Recorder::default());
-    let log: Logger = recorder.clone();
-    let answered = std::sync::Mutex::new(Vec::new());
-    let on_answer = |attempt: u32, answer: &Result<PostResponse, String>| {
-        let status = answer.as_ref().map(|r| r.status).unwrap_or(-1);
-        answered.lock().expect("answered").push((attempt, status));
-    };
-    let outcome = super::run(
-        Dispatch {
-            request: PostRequest {
-                url: "http://serve/x".into(),
-                headers: vec![],
-                body: String::new(),
-                timeout: Duration::from_secs(5),
-            },
-            mission_id: json!("m"),
-            max_attempts,
-            retry_base_ms: 1.0,
-            on_answer: Some(&on_answer),
-        },
-        &transport,
-        &log,
-        Cancel::both(&CancellationToken::new()),
-    )
-    .await;
-    let answered = answered.into_inner().expect("answered");
-    assert!(answered
+    let ran = run(vec![Ok((503, "")); answers], max_attempts).await;
+    assert!(ran
+        .answered
         .iter()
         .enumerate()
         .all(|(i, &(attempt, status))| attempt as usize == i + 1 && status == 503));
-    (outcome, recorder.messages(), answered.len())
+    (ran.outcome, ran.log.messages(), ran.answered.len())
 }
 
 #[tokio::test]
@@ -268,24 +274,9 @@ async fn fractions_nan_and_infinity_count_as_js_compares() {
     assert_eq!((posts, outcome.ending()), (0, "exhausted"));
     // Infinity keeps trying: here until the script runs out (a transport
     // failure) and then a terminal answer arrives.
-    let transport = Scripted::new(vec![Ok((503, "")), Ok((503, "")), Ok((404, ""))]);
-    let log = crate::mission_control::log::silent();
-    let outcome = super::run(
-        Dispatch {
-            request: PostRequest {
-                url: "http://serve/x".into(),
-                headers: vec![],
-                body: String::new(),
-                timeout: Duration::from_secs(5),
-            },
-            mission_id: json!("m"),
-            max_attempts: f64::INFINITY,
-            retry_base_ms: 0.0,
-            on_answer: None,
-        },
-        &transport,
-        &log,
-        Cancel::both(&CancellationToken::new()),
+    let Ran { outcome, .. } = run(
+        vec![Ok((503, "")), Ok((503, "")), Ok((404, ""))],
+        f64::INFINITY,
     )
     .await;
     assert_eq!((outcome.ending(), outcome.attempts()), ("terminal", 3));
