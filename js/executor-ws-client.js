@@ -1,11 +1,18 @@
 'use strict';
 // @aiwg/mc-native/executor-ws-client. buildWsUrl, reconnectDelay and
 // eventToStatusUpdate are plain JS. By default the stream runs natively
-// (tokio-tungstenite, src/mission_control/executor_ws). With an injected
-// `WebSocketImpl` the socket is JS's, so this file drives it with the
-// original's timings: the socket is constructed before startExecutorWS
-// returns, a message reaches onEvent before the socket's dispatch returns,
-// and no socket is constructed after stop().
+// (tokio-tungstenite, src/mission_control/executor_ws/native.rs). With an
+// injected `WebSocketImpl` the socket is JS's, so this file keeps its event
+// listeners, with the original's timings: the socket is constructed before
+// startExecutorWS returns, a message reaches onEvent before the socket's
+// dispatch returns, and no socket is constructed after stop().
+//
+// No policy lives here. Reconnect attempts and delays, the reset on open,
+// bad-frame sorting, the log lines, stop, and the bounded queue between
+// socket and onEvent are decided in Rust (executor_ws/reconnect.rs and
+// flow.rs), for both drivers; both report as ExecutorWsEvent objects that
+// the functions below carry out. This file only finds the facts Rust
+// cannot see: `typeof data`, JSON.parse's result and V8's message for it.
 
 const native = require('./native.js');
 const check = require('./validate.js');
