@@ -15,6 +15,7 @@ import * as main from '../index.mjs';
 import { buildWsUrl, reconnectDelay, eventToStatusUpdate, startExecutorWS } from '../esm/executor-ws-client.mjs';
 import { startWsServe, refusedServeUrl, waitFor } from './helpers/ws-serve.mjs';
 import { within } from './helpers/waiting.mjs';
+import { WebSocket as WsWebSocket } from 'ws';
 
 const require = createRequire(import.meta.url);
 const HERE = path.dirname(new URL(import.meta.url).pathname);
@@ -1317,6 +1318,154 @@ describe('startExecutorWS with an injected WebSocketImpl (§5)', { timeout: 1000
     await within(stream.ready, 1000, 'ready');
     assert.deepEqual(got, [{ event: 'x' }]);
     await waitFor(() => sockets.length === 2, 1000, 'reconnect');
+    await stopAll(stream);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The bounded queue between socket and consumer (issue 12), through the
+// internal flow hook (not public API; see js/executor-ws-client.js).
+
+describe('backpressure: the flow hook and the one bounded queue (issue 12)', { timeout: 30000 }, () => {
+  const FLOW = Symbol.for('@aiwg/mc-native/executor-ws:flow');
+  const FRAMES = 1500;
+  const PAD = 'x'.repeat(8 * 1024); // 1500 × 8 KiB: more than the loopback buffers hold
+  const flood = (conn) => {
+    for (let n = 0; n < FRAMES; n += 1) conn.ws.send(JSON.stringify({ event: 'mission.progress', n, pad: PAD }));
+  };
+
+  /** A consumer that says full() after `fullAt` events, and records every n. */
+  function consumer(fullAt) {
+    const got = [];
+    const c = { got, control: null };
+    c.onEvent = (event) => {
+      got.push(event.n);
+      if (got.length === fullAt) c.control.full();
+    };
+    c.hook = (control) => {
+      c.control = control;
+    };
+    return c;
+  }
+
+  const inOrder = (got) => got.every((n, i) => n === i);
+
+  it('injected `ws` socket: paused while the consumer is full, resumed on room(), every event in order', async () => {
+    const serve = await serveWith([flood]);
+    const made = [];
+    class Recorded extends WsWebSocket {
+      constructor(url) {
+        super(url);
+        made.push(this);
+      }
+    }
+    const rec = recorder();
+    const c = consumer(10);
+    try {
+      const stream = track(startExecutorWS({
+        aiwgServeUrl: serve.url, executorId: 'ex-bp-ws', WebSocketImpl: Recorded,
+        onEvent: c.onEvent, onState: rec.onState, logger: rec.logger, [FLOW]: c.hook,
+      }));
+      assert.ok(c.control, 'the hook is called before startExecutorWS returns');
+      assert.equal(made.length, 1, 'and the socket is still made before it returns');
+      await within(stream.ready, 3000, 'ready');
+      await waitFor(() => made[0].isPaused, 5000, 'the client socket paused');
+      await sleep(200);
+      assert.equal(c.got.length, 10, 'nothing reaches onEvent while full');
+      assert.ok(made[0].isPaused);
+      assert.ok(serve.connections[0].ws.bufferedAmount > 0, 'the server is held back');
+      c.control.room();
+      await waitFor(() => c.got.length === FRAMES, 10000, 'every event');
+      assert.ok(inOrder(c.got), 'in order');
+      assert.equal(made[0].isPaused, false, 'resumed');
+      assert.deepEqual(rec.lines('executor-ws:backpressure-unavailable'), []);
+      assert.equal(made.length, 1, 'one connection throughout');
+      await stopAll(stream);
+    } finally {
+      await closeServe(serve);
+    }
+  });
+
+  it('injected socket without pause(): nothing dropped or reordered; backpressure-unavailable logged once', async () => {
+    const serve = await serveWith([flood]);
+    // A browser-style socket: the `ws` socket's events, but no pause()/resume().
+    class NoPause {
+      constructor(url) {
+        this.inner = new WsWebSocket(url);
+      }
+
+      addEventListener(type, cb) {
+        this.inner.addEventListener(type, cb);
+      }
+
+      close(code, reason) {
+        this.inner.close(code, reason);
+      }
+    }
+    const rec = recorder();
+    const c = consumer(5);
+    try {
+      const stream = track(startExecutorWS({
+        aiwgServeUrl: serve.url, executorId: 'ex-bp-nopause', WebSocketImpl: NoPause,
+        onEvent: c.onEvent, onState: rec.onState, logger: rec.logger, [FLOW]: c.hook,
+      }));
+      await waitFor(() => rec.lines('executor-ws:backpressure-unavailable').length === 1, 5000, 'the warning');
+      await sleep(200);
+      assert.equal(c.got.length, 5, 'queued, not delivered, while full');
+      c.control.room();
+      await waitFor(() => c.got.length === FRAMES, 10000, 'every event');
+      assert.ok(inOrder(c.got), 'in order');
+      assert.deepEqual(rec.lines('executor-ws:backpressure-unavailable'), [{ executorId: 'ex-bp-nopause' }]);
+      await stopAll(stream);
+    } finally {
+      await closeServe(serve);
+    }
+  });
+
+  it('the Rust client: stops reading while the consumer is full (the server sees it), every event in order after room()', async () => {
+    const serve = await serveWith([flood]);
+    const rec = recorder();
+    const c = consumer(10);
+    try {
+      const stream = track(startExecutorWS({
+        aiwgServeUrl: serve.url, executorId: 'ex-bp-native',
+        onEvent: c.onEvent, onState: rec.onState, logger: rec.logger, [FLOW]: c.hook,
+      }));
+      await within(stream.ready, 3000, 'ready');
+      await waitFor(() => c.got.length === 10, 5000, 'the first events');
+      await sleep(300);
+      assert.equal(c.got.length, 10, 'nothing reaches onEvent while full');
+      assert.ok(serve.connections[0].ws.bufferedAmount > 0, 'the server is held back');
+      // A full consumer twice over: room(), full() again from onEvent, room().
+      c.control.room();
+      await waitFor(() => c.got.length === FRAMES, 10000, 'every event');
+      assert.ok(inOrder(c.got), 'in order');
+      await stopAll(stream);
+    } finally {
+      await closeServe(serve);
+    }
+  });
+
+  it('full() then room() from inside onEvent keeps the order (a drain is never re-entered)', async () => {
+    const { FakeWebSocket, sockets } = fakeWebSocket();
+    const got = [];
+    let control;
+    const stream = track(startExecutorWS({
+      aiwgServeUrl: 'http://serve.test/', executorId: 'ex-bp-reenter', WebSocketImpl: FakeWebSocket,
+      [FLOW]: (ctl) => { control = ctl; },
+      onEvent: (e) => {
+        got.push(e.n);
+        if (e.n === 0) control.full();
+        if (e.n === 1) control.room(); // from inside the drain
+      },
+    }));
+    sockets[0].fireOpen();
+    for (let n = 0; n < 5; n += 1) sockets[0].fireMessage(JSON.stringify({ n }));
+    assert.deepEqual(got, [0]);
+    control.room();
+    assert.deepEqual(got, [0, 1, 2, 3, 4]);
+    sockets[0].fireMessage('{"n":5}');
+    assert.deepEqual(got, [0, 1, 2, 3, 4, 5], 'straight through again');
     await stopAll(stream);
   });
 });

@@ -1,11 +1,18 @@
 'use strict';
 // @aiwg/mc-native/executor-ws-client. buildWsUrl, reconnectDelay and
 // eventToStatusUpdate are plain JS. By default the stream runs natively
-// (tokio-tungstenite, src/mission_control/executor_ws). With an injected
-// `WebSocketImpl` the socket is JS's, so this file drives it with the
-// original's timings: the socket is constructed before startExecutorWS
-// returns, a message reaches onEvent before the socket's dispatch returns,
-// and no socket is constructed after stop().
+// (tokio-tungstenite, src/mission_control/executor_ws/native.rs). With an
+// injected `WebSocketImpl` the socket is JS's, so this file keeps its event
+// listeners, with the original's timings: the socket is constructed before
+// startExecutorWS returns, a message reaches onEvent before the socket's
+// dispatch returns, and no socket is constructed after stop().
+//
+// No policy lives here. Reconnect attempts and delays, the reset on open,
+// bad-frame sorting, the log lines, stop, and the bounded queue between
+// socket and onEvent are decided in Rust (executor_ws/reconnect.rs and
+// flow.rs), for both drivers; both report as ExecutorWsEvent objects that
+// the functions below carry out. This file only finds the facts Rust
+// cannot see: `typeof data`, JSON.parse's result and V8's message for it.
 
 const native = require('./native.js');
 const check = require('./validate.js');
@@ -79,10 +86,35 @@ function eventToStatusUpdate(event) {
   }
 }
 
-/** The URL as logs and onState show it: any token replaced by `***` (§9.8). */
-function redactUrl(url) {
-  return url.replace(/token=[^&\s]*/g, 'token=***');
-}
+// The reconnect defaults and the queue capacity live in Rust
+// (executor_ws/reconnect.rs, executor_ws/flow.rs).
+const DEFAULTS = native.executorWsDefaults();
+
+/**
+ * Internal, not public API: the flow-control hook for a consumer that can
+ * be full (the queue tailer, for its injected streams). Pass a function as
+ * `opts[FLOW]`; startExecutorWS calls it synchronously, before the first
+ * socket is made, with `{ full(), room() }`:
+ *
+ *   const FLOW = Symbol.for('@aiwg/mc-native/executor-ws:flow');
+ *   let control;
+ *   startExecutorWS({ ..., onEvent, [FLOW]: (c) => { control = c; } });
+ *   // in onEvent, or whenever: the consumer can take no more
+ *   control.full();
+ *   // later, when it can: queued events go to onEvent at once, in order,
+ *   // until it says full() again or the queue is empty
+ *   control.room();
+ *
+ * While full, events queue (in order, never dropped). At the capacity of
+ * the one bounded queue (executorWsDefaults().queueCapacity) the socket is
+ * paused: the native client stops reading; an injected socket with
+ * `pause()`/`resume()` (the `ws` package's) is paused and resumed once the
+ * queue has drained to half; an injected socket without them (a WHATWG
+ * WebSocket cannot pause) keeps delivering into the queue, and the stream
+ * logs `executor-ws:backpressure-unavailable` once. Without the hook the
+ * consumer always has room: each event reaches onEvent as it arrives.
+ */
+const FLOW = Symbol.for('@aiwg/mc-native/executor-ws:flow');
 
 /** Hand an event to onEvent; a throw or a rejection is logged, never fatal. */
 function deliver(onEvent, event, log) {
@@ -97,6 +129,20 @@ function deliver(onEvent, event, log) {
   }
 }
 
+/** An ExecutorWsEvent `Log`: the meta with the caller's executorId (added by `log`) and the delay as a number. */
+function logLine(log, event) {
+  const { executorId: _native, ...meta } = JSON.parse(event.meta);
+  if (event.delay !== undefined) meta.delay = event.delay;
+  log(event.msg, meta);
+}
+
+/** An ExecutorWsEvent `State`: onState's name and meta. */
+function stateLine(state, event) {
+  if (event.name === 'opened') return state('opened', { url: event.url });
+  if (event.name === 'closed') return state('closed', { code: event.code });
+  return state(event.name);
+}
+
 /**
  * Follow one executor's event stream, reconnecting with capped backoff.
  * Returns `{stop, ready}` at once; `ready` resolves on the first open and
@@ -105,15 +151,16 @@ function deliver(onEvent, event, log) {
 function startExecutorWS(opts) {
   check.present('opts', opts);
   const { aiwgServeUrl, executorId, token, onEvent, signal, WebSocketImpl } = opts;
-  const reconnectBaseMs = opts.reconnectBaseMs ?? 1000;
-  const reconnectMaxMs = opts.reconnectMaxMs ?? 30000;
+  const reconnectBaseMs = opts.reconnectBaseMs ?? DEFAULTS.reconnectBaseMs;
+  const reconnectMaxMs = opts.reconnectMaxMs ?? DEFAULTS.reconnectMaxMs;
   // The original calls these outside any try (in socket callbacks): a
   // non-function would crash the process there, so it is refused here.
   const onState = check.optionalFunction('opts.onState', opts.onState);
   const logger = check.optionalFunction('opts.logger', opts.logger);
+  const flow = check.optionalFunction('opts[FLOW]', opts[FLOW]);
   if (signal && typeof signal.addEventListener !== 'function') throw check.invalidArg('opts.signal', 'an AbortSignal', signal);
   const url = buildWsUrl(check.string('opts.aiwgServeUrl', aiwgServeUrl), executorId, token);
-  const options = { url, shown: redactUrl(url), executorId, reconnectBaseMs, reconnectMaxMs };
+  const options = { url, executorId, reconnectBaseMs, reconnectMaxMs };
 
   let resolveReady;
   let rejectReady;
@@ -141,7 +188,7 @@ function startExecutorWS(opts) {
     }
   };
 
-  const hooks = { onEvent, state, log, markOpened };
+  const hooks = { onEvent, state, log, markOpened, flow };
   const driver =
     signal && signal.aborted
       ? stoppedDriver(log) // aborted already: nothing is opened at all
@@ -175,120 +222,196 @@ function stoppedDriver(log) {
 }
 
 /**
- * The Rust client; frames, states and log lines come through one ordered
- * sink. Log metas are rebuilt with the caller's values (executorId as
- * given, the reconnect delay as JS computes it).
+ * The consumer's `{full, room}` for the FLOW hook over a driver's queue:
+ * `take()` says whether the head goes to onEvent now (and does what else
+ * the Rust side says). A room() from inside onEvent during a drain just
+ * lets the running drain go on, so events stay in order.
  */
-function nativeDriver(options, { onEvent, state, log, markOpened }) {
+function flowControl(core, take) {
+  let draining = false;
+  return {
+    full: () => core.full(),
+    room() {
+      core.room();
+      if (draining) return;
+      draining = true;
+      try {
+        while (take());
+      } finally {
+        draining = false;
+      }
+    },
+  };
+}
+
+/**
+ * The Rust client; frames, states and log lines come through one ordered
+ * sink (ExecutorWsEvent). Log metas are rebuilt with the caller's executorId.
+ * Each frame is in flight until `arrived()`; the Rust side stops reading
+ * while too many are in flight or the queue has paused it.
+ */
+function nativeDriver(options, { onEvent, state, log, markOpened, flow }) {
   let markStopped;
   const stopped = new Promise((r) => {
     markStopped = r;
   });
-  const { executorId, reconnectBaseMs, reconnectMaxMs } = options;
-  const sink = (kind, a, b) => {
-    switch (kind) {
-      case 'event':
-        return deliver(onEvent, JSON.parse(a), log);
-      case 'state':
-        return state(a, b === 'null' ? undefined : JSON.parse(b));
-      case 'ready':
-        return markOpened();
-      case 'log': {
-        const { executorId: _native, ...meta } = JSON.parse(b);
-        if (a === 'executor-ws:reconnect') meta.delay = reconnectDelay(meta.attempt, reconnectBaseMs, reconnectMaxMs);
-        return log(a, meta);
+  const queue = [];
+  let stream = null;
+  const sink = (event) => {
+    switch (event.kind) {
+      case 'Event': {
+        const parsed = JSON.parse(event.text);
+        if (stream.arrived().kind === 'Deliver') return deliver(onEvent, parsed, log);
+        queue.push(parsed);
+        return undefined;
       }
-      default:
+      case 'State':
+        return stateLine(state, event);
+      case 'Ready':
+        return markOpened();
+      case 'Log':
+        return logLine(log, event);
+      default: // Stopped, or Error: the stream is over either way
+        queue.length = 0;
         return markStopped();
     }
   };
-  const operation = native.startExecutorWs(
+  stream = native.startExecutorWs(
     options.url,
-    String(executorId),
-    Number(reconnectBaseMs),
-    Number(reconnectMaxMs),
+    String(options.executorId),
+    Number(options.reconnectBaseMs),
+    Number(options.reconnectMaxMs),
     Boolean(log.active),
     sink,
   );
+  if (flow) {
+    flow(
+      flowControl(stream, () => {
+        if (!stream.take()) return false;
+        deliver(onEvent, queue.shift(), log);
+        return true;
+      }),
+    );
+  }
   return {
     stop() {
-      operation.cancel();
+      stream.cancel();
       return stopped;
     },
   };
 }
 
-/** A caller's browser-style WebSocket class, driven here. */
-function jsDriver(options, WebSocketImpl, { onEvent, state, log, markOpened }) {
-  const { url, shown } = options;
-  let stopped = false;
+/**
+ * A caller's browser-style WebSocket class. The listeners are here (the
+ * socket is JS's, and its timings are the original's); every decision is
+ * ExecutorWsInjected's (executor_ws/injected.rs), carried out by `run`.
+ */
+function jsDriver(options, WebSocketImpl, { onEvent, state, log, markOpened, flow }) {
+  const { url } = options;
+  const machine = new native.ExecutorWsInjected(url, Number(options.reconnectBaseMs), Number(options.reconnectMaxMs));
+  const queue = [];
   let socket = null;
-  let attempt = 0;
   let timer = null;
 
-  const reconnect = () => {
-    attempt += 1;
-    const delay = reconnectDelay(attempt, options.reconnectBaseMs, options.reconnectMaxMs);
-    log('executor-ws:reconnect', { attempt, delay });
-    timer = setTimeout(connect, delay);
+  /** Carry out `steps` in order; `event` is the frame's event, if any. */
+  const run = (steps, event, current = socket) => {
+    for (const step of steps) {
+      switch (step.kind) {
+        case 'State':
+          stateLine(state, step);
+          break;
+        case 'Log':
+          logLine(log, step);
+          break;
+        case 'Ready':
+          markOpened();
+          break;
+        case 'Reconnect':
+          timer = setTimeout(connect, step.delay);
+          break;
+        case 'Close':
+          if (current) {
+            try {
+              current.close(step.code, step.reason);
+            } catch {
+              // a socket that cannot close is gone already
+            }
+          }
+          break;
+        case 'Deliver':
+          deliver(onEvent, event, log);
+          break;
+        case 'Queue':
+          queue.push(event);
+          break;
+        case 'Pause':
+        case 'Resume':
+          if (current) {
+            try {
+              if (step.kind === 'Pause') current.pause();
+              else current.resume();
+            } catch {
+              // a closed socket reads nothing anyway
+            }
+          }
+          break;
+        default:
+          break;
+      }
+    }
   };
+
   function connect() {
     timer = null;
-    if (stopped) return;
+    if (!machine.mayConnect) return;
     let current;
     try {
       current = new WebSocketImpl(url);
     } catch (err) {
-      log('executor-ws:construct-failed', { error: redactUrl(errorMessage(err)) });
-      reconnect();
+      run(machine.constructFailed(errorMessage(err)));
       return;
     }
     socket = current;
     current.addEventListener('open', () => {
-      attempt = 0;
-      state('opened', { url: shown });
-      log('executor-ws:opened', { url: shown });
-      markOpened();
+      const canPause = typeof current.pause === 'function' && typeof current.resume === 'function';
+      run(machine.opened(canPause), undefined, current);
     });
     current.addEventListener('message', (message) => {
       const data = message && message.data;
-      if (typeof data !== 'string') return log('executor-ws:bad-message', { error: 'binary frame' });
+      if (typeof data !== 'string') return run(machine.frame('binary'));
       let event;
       try {
         event = JSON.parse(data);
       } catch (err) {
-        return log('executor-ws:bad-message', { error: err.message });
+        return run(machine.frame('invalid', String(err.message)));
       }
-      if (!event || typeof event !== 'object' || Array.isArray(event)) {
-        return log('executor-ws:bad-message', { error: 'not a JSON object' });
-      }
-      deliver(onEvent, event, log);
+      const kind = event && typeof event === 'object' && !Array.isArray(event) ? 'object' : 'notobject';
+      return run(machine.frame(kind), event, current);
     });
     current.addEventListener('close', (closeEvent) => {
       const code = closeEvent && closeEvent.code;
-      state('closed', { code });
-      log('executor-ws:closed', { code });
       if (socket === current) socket = null;
-      if (!stopped) reconnect();
+      run(machine.closed(typeof code === 'number' ? code : undefined), undefined, current);
     });
-    current.addEventListener('error', () => {
-      state('error');
-      log('executor-ws:error', {});
-    });
+    current.addEventListener('error', () => run(machine.error(), undefined, current));
+  }
+  if (flow) {
+    flow(
+      flowControl(machine, () => {
+        const steps = machine.take();
+        if (!steps) return false;
+        run(steps, queue.shift());
+        return true;
+      }),
+    );
   }
   connect();
   return {
     stop() {
-      stopped = true;
       if (timer) clearTimeout(timer);
-      if (socket) {
-        try {
-          socket.close(1000, 'shutdown');
-        } catch {
-          // a socket that cannot close is gone already
-        }
-      }
-      log('executor-ws:stopped', {});
+      timer = null;
+      run(machine.stop());
+      queue.length = 0;
       return Promise.resolve();
     },
   };

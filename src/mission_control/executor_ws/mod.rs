@@ -1,21 +1,30 @@
 //! The executor event stream client: one WebSocket per executor, kept open
-//! with capped-backoff reconnects until stopped. tokio-tungstenite over
-//! rustls; frames are size-capped, and a frame that is not a JSON object is
-//! logged and dropped (§9.7). Tokens never reach a log line (§9.8).
+//! with capped-backoff reconnects until stopped. A frame that is not a JSON
+//! object is logged and dropped (§9.7); tokens never reach a log line (§9.8).
+//!
+//! - [`reconnect`]: the one reconnect policy (attempts, delays, reset on
+//!   open, bad-frame sorting, what is logged), pure.
+//! - [`flow`]: the one bounded-queue policy between socket and consumer, pure.
+//! - [`native`]: the tokio-tungstenite driver.
+//! - [`injected`]: the core of the driver for a caller's WebSocketImpl,
+//!   whose socket lives in JS (the node layer wraps it as a class).
+//! - [`gate`]: the flow of a native stream whose consumer is in JS.
 
+pub mod flow;
+pub mod gate;
+pub mod injected;
+mod native;
+pub mod reconnect;
 mod url;
 
+pub use native::run_stream;
+pub use reconnect::{Line, DEFAULT_RECONNECT_BASE_MS, DEFAULT_RECONNECT_MAX_MS};
 pub use url::{build_ws_url, reconnect_delay, redact};
 
-use super::log::{FloodGuard, Logger};
-use crate::backoff::sleep_ms;
+use super::log::Logger;
 use futures_util::future::BoxFuture;
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 /// Frames and messages larger than this end the connection (which is then re-opened).
@@ -55,6 +64,12 @@ pub trait WsHandler: Send + Sync {
     /// here before reading the next frame, leaving a flood in the socket.
     fn room(&self) -> BoxFuture<'static, ()> {
         Box::pin(std::future::ready(()))
+    }
+    /// Log one of the stream's lines (`meta` is [`Line::meta`] after
+    /// `executorId`). A handler that reports to JS overrides this to pass
+    /// numbers JSON cannot carry (a NaN delay) as they are.
+    fn log_line(&self, log: &Logger, line: &Line, meta: Value) {
+        log.log(line.msg(), meta);
     }
 }
 
@@ -107,152 +122,6 @@ pub fn socket_url(url: &str) -> Result<String, String> {
     }
     Ok(parsed.into())
 }
-
-/// Keep `stream` open until `stop` is cancelled.
-pub async fn run_stream(
-    stream: Stream,
-    handler: Arc<dyn WsHandler>,
-    log: Logger,
-    stop: CancellationToken,
-) {
-    let Stream {
-        url,
-        executor_id: id,
-        reconnect_base_ms,
-        reconnect_max_ms,
-    } = stream;
-    let shown = redact(&url);
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_FRAME_BYTES))
-        .max_frame_size(Some(MAX_FRAME_BYTES));
-    let mut attempt: u32 = 0;
-    let mut opened_once = false;
-    let bad_messages = FloodGuard::default();
-    let target = socket_url(&url);
-    while !stop.is_cancelled() {
-        let target = match &target {
-            Ok(target) => target.as_str(),
-            Err(error) => {
-                // As `new WebSocket(url)` throwing: no socket, no state change, a retry.
-                log.log(
-                    "executor-ws:construct-failed",
-                    json!({"executorId": id, "error": error}),
-                );
-                attempt = attempt.saturating_add(1);
-                let delay =
-                    reconnect_delay(f64::from(attempt), reconnect_base_ms, reconnect_max_ms);
-                log.log(
-                    "executor-ws:reconnect",
-                    json!({"executorId": id, "attempt": attempt, "delay": delay}),
-                );
-                sleep_ms(delay, &stop).await;
-                continue;
-            }
-        };
-        let connected = tokio::select! {
-            c = tokio_tungstenite::connect_async_tls_with_config(
-                target,
-                Some(config),
-                true,
-                Some(tokio_tungstenite::Connector::Rustls(crate::tls::client_config())),
-            ) => c,
-            () = stop.cancelled() => break,
-        };
-        let code = match connected {
-            Err(e) => {
-                handler.on_state(WsState::Error);
-                log.log(
-                    "executor-ws:error",
-                    json!({"executorId": id, "error": redact(&e.to_string())}),
-                );
-                1006
-            }
-            Ok((mut socket, _)) => {
-                attempt = 0;
-                handler.on_state(WsState::Opened { url: shown.clone() });
-                log.log(
-                    "executor-ws:opened",
-                    json!({"executorId": id, "url": shown}),
-                );
-                if !opened_once {
-                    opened_once = true;
-                    handler.on_ready();
-                }
-                let code = loop {
-                    // On stop, the read below closes the socket.
-                    tokio::select! {
-                        () = handler.room() => {}
-                        () = stop.cancelled() => {}
-                    }
-                    let next = tokio::select! {
-                        next = socket.next() => next,
-                        () = stop.cancelled() => {
-                            let frame = CloseFrame { code: CloseCode::Normal, reason: "shutdown".into() };
-                            let _ = socket.close(Some(frame)).await;
-                            break 1000;
-                        }
-                    };
-                    match next {
-                        Some(Ok(Message::Text(text))) => {
-                            match crate::js_json::parse(text.as_bytes()) {
-                                Ok(event) if event.is_object() => {
-                                    handler.on_frame(text.as_str(), event)
-                                }
-                                Ok(_) => bad_messages.log(
-                                    &log,
-                                    "executor-ws:bad-message",
-                                    json!({"executorId": id, "error": "not a JSON object"}),
-                                ),
-                                Err(e) => bad_messages.log(
-                                    &log,
-                                    "executor-ws:bad-message",
-                                    json!({"executorId": id, "error": e.to_string()}),
-                                ),
-                            }
-                        }
-                        Some(Ok(Message::Binary(_))) => bad_messages.log(
-                            &log,
-                            "executor-ws:bad-message",
-                            json!({"executorId": id, "error": "binary frame"}),
-                        ),
-                        Some(Ok(Message::Close(frame))) => {
-                            break frame.map_or(1005, |f| u16::from(f.code))
-                        }
-                        Some(Ok(_)) => {} // ping, pong: tungstenite answers pings itself
-                        Some(Err(e)) => {
-                            handler.on_state(WsState::Error);
-                            log.log(
-                                "executor-ws:error",
-                                json!({"executorId": id, "error": e.to_string()}),
-                            );
-                            break 1006;
-                        }
-                        None => break 1006,
-                    }
-                };
-                let _ = socket.flush().await;
-                code
-            }
-        };
-        handler.on_state(WsState::Closed { code });
-        log.log(
-            "executor-ws:closed",
-            json!({"executorId": id, "code": code}),
-        );
-        if stop.is_cancelled() {
-            break;
-        }
-        attempt = attempt.saturating_add(1);
-        let delay = reconnect_delay(f64::from(attempt), reconnect_base_ms, reconnect_max_ms);
-        log.log(
-            "executor-ws:reconnect",
-            json!({"executorId": id, "attempt": attempt, "delay": delay}),
-        );
-        sleep_ms(delay, &stop).await;
-    }
-    log.log("executor-ws:stopped", json!({"executorId": id}));
-}
-
 #[cfg(test)]
 mod tests {
     use super::socket_url;

@@ -24,16 +24,39 @@ pub fn build_ws_url(serve_url: &str, executor_id: &str, token: Option<&str>) -> 
     url
 }
 
-/// The URL as logs and `onState` show it: any token replaced by `***`.
-pub fn redact(url: &str) -> String {
-    match url.find("token=") {
-        Some(at) => {
-            let start = at + "token=".len();
-            let end = url[start..].find('&').map_or(url.len(), |i| start + i);
-            format!("{}***{}", &url[..start], &url[end..])
-        }
-        None => url.to_owned(),
+/// The URL (or an error message that may hold one) as logs and `onState`
+/// show it: every `token=` value replaced by `***`, as the JS
+/// `s.replace(/token=[^&\s]*/g, 'token=***')` does.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("token=") {
+        let start = at + "token=".len();
+        out.push_str(&rest[..start]);
+        out.push_str("***");
+        let value = &rest[start..];
+        let end = value
+            .find(|c: char| c == '&' || is_js_space(c))
+            .unwrap_or(value.len());
+        rest = &value[end..];
     }
+    out.push_str(rest);
+    out
+}
+
+/// JS's `\s`: WhiteSpace and LineTerminator (not quite `char::is_whitespace`).
+fn is_js_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
 }
 
 /// `reconnectDelay(attempt, baseMs, maxMs)` = `min(maxMs, baseMs * 2^max(0, attempt-1))`.
@@ -70,6 +93,10 @@ mod tests {
         );
         assert_eq!(redact("ws://h/x?token=a&b=c"), "ws://h/x?token=***&b=c");
         assert_eq!(redact("ws://h/x"), "ws://h/x");
+        assert_eq!(
+            redact("open ws://h?token=a b token=c\td&token="),
+            "open ws://h?token=*** b token=***\td&token=***"
+        );
     }
 
     #[test]
