@@ -27,20 +27,8 @@ const SYSTEM_ERROR_TAG: &str = "mc-native:system-error:";
 /// that js/errors.js rebuilds into `{code, errno, syscall, path, dest}`.
 pub(crate) fn js_error(err: Error) -> napi::Error {
     match &err {
-        Error::Io {
-            syscall,
-            path,
-            dest,
-            source,
-        } => {
-            let detail = serde_json::json!({
-                "code": crate::error::code(source),
-                "errno": crate::error::os_errno(source),
-                "syscall": syscall,
-                "path": path.to_string_lossy(),
-                "dest": dest.as_ref().map(|d| d.to_string_lossy()),
-                "message": source.to_string(),
-            });
+        Error::Io { .. } => {
+            let detail = serde_json::json!(err.io_parts());
             napi::Error::new(
                 napi::Status::GenericFailure,
                 format!("{SYSTEM_ERROR_TAG}{detail}"),
