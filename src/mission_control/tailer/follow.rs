@@ -22,10 +22,11 @@ use tokio::sync::mpsc;
 pub enum Route {
     /// `executor.resync`: compare what the executor owns with what we follow.
     Resync,
-    /// A status change of a followed mission: write it.
+    /// A status change of a followed mission: write it (boxed: an update
+    /// is far larger than the other routes).
     Apply {
         kind: Value,
-        update: StatusUpdate,
+        update: Box<StatusUpdate>,
         followed: Followed,
     },
     /// A status change of a mission we do not follow (yet): log it, and
@@ -54,7 +55,7 @@ pub fn route(event: &Value, followed: impl FnOnce(&str) -> Option<Followed>) -> 
     match (event_to_status_update(event), found) {
         (Some(update), Some(followed)) => Route::Apply {
             kind,
-            update,
+            update: Box::new(update),
             followed,
         },
         (Some(_), None) => Route::Unmapped { kind, mission_id },
@@ -194,7 +195,7 @@ impl Bridge {
                 kind,
                 update,
                 followed,
-            } => self.apply_event(followed, kind, update),
+            } => self.apply_event(followed, kind, *update),
             Route::Unmapped { kind, mission_id } => {
                 self.event_logs.log(
                     &self.log,
