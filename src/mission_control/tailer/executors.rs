@@ -1,6 +1,6 @@
 //! What the tailer knows about executors: which mission is held by which
 //! executor and lives in which session file, and which executors it is
-//! subscribed to. The streams themselves are [`executor_ws`](super::super::executor_ws).
+//! subscribed to. The streams themselves are [`executor_ws`](crate::mission_control::executor_ws).
 
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};

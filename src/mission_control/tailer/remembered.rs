@@ -4,7 +4,7 @@
 //! it again exactly as it was before its dispatch, the tailer writes the
 //! outcome again instead of starting the mission a second time.
 
-use super::super::mission::StatusUpdate;
+use crate::mission_control::mission::StatusUpdate;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

@@ -2,14 +2,14 @@
 //! dispatched, which are claimed already, and what is wrong with the rest
 //! (logged once, never fatal: §10).
 
-use super::super::log::Logger;
-use super::super::mission::StatusUpdate;
-use super::super::mission::HELD;
-use super::super::session::{self, Unreadable};
 use super::remembered::Remembered;
 use super::schedule::Job;
 use crate::atomic_write;
 use crate::js_json::slice_utf16;
+use crate::mission_control::log::Logger;
+use crate::mission_control::mission::StatusUpdate;
+use crate::mission_control::mission::HELD;
+use crate::mission_control::session::{self, Unreadable};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
