@@ -50,6 +50,11 @@ pub struct Scanner {
     invalid_logged: Mutex<HashSet<String>>,
     /// Session files found missing once and due for another look.
     awaiting: Mutex<HashSet<PathBuf>>,
+    /// Session files found unreadable and given one more look since: a file
+    /// written in place right after its directory was made may be caught
+    /// half-written before the directory's watch exists, and then no event
+    /// would ever bring the tailer back to it.
+    rechecked: Mutex<HashSet<PathBuf>>,
     /// Outcomes written, to restore if another writer reverts one.
     pub remembered: Remembered,
 }
@@ -57,7 +62,8 @@ pub struct Scanner {
 /// What examining a session file found.
 pub struct Examined {
     pub jobs: Vec<Arc<Job>>,
-    /// The file was missing from an existing directory: look again soon.
+    /// The file was missing from an existing directory, or is unreadable
+    /// for the first time in a row: look again soon.
     pub look_again: bool,
     /// Missions an executor holds (§9.1): `(mission id, executor id)`.
     pub held: Vec<(String, String)>,
@@ -90,6 +96,7 @@ impl Scanner {
             unreadable: Mutex::default(),
             invalid_logged: Mutex::default(),
             awaiting: Mutex::default(),
+            rechecked: Mutex::default(),
             remembered: Remembered::default(),
         }
     }
@@ -125,6 +132,7 @@ impl Scanner {
             Err(e) => return self.unreadable(path, print, e.to_string(), log),
         };
         lock(&self.awaiting).remove(path);
+        lock(&self.rechecked).remove(path);
         lock(&self.unreadable).remove(path);
         let Some(session_id) = session.get("id").and_then(Value::as_str).map(str::to_owned) else {
             return self.unreadable(path, print, "the session has no string id".into(), log);
@@ -241,7 +249,8 @@ impl Scanner {
         lock(&self.seen).keys().cloned().collect()
     }
 
-    /// Log an unreadable file once per state of that file.
+    /// Log an unreadable file once per state of that file; the first time
+    /// in a row it is unreadable, look again shortly (see `rechecked`).
     fn unreadable(&self, path: &Path, print: Fingerprint, error: String, log: &Logger) -> Examined {
         let mut unreadable = lock(&self.unreadable);
         if unreadable.get(path) != Some(&print) {
@@ -251,7 +260,10 @@ impl Scanner {
                 json!({"path": path.to_string_lossy(), "error": error}),
             );
         }
-        Vec::new().into()
+        drop(unreadable);
+        let mut examined: Examined = Vec::new().into();
+        examined.look_again = print.is_some() && lock(&self.rechecked).insert(path.to_path_buf());
+        examined
     }
 
     /// Log a mission that cannot be dispatched, once.
