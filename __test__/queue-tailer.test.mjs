@@ -18,6 +18,7 @@ import { scope, waitFor, within } from './helpers/waiting.mjs';
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 const EXITS = path.join(HERE, 'helpers', 'tailer-exits.mjs');
 const READER = path.join(HERE, 'helpers', 'tailer-session-reader.mjs');
+const FAULT = path.join(HERE, 'helpers', 'tailer-fault.mjs');
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const DEFAULTS = {
   aiwgServeUrl: 'http://127.0.0.1:7337',
@@ -1137,6 +1138,49 @@ describe('startQueueTailer: stop', () => {
       assert.equal(report.logs.at(-1), 'queue-tailer:stop');
       assert.ok(report.logs.includes('queue-tailer:dispatched'));
       assert.ok(Date.now() - stoppedAt < 5000);
+    }
+  });
+
+  it('a failure inside the native tailer after ready is logged once as queue-tailer:internal-error, the tailer stops, stop() rejects, and the process exits on its own (child process, MC_NATIVE_FAULT)', async () => {
+    for (const mode of ['stop', 'nostop']) {
+      const child = spawn(process.execPath, [FAULT, mode], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, MC_NATIVE_FAULT: 'tailer-after-ready' },
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      child.stderr.on('data', (d) => {
+        err += d;
+      });
+      const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+      let result;
+      try {
+        result = await within(exited, 20_000, `the faulty tailer's process (${mode}) to exit by itself`);
+      } catch (e) {
+        child.kill('SIGKILL');
+        await exited;
+        throw new Error(`${e.message}; stdout=${out} stderr=${err}`);
+      }
+      assert.deepEqual(result, { code: 0, signal: null }, `stdout=${out} stderr=${err}`);
+      const report = JSON.parse(out.trim().split('\n')[0]);
+      assert.equal(report.started, true, 'the tailer started before the fault');
+      assert.equal(msgs(report.logs.map((msg) => ({ msg })), 'queue-tailer:internal-error').length, 1, `logs=${report.logs}`);
+      const [meta] = report.metas['queue-tailer:internal-error'];
+      assert.deepEqual(Object.keys(meta), ['error']);
+      assert.match(meta.error, /internal error/);
+      assert.match(meta.error, /tailer-after-ready/);
+      assert.equal(report.logs.at(-1), 'queue-tailer:stop', 'the tailer stopped itself');
+      assert.ok(report.logs.indexOf('queue-tailer:internal-error') < report.logs.indexOf('queue-tailer:stop'));
+      if (mode === 'stop') {
+        assert.ok(report.rejected, 'stop() rejected');
+        assert.equal(report.rejected.isError, true);
+        assert.equal(report.rejected.message, meta.error);
+      } else {
+        assert.equal(report.rejected, null);
+      }
     }
   });
 });

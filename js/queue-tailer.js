@@ -11,12 +11,16 @@ const { callLogger, guardedLogger, fetchAdapter, onAbort } = require('./operatio
 const { startExecutorWS } = require('./executor-ws-client.js');
 const { discoverSessions, readSession, writeSessionAtomic } = require('./session-files.js');
 
+// The defaults live in Rust (src/mission_control/tailer/config.rs); read once here.
+const NATIVE_DEFAULTS = Object.freeze(native.queueTailerDefaults());
+
+/** The original's DEFAULTS: the five options `startQueueTailer` merges into `options`. */
 const DEFAULTS = Object.freeze({
-  aiwgServeUrl: 'http://127.0.0.1:7337',
-  watchDir: '.aiwg/ralph-external/mc',
-  pollIntervalMs: 1000,
-  retryBaseMs: 500,
-  maxAttempts: 5,
+  aiwgServeUrl: NATIVE_DEFAULTS.aiwgServeUrl,
+  watchDir: NATIVE_DEFAULTS.watchDir,
+  pollIntervalMs: NATIVE_DEFAULTS.pollIntervalMs,
+  retryBaseMs: NATIVE_DEFAULTS.retryBaseMs,
+  maxAttempts: NATIVE_DEFAULTS.maxAttempts,
 });
 
 /** `[{sessionId, mission}]` for every queued mission, in array order. */
@@ -54,12 +58,6 @@ function backoffMs(attempt, baseMs) {
   return Math.min(30000, baseMs * 2 ** (attempt - 1));
 }
 
-/** A JS number as JSON can carry it to the native side (NaN and ±Infinity by name). */
-function jsNumber(value) {
-  const n = Number(value);
-  return Number.isFinite(n) ? n : String(n);
-}
-
 /** The native tailer's options, read from the merged options as JS reads them. */
 function tailerConfig(options) {
   const tokens = {};
@@ -69,18 +67,18 @@ function tailerConfig(options) {
   return {
     aiwgServeUrl: check.string('options.aiwgServeUrl', options.aiwgServeUrl),
     watchDir: check.string('options.watchDir', options.watchDir),
-    pollIntervalMs: jsNumber(options.pollIntervalMs ?? DEFAULTS.pollIntervalMs),
-    retryBaseMs: jsNumber(options.retryBaseMs ?? DEFAULTS.retryBaseMs),
-    maxAttempts: jsNumber(options.maxAttempts ?? DEFAULTS.maxAttempts),
+    pollIntervalMs: Number(options.pollIntervalMs ?? NATIVE_DEFAULTS.pollIntervalMs),
+    retryBaseMs: Number(options.retryBaseMs ?? NATIVE_DEFAULTS.retryBaseMs),
+    maxAttempts: Number(options.maxAttempts ?? NATIVE_DEFAULTS.maxAttempts),
     dryRun: Boolean(options.dryRun),
-    maxInflight: jsNumber(options.maxInflight ?? 8),
-    requestTimeoutMs: jsNumber(options.requestTimeoutMs ?? 30000),
+    maxInflight: Number(options.maxInflight ?? NATIVE_DEFAULTS.maxInflight),
+    requestTimeoutMs: Number(options.requestTimeoutMs ?? NATIVE_DEFAULTS.requestTimeoutMs),
     polling: Boolean(options.usePolling),
     disableWSSubscription: Boolean(options.disableWSSubscription),
     executorTokens: tokens,
     subscribeExecutors: [...(options.subscribeExecutors ?? [])].filter((id) => id).map(String),
-    reconnectBaseMs: jsNumber(options.reconnectBaseMs ?? 1000),
-    reconnectMaxMs: jsNumber(options.reconnectMaxMs ?? 30000),
+    reconnectBaseMs: Number(options.reconnectBaseMs ?? NATIVE_DEFAULTS.reconnectBaseMs),
+    reconnectMaxMs: Number(options.reconnectMaxMs ?? NATIVE_DEFAULTS.reconnectMaxMs),
   };
 }
 
@@ -104,65 +102,90 @@ async function startQueueTailer(options = {}) {
 
   return new Promise((resolve, reject) => {
     let operation = null;
+    let ready = false;
     let stopping = null;
     let detach = () => {};
-    let markStopped;
-    const stopped = new Promise((r) => {
-      markStopped = r;
+    let settleStopped;
+    // Settles once the native side is done: fulfilled, or rejected with the
+    // internal error that stopped it. Marked handled here, so a tailer that
+    // failed while nobody awaits stop() is not an unhandled rejection;
+    // stop() hands the same promise (and its rejection) to the caller.
+    const stopped = new Promise((res, rej) => {
+      settleStopped = (error) => (error ? rej(error) : res());
     });
+    stopped.catch(() => {});
+    // Whatever the way it ended: no more signal, streams or requests.
+    const release = () => {
+      detach();
+      for (const stream of streams) stream.stop();
+      requests.abort();
+    };
     const stop = () => {
       if (!stopping) {
         stopping = stopped;
         detach();
-        // Requests in flight get the native drain time (5 s) to answer.
-        setTimeout(() => requests.abort(), 5000).unref();
+        // Requests in flight get the native drain time to answer.
+        setTimeout(() => requests.abort(), NATIVE_DEFAULTS.drainMs).unref();
         operation.cancel();
         for (const stream of streams) stream.stop();
       }
       return stopping;
     };
-    const sink = (kind, a, b) => {
-      switch (kind) {
-        case 'log':
-          if (a === 'queue-tailer:start') {
+    // The tailer is over: resolve stop(), or reject it (and a start still
+    // pending) with an Error naming what failed.
+    const finish = (message) => {
+      const error = message ? new Error(message) : null;
+      stopping = stopping || stopped;
+      release();
+      if (!ready && error) reject(error);
+      settleStopped(error);
+    };
+    const sink = (event) => {
+      switch (event.kind) {
+        case 'Log':
+          if (event.msg === 'queue-tailer:start') {
             // The options as the caller gave them (dryRun need not be a boolean).
-            guarded(a, { aiwgServeUrl: merged.aiwgServeUrl, watchDir: merged.watchDir, dryRun: merged.dryRun });
+            guarded(event.msg, { aiwgServeUrl: merged.aiwgServeUrl, watchDir: merged.watchDir, dryRun: merged.dryRun });
           } else {
-            callLogger(logger, a, b);
+            callLogger(logger, event.msg, event.meta);
           }
           break;
-        case 'ready':
+        case 'Ready':
+          ready = true;
           resolve({ stop, options: merged });
           break;
-        case 'stopped':
-          requests.abort();
-          markStopped();
+        case 'Stopped':
+          finish(event.error);
           break;
-        case 'subscribe': {
+        case 'Subscribe': {
           if (stopping) break; // asked for just before the stop: nothing to follow any more
-          const executorId = a;
+          const { executorId } = event;
           const stream = startExecutorWS({
             aiwgServeUrl: config.aiwgServeUrl,
             executorId,
-            token: b || undefined,
+            token: event.token || undefined,
             reconnectBaseMs: merged.reconnectBaseMs,
             reconnectMaxMs: merged.reconnectMaxMs,
             WebSocketImpl,
             logger,
-            onEvent: (event) => operation.streamEvent(executorId, JSON.stringify(event)),
+            onEvent: (e) => operation.streamEvent(executorId, JSON.stringify(e)),
             onState: (state) => operation.streamState(executorId, state),
           });
           streams.push(stream);
           break;
         }
-        default:
-          detach();
-          reject(new Error(a));
-          markStopped();
+        default: {
+          // InternalError: the native side failed outside its tasks. Say so
+          // through the logger, as a failure inside a task is said.
+          const message = String(event.message);
+          guarded('queue-tailer:internal-error', { error: message });
+          if (operation) operation.cancel();
+          finish(message);
+        }
       }
     };
     operation = native.startQueueTailer(
-      JSON.stringify(config),
+      config,
       Boolean(logger),
       WebSocketImpl !== undefined && WebSocketImpl !== null,
       sink,

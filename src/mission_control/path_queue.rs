@@ -2,31 +2,115 @@
 //! `log.jsonl` lines, the other-writers aftercheck) runs one job at a time,
 //! in the order it was queued, on tokio's blocking pool. Every writer in this
 //! process goes through it, so their read-modify-writes never interleave.
+//!
+//! Which queue a job belongs to depends on the file's canonical path, and
+//! resolving it is file-system work (`canonicalize`). It must not run on the
+//! caller's thread (for `applyStatusUpdate` that is the JS main thread), yet
+//! the order of [`enqueue_job`] calls must hold however the path is spelled.
+//! So [`enqueue_job`] only pushes `(path, job)` onto one channel, in call
+//! order; a single router thread takes them off in that order, resolves the
+//! path and appends the job to its file's queue, starting a runner for a
+//! queue that was idle.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
+use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-/// Jobs waiting for one session file, in the order they were submitted.
-type Jobs = HashMap<PathBuf, VecDeque<Box<dyn FnOnce() + Send>>>;
+/// One queued piece of work.
+type Job = Box<dyn FnOnce() + Send>;
 
+/// Jobs waiting for one session file, in the order they were submitted.
+type Jobs = HashMap<PathBuf, VecDeque<Job>>;
+
+/// What [`enqueue_job`] hands the router: the path as the caller spelled
+/// it, the job, and the caller's runtime (where its runner should run).
+struct Routed {
+    path: PathBuf,
+    job: Job,
+    runtime: Option<Handle>,
+}
+
+/// The queues, shared by the router (which appends) and the runners (which pop).
 fn jobs() -> &'static Mutex<Jobs> {
     static JOBS: OnceLock<Mutex<Jobs>> = OnceLock::new();
     JOBS.get_or_init(Default::default)
 }
 
+/// The router's inbox; the router thread starts with the first job. `None`
+/// when the thread could not be started (jobs then route on the caller's
+/// thread, which keeps the order, only not the caller's thread free).
+fn router() -> Option<&'static mpsc::Sender<Routed>> {
+    static ROUTER: OnceLock<Option<mpsc::Sender<Routed>>> = OnceLock::new();
+    ROUTER
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<Routed>();
+            std::thread::Builder::new()
+                .name("mc-path-queue".into())
+                .spawn(move || {
+                    // Ends only with the process: the sender lives in a static.
+                    for routed in rx {
+                        route(routed);
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
 /// Queue any work on the session file `path` (such as appending to the
-/// session's `log.jsonl`), in order with its status writes.
+/// session's `log.jsonl`), in order with its status writes. Never touches
+/// the file system on the caller's thread.
 pub fn enqueue_job(path: PathBuf, job: impl FnOnce() + Send + 'static) {
-    let job: Box<dyn FnOnce() + Send> = Box::new(job);
-    let path = queue_key(path);
+    let routed = Routed {
+        path,
+        job: Box::new(job),
+        runtime: Handle::try_current().ok(),
+    };
+    let unsent = match router() {
+        Some(tx) => tx.send(routed).err().map(|e| e.0),
+        None => Some(routed),
+    };
+    if let Some(routed) = unsent {
+        route(routed);
+    }
+}
+
+/// On the router thread: put the job in its file's queue; start a runner
+/// if that queue was idle.
+fn route(Routed { path, job, runtime }: Routed) {
+    let key = queue_key(path);
     let mut pending = jobs().lock().unwrap_or_else(|p| p.into_inner());
-    match pending.get_mut(&path) {
+    match pending.get_mut(&key) {
         Some(queue) => queue.push_back(job),
         None => {
-            pending.insert(path.clone(), VecDeque::from([job]));
-            tokio::task::spawn_blocking(move || run_jobs(&path));
+            pending.insert(key.clone(), VecDeque::from([job]));
+            drop(pending);
+            start_runner(key, runtime);
+        }
+    }
+}
+
+/// Run `key`'s queue on the caller's runtime's blocking pool, or on a
+/// thread of its own when the caller had no runtime.
+fn start_runner(key: PathBuf, runtime: Option<Handle>) {
+    match runtime {
+        Some(handle) => {
+            handle.spawn_blocking(move || run_jobs(&key));
+        }
+        None => {
+            let spare = key.clone();
+            if std::thread::Builder::new()
+                .name("mc-path-job".into())
+                .spawn(move || run_jobs(&key))
+                .is_err()
+            {
+                // No thread to be had: run the queue here rather than lose it.
+                run_jobs(&spare);
+            }
         }
     }
 }
@@ -34,6 +118,7 @@ pub fn enqueue_job(path: PathBuf, job: impl FnOnce() + Send + 'static) {
 /// One queue per file, however the caller spelled its path: the directory
 /// is resolved (`mc/sessions/a/session.json` and its absolute form share a
 /// queue). A directory that does not exist yet keeps the path as given.
+/// File-system work: runs on the router thread.
 fn queue_key(path: PathBuf) -> PathBuf {
     match (
         path.parent().filter(|p| !p.as_os_str().is_empty()),
@@ -106,5 +191,39 @@ mod tests {
         }
         flush(path).await.expect("flushed");
         assert_eq!(*order.lock().expect("order"), (0..50).collect::<Vec<_>>());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_keep_their_order_across_spellings_of_one_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::create_dir_all(dir.path().join("sub")).expect("mkdir");
+        let plain = dir.path().join("session.json");
+        let detour = dir.path().join("sub").join("..").join("session.json");
+        let dotted = dir.path().join(".").join("session.json");
+        let order = Arc::new(Mutex::new(Vec::new()));
+        for i in 0..60 {
+            let path = [&plain, &detour, &dotted][i % 3].clone();
+            let order = Arc::clone(&order);
+            enqueue_job(path, move || {
+                // A slow first job: later ones must still wait their turn.
+                if i == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                order.lock().expect("order").push(i);
+            });
+        }
+        flush(detour).await.expect("flushed");
+        assert_eq!(*order.lock().expect("order"), (0..60).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_caller_without_a_runtime_still_gets_its_jobs_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (tx, rx) = std::sync::mpsc::channel();
+        enqueue_job(dir.path().join("session.json"), move || {
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("ran");
     }
 }

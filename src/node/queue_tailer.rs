@@ -1,13 +1,18 @@
-//! `@aiwg/mc-native/queue-tailer` as JS sees it (see js/queue-tailer.js).
+//! `@aiwg/mc-native/queue-tailer` as JS sees it (see js/queue-tailer.js):
+//! the options as a typed object, the tailer's events as a typed enum, and
+//! the defaults the JS side merges (they live in
+//! [`tailer::config`](crate::mission_control::tailer::config) only).
 
 use super::convert::{clamp_u32, millis, transport};
 use super::fetch::FetchFn;
-use super::sink::{Sink, SinkFn};
-use super::{parse_json, run_in_background};
+use super::parse_json;
+use super::run_in_background;
+use super::sink::{Sink, SinkEvent, SinkFn};
 use crate::mission_control::log::Logger;
-use crate::mission_control::tailer::{self, ExternalStreams, StreamInput, TailerConfig, WsConfig};
+use crate::mission_control::tailer::{
+    self, defaults, ExternalStreams, Fault, StreamInput, TailerConfig, WsConfig,
+};
 use napi_derive::napi;
-use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,51 +20,102 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// The options the JS wrapper passes (merged with the defaults and read as
-/// JS reads them: numbers are `Number(x)`, flags truthiness).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TailerOpts {
-    aiwg_serve_url: String,
-    watch_dir: String,
-    #[serde(deserialize_with = "js_number")]
-    poll_interval_ms: f64,
-    #[serde(deserialize_with = "js_number")]
-    retry_base_ms: f64,
-    #[serde(deserialize_with = "js_number")]
-    max_attempts: f64,
-    dry_run: bool,
-    #[serde(deserialize_with = "js_number")]
-    max_inflight: f64,
-    #[serde(deserialize_with = "js_number")]
-    request_timeout_ms: f64,
-    polling: bool,
-    #[serde(rename = "disableWSSubscription")]
-    disable_ws_subscription: bool,
-    executor_tokens: HashMap<String, String>,
-    subscribe_executors: Vec<String>,
-    #[serde(deserialize_with = "js_number")]
-    reconnect_base_ms: f64,
-    #[serde(deserialize_with = "js_number")]
-    reconnect_max_ms: f64,
+/// The environment variable of the test-only fault switch:
+/// `MC_NATIVE_FAULT=tailer-after-ready` makes a tailer task panic right
+/// after `ready` (read when a tailer starts), so tests can see an internal
+/// error reported. Never set it outside tests.
+const FAULT_ENV: &str = "MC_NATIVE_FAULT";
+
+/// The options the JS wrapper passes, already read as JS reads them from
+/// the merged options (numbers are `Number(x)`, so NaN and ±Infinity
+/// arrive as such; flags are truthiness).
+#[napi(object)]
+pub struct TailerOptions {
+    pub aiwg_serve_url: String,
+    pub watch_dir: String,
+    pub poll_interval_ms: f64,
+    pub retry_base_ms: f64,
+    pub max_attempts: f64,
+    pub dry_run: bool,
+    pub max_inflight: f64,
+    pub request_timeout_ms: f64,
+    /// Poll instead of watching (`usePolling`).
+    pub polling: bool,
+    #[napi(js_name = "disableWSSubscription")]
+    pub disable_ws_subscription: bool,
+    /// `executorTokens`, without the empty ones.
+    pub executor_tokens: HashMap<String, String>,
+    pub subscribe_executors: Vec<String>,
+    pub reconnect_base_ms: f64,
+    pub reconnect_max_ms: f64,
 }
 
-/// A JS number as JSON carries it: a number, or `"NaN"`, `"Infinity"`,
-/// `"-Infinity"` for the values JSON has no literal for.
-fn js_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Number {
-        Finite(f64),
-        Named(String),
+/// The defaults of `startQueueTailer`'s options and the drain time of
+/// `stop()`, for the JS wrapper to read once when it loads.
+#[napi(object)]
+pub struct QueueTailerDefaults {
+    pub aiwg_serve_url: String,
+    pub watch_dir: String,
+    pub poll_interval_ms: f64,
+    pub retry_base_ms: f64,
+    pub max_attempts: f64,
+    pub max_inflight: f64,
+    pub request_timeout_ms: f64,
+    pub reconnect_base_ms: f64,
+    pub reconnect_max_ms: f64,
+    /// How long `stop()` waits for in-flight dispatches before cutting them off.
+    pub drain_ms: f64,
+}
+
+/// The tailer's defaults (the one copy, in Rust).
+#[napi(catch_unwind)]
+pub fn queue_tailer_defaults() -> QueueTailerDefaults {
+    QueueTailerDefaults {
+        aiwg_serve_url: defaults::AIWG_SERVE_URL.into(),
+        watch_dir: defaults::WATCH_DIR.into(),
+        poll_interval_ms: defaults::POLL_INTERVAL_MS,
+        retry_base_ms: defaults::RETRY_BASE_MS,
+        max_attempts: defaults::MAX_ATTEMPTS,
+        max_inflight: defaults::MAX_INFLIGHT,
+        request_timeout_ms: defaults::REQUEST_TIMEOUT_MS,
+        reconnect_base_ms: defaults::RECONNECT_BASE_MS,
+        reconnect_max_ms: defaults::RECONNECT_MAX_MS,
+        drain_ms: defaults::DRAIN_MS,
     }
-    match Number::deserialize(deserializer)? {
-        Number::Finite(n) => Ok(n),
-        Number::Named(name) => match name.as_str() {
-            "Infinity" => Ok(f64::INFINITY),
-            "-Infinity" => Ok(f64::NEG_INFINITY),
-            _ => Ok(f64::NAN),
-        },
+}
+
+/// What a tailer tells JS, in order: `Log` lines (when there is a logger),
+/// `Subscribe` requests (with `externalStreams`), `Ready` once the initial
+/// sweep is done, and `Stopped` last. `InternalError` comes instead of
+/// `Stopped` when the tailer's own task failed.
+#[napi(discriminant = "kind")]
+pub enum TailerEvent {
+    /// A log line; `meta` is JSON text.
+    Log { msg: String, meta: String },
+    /// The initial sweep and its dispatches are done.
+    Ready {},
+    /// Run a stream for `executorId` (the caller's WebSocketImpl).
+    Subscribe {
+        executor_id: String,
+        token: Option<String>,
+    },
+    /// Drained and stopped; `error` names the internal error that stopped
+    /// it, if one did (it was logged as `queue-tailer:internal-error`).
+    Stopped { error: Option<String> },
+    /// The tailer's Rust side failed outside its tasks (a panic): it is over.
+    InternalError { message: String },
+}
+
+impl SinkEvent for TailerEvent {
+    fn log(msg: &str, meta: String) -> Self {
+        TailerEvent::Log {
+            msg: msg.to_owned(),
+            meta,
+        }
+    }
+
+    fn internal_error(message: String) -> Self {
+        TailerEvent::InternalError { message }
     }
 }
 
@@ -72,13 +128,14 @@ pub struct TailerHandle {
 
 #[napi]
 impl TailerHandle {
-    /// Stop the tailer (idempotent); the sink hears `stopped` when it is done.
+    /// Stop the tailer (idempotent); the sink hears `Stopped` when it is done.
     #[napi(catch_unwind)]
     pub fn cancel(&self) {
         self.stop.cancel();
     }
 
-    /// An event from a stream the caller runs (an injected WebSocketImpl).
+    /// An event from a stream the caller runs (an injected WebSocketImpl),
+    /// as JSON text: events are documents.
     #[napi(catch_unwind)]
     pub fn stream_event(&self, executor_id: String, event_json: String) -> napi::Result<()> {
         let event: Value = parse_json("event", &event_json)?;
@@ -97,24 +154,17 @@ impl TailerHandle {
     }
 }
 
-/// Start a tailer. The sink hears `log` lines, then `ready` once the
-/// initial sweep is done, and `stopped` after `cancel()` has drained it
-/// (or `error` if it could not start). With `externalStreams`, executor
-/// subscriptions are asked of JS as `subscribe(executorId, token)` and fed
-/// back through the handle.
-#[napi(catch_unwind)]
-pub fn start_queue_tailer(
-    opts_json: String,
-    has_logger: bool,
-    external_streams: bool,
-    #[napi(ts_arg_type = "(kind: string, a: string, b: string) => void")] sink: SinkFn,
-    #[napi(
-        ts_arg_type = "((url: string, init: string) => Promise<FetchAnswer>) | undefined | null"
-    )]
-    fetch: Option<FetchFn>,
-) -> napi::Result<TailerHandle> {
-    let opts: TailerOpts = parse_json("options", &opts_json)?;
-    let config = TailerConfig {
+/// The fault the environment asks for (test-only; see [`FAULT_ENV`]).
+fn fault_from_env() -> Option<Fault> {
+    match std::env::var(FAULT_ENV).ok()?.as_str() {
+        "tailer-after-ready" => Some(Fault::AfterReady),
+        _ => None,
+    }
+}
+
+/// The tailer's settings from the options JS read.
+fn config(opts: TailerOptions) -> TailerConfig {
+    TailerConfig {
         aiwg_serve_url: opts.aiwg_serve_url,
         watch_dir: PathBuf::from(opts.watch_dir),
         poll_interval: millis(opts.poll_interval_ms.max(10.0)),
@@ -131,18 +181,35 @@ pub fn start_queue_tailer(
             reconnect_base_ms: opts.reconnect_base_ms,
             reconnect_max_ms: opts.reconnect_max_ms,
         },
-    };
+        fault: fault_from_env(),
+    }
+}
+
+/// Start a tailer; the sink hears its [`TailerEvent`]s. With
+/// `externalStreams`, executor subscriptions are asked of JS as
+/// `Subscribe` events and fed back through the handle.
+#[napi(catch_unwind)]
+pub fn start_queue_tailer(
+    options: TailerOptions,
+    has_logger: bool,
+    external_streams: bool,
+    #[napi(ts_arg_type = "(event: TailerEvent) => void")] sink: SinkFn<TailerEvent>,
+    #[napi(
+        ts_arg_type = "((url: string, init: string) => Promise<FetchAnswer>) | undefined | null"
+    )]
+    fetch: Option<FetchFn>,
+) -> napi::Result<TailerHandle> {
+    let config = config(options);
     let transport = transport(fetch)?;
     let sink = Arc::new(Sink::new(sink, has_logger));
     let (streams, external) = if external_streams {
         let (tx, rx) = mpsc::unbounded_channel();
         let asker = Arc::clone(&sink);
         let subscribe = Box::new(move |executor_id: &str, token: Option<String>| {
-            asker.send(
-                "subscribe",
-                executor_id.to_owned(),
-                token.unwrap_or_default(),
-            );
+            asker.emit(TailerEvent::Subscribe {
+                executor_id: executor_id.to_owned(),
+                token,
+            });
         });
         (
             Some(tx),
@@ -159,11 +226,12 @@ pub fn start_queue_tailer(
     run_in_background(Arc::clone(&sink), async move {
         let log: Logger = sink.clone();
         let ready = Arc::clone(&sink);
-        let on_ready = move || ready.send("ready", String::new(), String::new());
-        match tailer::run(config, transport, log, stop, external, on_ready).await {
-            Ok(_) => sink.send("stopped", String::new(), String::new()),
-            Err(e) => sink.send("error", e.to_string(), String::new()),
-        }
+        let on_ready = move || ready.emit(TailerEvent::Ready {});
+        let error = tailer::run(config, transport, log, stop, external, on_ready)
+            .await
+            .err()
+            .map(|e| e.to_string());
+        sink.emit(TailerEvent::Stopped { error });
     });
     Ok(TailerHandle {
         stop: token,

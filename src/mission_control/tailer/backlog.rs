@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 /// Events received and not yet written back or journaled.
 pub const MAX_PENDING: usize = 1024;
 
+/// The count of events in flight and a wake-up for streams waiting for room.
 #[derive(Default)]
 pub struct Backlog {
     pending: AtomicUsize,
@@ -18,11 +19,11 @@ pub struct Backlog {
 
 /// One event on its way: pending until dropped (after its journal line is
 /// written, wherever that happens).
-pub struct Held {
+pub struct BacklogSlot {
     backlog: Arc<Backlog>,
 }
 
-impl Drop for Held {
+impl Drop for BacklogSlot {
     fn drop(&mut self) {
         self.backlog.pending.fetch_sub(1, Ordering::SeqCst);
         self.backlog.drained.notify_waiters();
@@ -31,9 +32,9 @@ impl Drop for Held {
 
 impl Backlog {
     /// Count one more event until the returned guard is dropped.
-    pub fn hold(self: &Arc<Self>) -> Held {
+    pub fn hold(self: &Arc<Self>) -> BacklogSlot {
         self.pending.fetch_add(1, Ordering::SeqCst);
-        Held {
+        BacklogSlot {
             backlog: Arc::clone(self),
         }
     }

@@ -8,12 +8,13 @@
 //! Dispatches of one session from one tailer share its claim (a count), so
 //! `maxInflight` works within a session as well as across sessions.
 
-use super::super::sidecar::{open_no_follow, sidecar};
+use crate::mission_control::sidecar::{open_no_follow, sidecar};
 use std::collections::HashMap;
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// The session claims one tailer holds.
 #[derive(Default)]
 pub struct Claims {
     /// The claims held, with how many dispatches use each.
@@ -52,6 +53,7 @@ impl Claims {
         }
     }
 
+    /// A claim on `path` (or on nothing) that gives its use back when dropped.
     fn claim(&self, path: Option<&Path>) -> Claim<'_> {
         Claim {
             claims: self,

@@ -1,6 +1,6 @@
 //! What the tailer knows about executors: which mission is held by which
 //! executor and lives in which session file, and which executors it is
-//! subscribed to. The streams themselves are [`executor_ws`](super::super::executor_ws).
+//! subscribed to. The streams themselves are [`executor_ws`](crate::mission_control::executor_ws).
 
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -20,10 +20,11 @@ pub struct WsConfig {
 }
 
 /// A mission the tailer follows.
-#[derive(Debug, Clone)]
-pub struct Known {
+#[derive(Debug, Clone, PartialEq)]
+pub struct Followed {
     /// The session file it was found in.
     pub path: PathBuf,
+    /// The executor holding it, whose stream its events come on.
     pub executor_id: String,
 }
 
@@ -57,29 +58,33 @@ pub const EARLY_EVENT_TTL: Duration = Duration::from_secs(10);
 /// At most this many such events are kept.
 const EARLY_EVENTS_MAX: usize = 1024;
 
+/// Followed missions, subscribed executors and early events, each under its own lock.
 #[derive(Default)]
 pub struct Executors {
-    missions: Mutex<HashMap<String, Known>>,
+    missions: Mutex<HashMap<String, Followed>>,
     subscribed: Mutex<HashSet<String>>,
     /// Events for missions not followed (yet), oldest first.
     early: Mutex<VecDeque<(Instant, String, Value)>>,
 }
 
 impl Executors {
-    pub fn remember(&self, mission_id: &str, known: Known) {
-        lock(&self.missions).insert(mission_id.to_owned(), known);
+    /// Follow `mission_id`: its events go to `followed.path`.
+    pub fn remember(&self, mission_id: &str, followed: Followed) {
+        lock(&self.missions).insert(mission_id.to_owned(), followed);
     }
 
-    pub fn get(&self, mission_id: &str) -> Option<Known> {
+    /// The followed mission `mission_id`, if it is followed.
+    pub fn get(&self, mission_id: &str) -> Option<Followed> {
         lock(&self.missions).get(mission_id).cloned()
     }
 
+    /// Stop following `mission_id` (it has ended, or its file is gone).
     pub fn forget(&self, mission_id: &str) {
         lock(&self.missions).remove(mission_id);
     }
 
     /// Missions held by `executor_id` that are not in `owned`.
-    pub fn lost_by(&self, executor_id: &str, owned: &HashSet<String>) -> Vec<(String, Known)> {
+    pub fn lost_by(&self, executor_id: &str, owned: &HashSet<String>) -> Vec<(String, Followed)> {
         lock(&self.missions)
             .iter()
             .filter(|(id, k)| k.executor_id == executor_id && !owned.contains(*id))
@@ -123,6 +128,7 @@ impl Executors {
     }
 }
 
+/// A lock that a panicked holder does not poison for everyone else.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

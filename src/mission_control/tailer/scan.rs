@@ -2,15 +2,15 @@
 //! dispatched, which are claimed already, and what is wrong with the rest
 //! (logged once, never fatal: §10).
 
-use super::super::log::Logger;
-use super::super::mission::StatusUpdate;
-use super::super::mission::HELD;
-use super::super::session::{self, Unreadable};
-use super::outcomes::Outcomes;
+use super::remembered::Remembered;
+use super::schedule::Job;
 use crate::atomic_write;
 use crate::js_json::slice_utf16;
+use crate::mission_control::log::Logger;
+use crate::mission_control::mission::StatusUpdate;
+use crate::mission_control::mission::HELD;
+use crate::mission_control::session::{self, Unreadable};
 use serde_json::{json, Value};
-use std::cmp::Ordering as CmpOrdering;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,41 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio_util::sync::CancellationToken;
 
-/// One mission to dispatch. Ordered FIFO: id timestamp, then discovery order.
-#[derive(Debug)]
-pub struct Job {
-    pub ts: u64,
-    pub seq: u64,
-    /// `<session.id>:<mission.id>`: never two dispatches of one key at a time.
-    pub key: String,
-    /// The session file the mission was found in; all writes go there.
-    pub path: PathBuf,
-    pub session_id: String,
-    pub mission_id: Value,
-    /// Cancelled when the job has finished.
-    pub done: CancellationToken,
-}
-
-impl PartialEq for Job {
-    fn eq(&self, other: &Self) -> bool {
-        (self.ts, self.seq) == (other.ts, other.seq)
-    }
-}
-impl Eq for Job {}
-impl PartialOrd for Job {
-    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Job {
-    fn cmp(&self, other: &Self) -> CmpOrdering {
-        (self.ts, self.seq).cmp(&(other.ts, other.seq))
-    }
-}
-
 /// What a file looked like: changes when it is rewritten.
 type Fingerprint = Option<(u64, Option<SystemTime>, u64)>;
 
+/// The file's size, mtime and inode now (`None` when it is missing). Blocking.
 fn fingerprint(path: &Path) -> Fingerprint {
     let meta = std::fs::metadata(path).ok()?;
     #[cfg(unix)]
@@ -62,6 +31,10 @@ fn fingerprint(path: &Path) -> Fingerprint {
     Some((meta.len(), meta.modified().ok(), inode))
 }
 
+/// What the tailer remembers about the session files it has read: which
+/// keys are claimed, how each file looked, and what was logged about it.
+/// Every method that takes a path reads the file system: call them off the
+/// runtime's workers (the tailer uses `spawn_blocking`).
 pub struct Scanner {
     root: PathBuf,
     serve_url: String,
@@ -77,18 +50,24 @@ pub struct Scanner {
     invalid_logged: Mutex<HashSet<String>>,
     /// Session files found missing once and due for another look.
     awaiting: Mutex<HashSet<PathBuf>>,
+    /// Session files found unreadable and given one more look since: a file
+    /// written in place right after its directory was made may be caught
+    /// half-written before the directory's watch exists, and then no event
+    /// would ever bring the tailer back to it.
+    rechecked: Mutex<HashSet<PathBuf>>,
     /// Outcomes written, to restore if another writer reverts one.
-    pub outcomes: Outcomes,
+    pub remembered: Remembered,
 }
 
 /// What examining a session file found.
 pub struct Examined {
     pub jobs: Vec<Arc<Job>>,
-    /// The file was missing from an existing directory: look again soon.
+    /// The file was missing from an existing directory, or is unreadable
+    /// for the first time in a row: look again soon.
     pub look_again: bool,
     /// Missions an executor holds (§9.1): `(mission id, executor id)`.
     pub held: Vec<(String, String)>,
-    /// Outcomes another writer reverted, to write again (see [`Outcomes`]),
+    /// Outcomes another writer reverted, to write again (see [`Remembered`]),
     /// with their claimed keys.
     pub restore: Vec<(String, StatusUpdate)>,
 }
@@ -105,6 +84,7 @@ impl From<Vec<Arc<Job>>> for Examined {
 }
 
 impl Scanner {
+    /// A scanner for the sessions under `root` (canonical).
     pub fn new(root: PathBuf, serve_url: String, dry_run: bool) -> Self {
         Scanner {
             root,
@@ -116,7 +96,8 @@ impl Scanner {
             unreadable: Mutex::default(),
             invalid_logged: Mutex::default(),
             awaiting: Mutex::default(),
-            outcomes: Outcomes::default(),
+            rechecked: Mutex::default(),
+            remembered: Remembered::default(),
         }
     }
 
@@ -151,6 +132,7 @@ impl Scanner {
             Err(e) => return self.unreadable(path, print, e.to_string(), log),
         };
         lock(&self.awaiting).remove(path);
+        lock(&self.rechecked).remove(path);
         lock(&self.unreadable).remove(path);
         let Some(session_id) = session.get("id").and_then(Value::as_str).map(str::to_owned) else {
             return self.unreadable(path, print, "the session has no string id".into(), log);
@@ -158,21 +140,20 @@ impl Scanner {
         let mut jobs = Vec::new();
         let mut held = Vec::new();
         let mut restore = Vec::new();
-        for (index, mission) in session::missions(&session).iter().enumerate() {
-            let status = mission
-                .get("status")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if HELD.contains(&status) {
+        let missions = session::missions(&session);
+        for mission in missions {
+            let status = mission.get("status").and_then(Value::as_str);
+            if status.is_some_and(|s| HELD.contains(&s)) {
                 let id = mission.get("id").and_then(Value::as_str);
                 let executor = mission.get("executorId").and_then(Value::as_str);
                 if let (Some(id), Some(executor)) = (id, executor) {
                     held.push((id.to_owned(), executor.to_owned()));
                 }
             }
-            if status != "queued" {
-                continue;
-            }
+        }
+        // The same `queuedMissions` as the exported helper's Rust side.
+        for mission in session::queued_missions(&session) {
+            let index = index_in(missions, mission);
             let Some(mission_id) = mission
                 .get("id")
                 .and_then(Value::as_str)
@@ -220,7 +201,7 @@ impl Scanner {
             if !lock(&self.claimed).insert(key.clone()) {
                 continue;
             }
-            if let Some(update) = self.outcomes.reverted(&key, mission) {
+            if let Some(update) = self.remembered.reverted(&key, mission) {
                 // Claimed until written, so it is restored once.
                 restore.push((key, update));
                 continue;
@@ -268,6 +249,8 @@ impl Scanner {
         lock(&self.seen).keys().cloned().collect()
     }
 
+    /// Log an unreadable file once per state of that file; the first time
+    /// in a row it is unreadable, look again shortly (see `rechecked`).
     fn unreadable(&self, path: &Path, print: Fingerprint, error: String, log: &Logger) -> Examined {
         let mut unreadable = lock(&self.unreadable);
         if unreadable.get(path) != Some(&print) {
@@ -277,9 +260,13 @@ impl Scanner {
                 json!({"path": path.to_string_lossy(), "error": error}),
             );
         }
-        Vec::new().into()
+        drop(unreadable);
+        let mut examined: Examined = Vec::new().into();
+        examined.look_again = print.is_some() && lock(&self.rechecked).insert(path.to_path_buf());
+        examined
     }
 
+    /// Log a mission that cannot be dispatched, once.
     fn invalid(
         &self,
         path: &Path,
@@ -303,6 +290,14 @@ impl Scanner {
     }
 }
 
+/// The position of `item` (a reference into `slice`) in `slice`, in O(1):
+/// [`session::queued_missions`] hands out references, the log lines want indexes.
+fn index_in(slice: &[Value], item: &Value) -> usize {
+    let size = std::mem::size_of::<Value>().max(1);
+    (item as *const Value as usize).saturating_sub(slice.as_ptr() as usize) / size
+}
+
+/// A lock that a panicked holder does not poison for everyone else.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

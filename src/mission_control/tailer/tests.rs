@@ -1,7 +1,11 @@
 use super::*;
 use crate::mission_control::log::Recorder;
+use crate::mission_control::mission::StatusUpdate;
+use crate::mission_control::session;
 use crate::mission_control::testing::Scripted;
+use serde_json::{json, Value};
 use std::fs;
+use std::path::Path;
 use std::time::Instant;
 use writeback::Writeback;
 

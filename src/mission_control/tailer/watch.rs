@@ -2,7 +2,7 @@
 //! (directories, not files, since an atomic rename replaces the inode),
 //! turned into the session paths it concerns.
 
-use super::super::session::SESSION_FILE;
+use crate::mission_control::session::SESSION_FILE;
 use notify::{RecursiveMode, Watcher};
 use std::path::{Component, Path, PathBuf};
 use tokio::sync::mpsc::UnboundedSender;

@@ -2,7 +2,7 @@
 //! in batches, one read and one write per batch, so a burst of outcomes for
 //! one session becomes a few writes instead of one each.
 
-use super::super::status::{apply_status_updates_batched, StatusUpdate, UpdateResult};
+use crate::mission_control::status::{apply_status_updates_batched, StatusUpdate, UpdateResult};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -12,19 +12,21 @@ use tokio_util::task::TaskTracker;
 /// What became of one update, or why it could not be written.
 pub type Written = Result<UpdateResult, String>;
 
+/// Updates waiting for one file's next batch, each with its reply.
 type Pending = Vec<(StatusUpdate, oneshot::Sender<Written>)>;
 
 /// A session file that does not parse is being rewritten in place by
 /// another writer (older `aiwg mc` CLIs): try again this often, this many
 /// times, before reporting it missing.
 const UNREADABLE_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
+/// See [`UNREADABLE_RETRY`].
 const UNREADABLE_TRIES: usize = 50;
 
 /// Apply a batch; while the file is there but half-written, wait and retry.
 async fn apply_retrying(
     path: &Path,
     updates: Vec<StatusUpdate>,
-) -> crate::error::Result<super::super::status::Batched> {
+) -> crate::error::Result<crate::mission_control::status::Batched> {
     let mut tries = 0;
     loop {
         let batch = apply_status_updates_batched(path, updates.clone()).await?;
@@ -41,6 +43,7 @@ async fn apply_retrying(
 /// millisecond on every single event.
 const GATHER_TURNS: usize = 4;
 
+/// The write-back queues, one per session file with updates waiting.
 #[derive(Default)]
 pub struct Writeback {
     /// A path is in the map while its writer task runs.
@@ -69,6 +72,7 @@ impl Writeback {
         rx
     }
 
+    /// Write `path`'s batches until none is waiting; the path leaves the map then.
     async fn drain(&self, path: PathBuf) {
         loop {
             // Outcomes of one session tend to arrive together: a moment's

@@ -4,7 +4,7 @@
 //! it again exactly as it was before its dispatch, the tailer writes the
 //! outcome again instead of starting the mission a second time.
 
-use super::super::mission::StatusUpdate;
+use crate::mission_control::mission::StatusUpdate;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -15,13 +15,15 @@ const REMEMBER_FOR: Duration = Duration::from_secs(600);
 /// At most this many outcomes are remembered (the oldest go first).
 const REMEMBER_MAX: usize = 100_000;
 
-struct Outcome {
+/// One outcome written, with what the mission looked like before it.
+struct RememberedOutcome {
     /// A digest of the mission as it was read just before its dispatch
     /// (the mission itself could be large; thousands are remembered).
     before: u64,
     update: StatusUpdate,
 }
 
+/// A cheap fingerprint of a mission's JSON.
 fn digest(mission: &Value) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -29,18 +31,20 @@ fn digest(mission: &Value) -> u64 {
     hasher.finish()
 }
 
+/// The outcomes remembered, by `<session.id>:<mission.id>` key, oldest first in `order`.
 #[derive(Default)]
-pub struct Outcomes {
+pub struct Remembered {
     inner: Mutex<Inner>,
 }
 
+/// The map and its age order, under one lock.
 #[derive(Default)]
 struct Inner {
-    by_key: HashMap<String, Outcome>,
+    by_key: HashMap<String, RememberedOutcome>,
     order: VecDeque<(Instant, String)>,
 }
 
-impl Outcomes {
+impl Remembered {
     /// `key`'s dispatch ended in `update`; `before` is the mission it started from.
     pub fn remember(&self, key: &str, before: &Value, update: StatusUpdate) {
         let before = digest(before);
@@ -55,7 +59,7 @@ impl Outcomes {
         }
         if inner
             .by_key
-            .insert(key.to_owned(), Outcome { before, update })
+            .insert(key.to_owned(), RememberedOutcome { before, update })
             .is_none()
         {
             inner.order.push_back((now, key.to_owned()));
@@ -81,7 +85,7 @@ mod tests {
 
     #[test]
     fn only_an_unchanged_mission_gets_its_outcome_back() {
-        let outcomes = Outcomes::default();
+        let outcomes = Remembered::default();
         let before = json!({"id": "m1", "status": "queued", "objective": "x"});
         let update = StatusUpdate {
             mission_id: json!("m1"),

@@ -1,0 +1,148 @@
+//! One mission's dispatch, start to end: claim its session against other
+//! bridges (§9.5), re-read it to check the mission is still `queued`,
+//! dispatch it, carry out the [`outcome`](super::outcome) decision (write,
+//! follow, log, journal) and release or defer its key.
+
+use super::outcome::decide;
+use super::schedule::{InFlight, Job, CLAIM_RETRY_MS};
+use super::writeback::Written;
+use super::Bridge;
+use crate::clock::now_iso;
+use crate::error::{Error, Result};
+use crate::mission_control::dispatch::{dispatch_mission, Cancel};
+use crate::mission_control::journal;
+use crate::mission_control::mission::StatusUpdate;
+use crate::mission_control::session;
+use crate::mission_control::status::UpdateResult;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
+
+/// A queued status write's outcome.
+pub type Pending = tokio::sync::oneshot::Receiver<Written>;
+
+/// What the re-read before a dispatch found.
+enum Reread {
+    /// Still `queued`: the mission as it is now.
+    Queued(Value),
+    /// Gone or moved on: its status (`null` when gone).
+    Not(Value),
+}
+
+impl Bridge {
+    /// Run one job; `slot` is its place among the `maxInflight` dispatches,
+    /// given back as soon as serve has answered (the write-back does not
+    /// hold it, so a slow disk does not slow dispatching).
+    pub(super) async fn run_job(self: &Arc<Self>, job: &Job, slot: OwnedSemaphorePermit) {
+        let deferred = match self.dispatch_job(job, slot).await {
+            Ok(deferred) => deferred,
+            Err(e) => {
+                self.log.log(
+                    "queue-tailer:dispatch-error",
+                    json!({"missionId": job.mission_id, "sessionId": job.session_id, "error": e.to_string()}),
+                );
+                false
+            }
+        };
+        if !deferred {
+            self.scanner.release(&job.key);
+        }
+    }
+
+    /// Dispatch one mission and write its outcome back. `Ok(true)`: deferred (§9.2).
+    async fn dispatch_job(self: &Arc<Self>, job: &Job, slot: OwnedSemaphorePermit) -> Result<bool> {
+        let slot = InFlight::new(&self.schedule, slot);
+        if self.stop.is_cancelled() {
+            return Ok(false);
+        }
+        // Held until the outcome is on disk, so another bridge re-reading
+        // the session then sees it (§9.5).
+        let Some(_claim) = self.claims.try_claim(&job.path) else {
+            self.look_again_later(job, CLAIM_RETRY_MS);
+            return Ok(true);
+        };
+        let mission = match self.reread(job).await? {
+            Reread::Queued(mission) => mission,
+            Reread::Not(observed) => {
+                self.log.log(
+                    "queue-tailer:skip-no-longer-queued",
+                    json!({"missionId": job.mission_id, "sessionId": job.session_id, "observedStatus": observed}),
+                );
+                return Ok(false);
+            }
+        };
+        let payload =
+            session::build_dispatch_payload(&mission, &Value::from(job.session_id.clone()));
+        let outcome = dispatch_mission(
+            &self.dispatch,
+            &job.session_id,
+            &payload,
+            self.transport.as_ref(),
+            &self.log,
+            Cancel {
+                attempts: &self.stop,
+                request: &self.abandon,
+            },
+        )
+        .await;
+        drop(slot);
+        let decision = decide(&outcome, &job.mission_id, &job.session_id, &now_iso());
+        if let Some(update) = decision.update {
+            let pending = self.submit_outcome(job, &mission, update);
+            // Follow the executor now: an event it sends right away queues
+            // behind the `assigned` write, so its guard sees `assigned`.
+            if let (Some(mission_id), Some(executor_id)) =
+                (job.mission_id.as_str(), decision.follow.as_deref())
+            {
+                self.follow(mission_id, &job.path, executor_id);
+            }
+            written(pending).await?;
+            self.schedule.settled(&job.key);
+        }
+        let (msg, meta) = decision.log;
+        self.log.log(msg, meta);
+        journal::append(&job.path, decision.journal);
+        if !decision.deferred || self.stop.is_cancelled() {
+            return Ok(false);
+        }
+        self.retry_later(job);
+        Ok(true)
+    }
+
+    /// Re-read the session (on the blocking pool: up to 32 MiB to read and
+    /// parse): is the mission still `queued`?
+    async fn reread(&self, job: &Job) -> Result<Reread> {
+        let (path, mission_id) = (job.path.clone(), job.mission_id.clone());
+        tokio::task::spawn_blocking(move || {
+            let session = session::load_session(&path).ok();
+            let mission = session
+                .as_ref()
+                .map(session::missions)
+                .and_then(|ms| ms.iter().find(|m| m.get("id") == Some(&mission_id)));
+            let status = mission.and_then(|m| m.get("status")).cloned();
+            match (mission, status) {
+                (Some(m), Some(s)) if s.as_str() == Some("queued") => Reread::Queued(m.clone()),
+                (_, status) => Reread::Not(status.unwrap_or(Value::Null)),
+            }
+        })
+        .await
+        .map_err(|e| Error::Message(format!("re-reading the session failed: {e}")))
+    }
+
+    /// Queue the outcome of `job`'s dispatch (of `mission`, as read before
+    /// it) for its session file, and remember it (§9.5 restore).
+    fn submit_outcome(&self, job: &Job, mission: &Value, update: StatusUpdate) -> Pending {
+        self.scanner
+            .remembered
+            .remember(&job.key, mission, update.clone());
+        self.writeback.submit(&self.tasks, &job.path, update)
+    }
+}
+
+/// Wait for a queued write; a write that could not be made is an error.
+async fn written(pending: Pending) -> Result<UpdateResult> {
+    match pending.await {
+        Ok(written) => written.map_err(Error::Message),
+        Err(_) => Err(Error::Message("status write-back was dropped".into())),
+    }
+}

@@ -1,0 +1,209 @@
+//! What the tailer reads, and when: the initial sweep, watch events, the
+//! polling fallback, and examining one session file into queued jobs. All
+//! file-system work here (discovery, fingerprints, reading and parsing up
+//! to 32 MiB per session) runs on tokio's blocking pool, never on a
+//! runtime worker; the runtime side only queues, follows and spawns.
+
+use super::scan::Examined;
+use super::schedule::Job;
+use super::watch::Change;
+use super::Bridge;
+use crate::backoff::sleep_ms;
+use crate::mission_control::session;
+use serde_json::json;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// When to look again at a session directory whose file was missing: a file
+/// written right after its directory was created can beat the directory's watch.
+const LOOK_AGAIN_MS: f64 = 100.0;
+
+impl Bridge {
+    /// Run `work` on the blocking pool; `None` if it panicked (an internal
+    /// error, reported as such).
+    async fn off_runtime<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Bridge) -> T + Send + 'static,
+    ) -> Option<T> {
+        let bridge = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || work(&bridge)).await {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.fail(format!("blocking file work failed: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Examine every session under the root, in discovery order; queue
+    /// what is found. Returns the jobs queued.
+    pub(super) async fn sweep(self: &Arc<Self>) -> Vec<Arc<Job>> {
+        let root = self.root.clone();
+        let found = self
+            .off_runtime(move |_| session::discover_sessions(&root))
+            .await;
+        match found {
+            Some(Ok(paths)) => self.examine_all(paths).await,
+            Some(Err(e)) => {
+                self.tick_error(&e);
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Examine `paths` in one go on the blocking pool, then queue what they
+    /// hold together: FIFO order (§9.3) holds across all of them, since the
+    /// dispatcher sees none of their jobs before it sees them all.
+    async fn examine_all(self: &Arc<Self>, paths: Vec<PathBuf>) -> Vec<Arc<Job>> {
+        if paths.is_empty() {
+            return Vec::new();
+        }
+        let Some(examined) = self
+            .off_runtime(move |b| {
+                paths
+                    .into_iter()
+                    .map(|p| {
+                        let e = b.scanner.examine(&p, &b.log);
+                        (p, e)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+        else {
+            return Vec::new();
+        };
+        let mut jobs = Vec::new();
+        for (path, found) in examined {
+            jobs.extend(self.take_in(&path, found, false));
+        }
+        self.schedule.push(&jobs);
+        jobs
+    }
+
+    /// Examine one session file (on the blocking pool) and queue its
+    /// dispatchable missions.
+    pub(super) async fn examine(self: &Arc<Self>, path: PathBuf) -> Vec<Arc<Job>> {
+        let at = path.clone();
+        let Some(examined) = self
+            .off_runtime(move |b| b.scanner.examine(&at, &b.log))
+            .await
+        else {
+            return Vec::new();
+        };
+        self.take_in(&path, examined, true)
+    }
+
+    /// Act on what examining `path` found: restore reverted outcomes,
+    /// follow held missions, look again later; queue the jobs if `queue`
+    /// (else the caller queues them with others).
+    fn take_in(self: &Arc<Self>, path: &Path, examined: Examined, queue: bool) -> Vec<Arc<Job>> {
+        let Examined {
+            jobs,
+            look_again,
+            held,
+            restore,
+        } = examined;
+        for (key, update) in restore {
+            self.log.log(
+                "queue-tailer:outcome-restored",
+                json!({"missionId": update.mission_id, "path": path.to_string_lossy(), "status": update.status}),
+            );
+            let written = self.writeback.submit(&self.tasks, path, update);
+            let bridge = Arc::clone(self);
+            self.spawn(async move {
+                let _ = written.await;
+                bridge.scanner.release(&key);
+            });
+        }
+        // §9.1: missions an executor holds are followed again after a restart.
+        for (mission_id, executor_id) in held {
+            self.follow(&mission_id, path, &executor_id);
+        }
+        if look_again {
+            self.examine_later(path.to_path_buf(), LOOK_AGAIN_MS);
+        }
+        if queue {
+            self.schedule.push(&jobs);
+        }
+        jobs
+    }
+
+    /// Examine `path` again after `delay` ms, unless stopped by then.
+    pub(super) fn examine_later(self: &Arc<Self>, path: PathBuf, delay: f64) {
+        let bridge = Arc::clone(self);
+        self.spawn(async move {
+            sleep_ms(delay, &bridge.stop).await;
+            if !bridge.stop.is_cancelled() {
+                bridge.examine(path).await;
+            }
+        });
+    }
+
+    /// Follow watch events until stopped: re-examine just the sessions touched.
+    pub(super) async fn follow_changes(self: &Arc<Self>, mut rx: mpsc::UnboundedReceiver<Change>) {
+        loop {
+            let first = tokio::select! {
+                change = rx.recv() => match change { Some(c) => c, None => return },
+                () = self.stop.cancelled() => return,
+            };
+            let mut changes: HashSet<Change> = HashSet::from([first]);
+            while let Ok(more) = rx.try_recv() {
+                changes.insert(more);
+            }
+            if changes.remove(&Change::Rescan) {
+                let changed = self
+                    .off_runtime(|b| b.scanner.changed_sessions())
+                    .await
+                    .unwrap_or_default();
+                changes.extend(changed.into_iter().map(Change::Session));
+            }
+            let paths = changes
+                .into_iter()
+                .filter_map(|change| match change {
+                    Change::Session(path) => Some(path),
+                    Change::Rescan => None,
+                })
+                .collect();
+            self.examine_all(paths).await;
+        }
+    }
+
+    /// The fallback: every `pollIntervalMs`, examine the sessions whose files changed.
+    pub(super) async fn poll(self: &Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(self.config.poll_interval) => {}
+                () = self.stop.cancelled() => return,
+            }
+            let root = self.root.clone();
+            let changed = self
+                .off_runtime(move |b| {
+                    session::discover_sessions(&root).map(|paths| {
+                        paths
+                            .into_iter()
+                            .filter(|p| b.scanner.changed_since_seen(p))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .await;
+            match changed {
+                Some(Ok(paths)) => {
+                    self.examine_all(paths).await;
+                }
+                Some(Err(e)) => self.tick_error(&e),
+                None => {}
+            }
+        }
+    }
+
+    /// §6.7: a sweep that could not list the sessions is logged; the tailer goes on.
+    fn tick_error(&self, e: &std::io::Error) {
+        self.log.log(
+            "queue-tailer:tick-error",
+            json!({"error": format!("{}: {e}", self.root.display())}),
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! When missions start (§9.3): a FIFO queue ordered by the millisecond
+//! timestamp in `m-<base36>-…` ids (then discovery order), at most
+//! `maxInflight` dispatches at a time, and the backoff rounds of missions
+//! whose dispatch was deferred (§9.2) or whose session another bridge holds.
+
+use super::Bridge;
+use crate::backoff::{backoff_ms, sleep_ms};
+use serde_json::Value;
+use std::cmp::{Ordering as CmpOrdering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// When to look again at a mission whose session another bridge is
+/// dispatching from (its claim is taken).
+pub const CLAIM_RETRY_MS: f64 = 250.0;
+
+/// One mission to dispatch. Ordered FIFO: id timestamp, then discovery order.
+#[derive(Debug)]
+pub struct Job {
+    /// The id's millisecond timestamp (`u64::MAX` for ids of another shape).
+    pub ts: u64,
+    /// Discovery order, for missions of one millisecond.
+    pub seq: u64,
+    /// `<session.id>:<mission.id>`: never two dispatches of one key at a time.
+    pub key: String,
+    /// The session file the mission was found in; all writes go there.
+    pub path: PathBuf,
+    /// `session.id`, for the URL and the log lines only.
+    pub session_id: String,
+    pub mission_id: Value,
+    /// Cancelled when the job has finished.
+    pub done: CancellationToken,
+}
+
+impl PartialEq for Job {
+    fn eq(&self, other: &Self) -> bool {
+        (self.ts, self.seq) == (other.ts, other.seq)
+    }
+}
+impl Eq for Job {}
+impl PartialOrd for Job {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Job {
+    /// FIFO: the earlier id timestamp first, then the one found first.
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        (self.ts, self.seq).cmp(&(other.ts, other.seq))
+    }
+}
+
+/// The schedule's state: the queue, the slots and the deferral rounds.
+pub struct Schedule {
+    /// Jobs waiting for a slot, earliest first.
+    queue: Mutex<BinaryHeap<Reverse<Arc<Job>>>>,
+    /// Wakes the dispatcher when jobs are queued.
+    queued: Notify,
+    /// `maxInflight` dispatch slots.
+    slots: Arc<Semaphore>,
+    /// Dispatches holding a slot now (what `stop` reports as drained).
+    in_flight: AtomicUsize,
+    /// Deferred missions (§9.2) and how often each was deferred in a row.
+    deferrals: Mutex<HashMap<String, u32>>,
+}
+
+impl Schedule {
+    /// An empty schedule with `max_inflight` slots (at least one).
+    pub fn new(max_inflight: usize) -> Self {
+        Schedule {
+            queue: Mutex::new(BinaryHeap::new()),
+            queued: Notify::new(),
+            slots: Arc::new(Semaphore::new(max_inflight.max(1))),
+            in_flight: AtomicUsize::new(0),
+            deferrals: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Queue `jobs` and wake the dispatcher.
+    pub fn push(&self, jobs: &[Arc<Job>]) {
+        if jobs.is_empty() {
+            return;
+        }
+        let mut queue = lock(&self.queue);
+        for job in jobs {
+            queue.push(Reverse(Arc::clone(job)));
+        }
+        drop(queue);
+        self.queued.notify_one();
+    }
+
+    /// The earliest queued job, if any.
+    fn pop(&self) -> Option<Arc<Job>> {
+        lock(&self.queue).pop().map(|Reverse(job)| job)
+    }
+
+    /// How many dispatches hold a slot now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The mission has an outcome: no more deferral rounds to count.
+    pub fn settled(&self, key: &str) {
+        lock(&self.deferrals).remove(key);
+    }
+
+    /// Count one more deferral round of `key`; the delay before its next try.
+    pub fn deferred(&self, key: &str, retry_base_ms: f64) -> f64 {
+        let round = {
+            let mut deferrals = lock(&self.deferrals);
+            let n = deferrals.entry(key.to_owned()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        deferral_delay(round, retry_base_ms)
+    }
+}
+
+/// §9.2: the wait before deferral round `round` (1-based) tries again:
+/// the dispatch backoff, capped, with a base of at least 1 ms so a zero
+/// `retryBaseMs` cannot spin.
+pub fn deferral_delay(round: u32, retry_base_ms: f64) -> f64 {
+    backoff_ms(f64::from(round), retry_base_ms.max(1.0))
+}
+
+/// A dispatch slot in use, counted in `in_flight` until dropped.
+pub struct InFlight<'a> {
+    count: &'a AtomicUsize,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl<'a> InFlight<'a> {
+    /// Count `slot` as in flight on `schedule` until the guard is dropped.
+    pub fn new(schedule: &'a Schedule, slot: OwnedSemaphorePermit) -> Self {
+        schedule.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight {
+            count: &schedule.in_flight,
+            _slot: slot,
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Bridge {
+    /// Start queued jobs in FIFO order as slots free up, until stopped.
+    pub(super) async fn dispatcher(self: Arc<Self>) {
+        let schedule = &self.schedule;
+        loop {
+            let slot = tokio::select! {
+                slot = Arc::clone(&schedule.slots).acquire_owned() => match slot { Ok(s) => s, Err(_) => return },
+                () = self.stop.cancelled() => return,
+            };
+            let job = loop {
+                if let Some(job) = schedule.pop() {
+                    break job;
+                }
+                tokio::select! {
+                    () = schedule.queued.notified() => {}
+                    () = self.stop.cancelled() => return,
+                }
+            };
+            let bridge = Arc::clone(&self);
+            self.spawn(async move {
+                bridge.run_job(&job, slot).await;
+                job.done.cancel();
+            });
+        }
+    }
+
+    /// Wait until every job in `jobs` has finished (or the tailer stops).
+    pub(super) async fn wait_for(&self, jobs: Vec<Arc<Job>>) {
+        for job in jobs {
+            tokio::select! {
+                () = job.done.cancelled() => {}
+                () = self.stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// §9.2: keep the mission `queued` and look again after a capped backoff.
+    pub(super) fn retry_later(self: &Arc<Self>, job: &Job) {
+        let delay = self.schedule.deferred(&job.key, self.config.retry_base_ms);
+        self.look_again_later(job, delay);
+    }
+
+    /// Keep `job`'s key claimed and examine its session again after `delay` ms.
+    pub(super) fn look_again_later(self: &Arc<Self>, job: &Job, delay: f64) {
+        let bridge = Arc::clone(self);
+        let (key, path) = (job.key.clone(), job.path.clone());
+        self.spawn(async move {
+            sleep_ms(delay, &bridge.stop).await;
+            bridge.scanner.release(&key);
+            if !bridge.stop.is_cancelled() {
+                bridge.examine(path).await;
+            }
+        });
+    }
+}
+
+/// A lock that a panicked holder does not poison for everyone else.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(ts: u64, seq: u64) -> Arc<Job> {
+        Arc::new(Job {
+            ts,
+            seq,
+            key: format!("s:{ts}-{seq}"),
+            path: PathBuf::from("/s/session.json"),
+            session_id: "s".into(),
+            mission_id: Value::from(format!("{ts}-{seq}")),
+            done: CancellationToken::new(),
+        })
+    }
+
+    #[test]
+    fn jobs_leave_the_queue_by_id_timestamp_then_discovery_order() {
+        let schedule = Schedule::new(8);
+        schedule.push(&[job(5, 0), job(u64::MAX, 1), job(3, 2)]);
+        schedule.push(&[job(5, 3), job(1, 4)]);
+        let order: Vec<_> = std::iter::from_fn(|| schedule.pop())
+            .map(|j| (j.ts, j.seq))
+            .collect();
+        assert_eq!(order, [(1, 4), (3, 2), (5, 0), (5, 3), (u64::MAX, 1)]);
+    }
+
+    #[test]
+    fn deferral_rounds_back_off_and_reset_once_settled() {
+        let schedule = Schedule::new(1);
+        assert_eq!(schedule.deferred("k", 100.0), 100.0);
+        assert_eq!(schedule.deferred("k", 100.0), 200.0);
+        assert_eq!(schedule.deferred("k", 100.0), 400.0);
+        schedule.settled("k");
+        assert_eq!(schedule.deferred("k", 100.0), 100.0);
+        assert_eq!(deferral_delay(30, 100.0), 30_000.0);
+        assert_eq!(deferral_delay(1, 0.0), 1.0, "a zero base cannot spin");
+    }
+
+    #[test]
+    fn in_flight_counts_slots_until_dropped() {
+        let schedule = Schedule::new(2);
+        let slot = Arc::clone(&schedule.slots)
+            .try_acquire_owned()
+            .expect("slot");
+        let guard = InFlight::new(&schedule, slot);
+        assert_eq!(schedule.in_flight(), 1);
+        drop(guard);
+        assert_eq!(schedule.in_flight(), 0);
+        assert_eq!(schedule.slots.available_permits(), 2);
+    }
+}
