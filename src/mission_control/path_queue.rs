@@ -14,6 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use tokio::runtime::Handle;
@@ -31,6 +32,15 @@ struct Routed {
     path: PathBuf,
     job: Job,
     runtime: Option<Handle>,
+}
+
+/// Jobs queued and not yet finished, in every queue of the process.
+static OUTSTANDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether no job is queued or running anywhere: a stop with nothing
+/// written lately need not wait for a flush of every queue it touched.
+pub fn idle() -> bool {
+    OUTSTANDING.load(Ordering::SeqCst) == 0
 }
 
 /// The queues, shared by the router (which appends) and the runners (which pop).
@@ -65,6 +75,7 @@ fn router() -> Option<&'static mpsc::Sender<Routed>> {
 /// session's `log.jsonl`), in order with its status writes. Never touches
 /// the file system on the caller's thread.
 pub fn enqueue_job(path: PathBuf, job: impl FnOnce() + Send + 'static) {
+    OUTSTANDING.fetch_add(1, Ordering::SeqCst);
     let routed = Routed {
         path,
         job: Box::new(job),
@@ -158,6 +169,7 @@ fn run_jobs(path: &Path) {
         };
         // A panicking job drops its reply (the caller gets an error); the queue goes on.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        OUTSTANDING.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

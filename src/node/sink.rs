@@ -8,7 +8,7 @@
 //! each field means is in the type, not in a convention.
 
 use crate::mission_control::log::Log;
-use napi::bindgen_prelude::{FnArgs, JsValuesTupleIntoVec};
+use napi::bindgen_prelude::JsValuesTupleIntoVec;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
 use serde_json::Value;
@@ -22,10 +22,10 @@ pub trait SinkEvent: JsValuesTupleIntoVec + Send + 'static {
 }
 
 /// `(event) => void` on the JS side.
-pub type SinkFn<E = Legacy> = ThreadsafeFunction<E, (), E, Status, false>;
+pub type SinkFn<E> = ThreadsafeFunction<E, (), E, Status, false>;
 
 /// A JS operation's sink. Holding it keeps Node alive; dropping it lets go.
-pub struct Sink<E: SinkEvent = Legacy> {
+pub struct Sink<E: SinkEvent> {
     tsfn: SinkFn<E>,
     /// Whether the caller gave a logger at all (if not, log lines are not sent).
     pub logs: bool,
@@ -49,25 +49,5 @@ impl<E: SinkEvent> Log for Sink<E> {
         if self.logs {
             self.emit(E::log(msg, crate::js_json::to_compact_string(&meta)));
         }
-    }
-}
-
-/// The untyped `(kind, a, b)` event of the bindings not yet given their own.
-pub type Legacy = FnArgs<(String, String, String)>;
-
-impl SinkEvent for Legacy {
-    fn log(msg: &str, meta: String) -> Self {
-        FnArgs::from(("log".to_owned(), msg.to_owned(), meta))
-    }
-
-    fn internal_error(message: String) -> Self {
-        FnArgs::from(("error".to_owned(), message, String::new()))
-    }
-}
-
-impl Sink<Legacy> {
-    /// Send `(kind, a, b)`.
-    pub fn send(&self, kind: &str, a: String, b: String) {
-        self.emit(FnArgs::from((kind.to_owned(), a, b)));
     }
 }

@@ -200,7 +200,11 @@ impl Bridge {
             self.abandon.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(1), self.tasks.wait()).await;
         }
-        // Journal lines queued behind the last writes land before we say we stopped.
+        // Journal lines queued behind the last writes land before we say
+        // we stopped (with nothing queued anywhere, there is nothing to wait for).
+        if path_queue::idle() {
+            return in_flight;
+        }
         let flushes: Vec<_> = self
             .scanner
             .seen_paths()
