@@ -14,10 +14,11 @@ use std::path::Path;
 
 /// What survives a power failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
+pub(crate) enum Durability {
     /// The file is fsynced before the rename and its directory after it:
     /// once the call returns, the new content is on disk.
     Full,
+    #[cfg(test)]
     /// The file is fsynced before the rename, so after a power failure the
     /// target holds the old content or the new, never an empty or torn file;
     /// the last rename may be lost.
@@ -28,19 +29,19 @@ pub enum Durability {
 }
 
 /// Replace `path` with `contents`, atomically.
-pub fn write_atomic(path: &Path, contents: &[u8], durability: Durability) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, contents: &[u8], durability: Durability) -> io::Result<()> {
     stage(path, contents, durability)?.commit()
 }
 
 /// New content for `path`, written and synced beside it but not yet in place.
-pub struct Staged<'a> {
+pub(crate) struct Staged<'a> {
     tmp: tempfile::NamedTempFile,
     target: &'a Path,
     durability: Durability,
 }
 
 /// Write `contents` to a temp file beside `path`, ready to replace it.
-pub fn stage<'a>(
+pub(crate) fn stage<'a>(
     path: &'a Path,
     contents: &[u8],
     durability: Durability,
@@ -54,7 +55,7 @@ pub fn stage<'a>(
 
 impl Staged<'_> {
     /// Rename the new content over the target.
-    pub fn commit(self) -> io::Result<()> {
+    pub(crate) fn commit(self) -> io::Result<()> {
         self.tmp.persist(self.target).map_err(|e| e.error)?;
         sync_parent(self.target, self.durability);
         Ok(())
@@ -65,7 +66,7 @@ impl Staged<'_> {
     /// whether that was still the file it meant to replace. Where the OS
     /// cannot swap (or the target is gone), this is [`Staged::commit`] and
     /// gives `None`.
-    pub fn exchange(self) -> io::Result<Option<Displaced>> {
+    pub(crate) fn exchange(self) -> io::Result<Option<Displaced>> {
         let target = self.target;
         let durability = self.durability;
         let tmp = self.tmp.into_temp_path();
@@ -80,17 +81,17 @@ impl Staged<'_> {
 }
 
 /// The file an [`Staged::exchange`] took out of place; removed on drop.
-pub struct Displaced {
+pub(crate) struct Displaced {
     path: tempfile::TempPath,
 }
 
 impl Displaced {
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Swap it back into `target`'s place; this then holds what was there.
-    pub fn swap_back(&self, target: &Path) -> io::Result<bool> {
+    pub(crate) fn swap_back(&self, target: &Path) -> io::Result<bool> {
         swap(&self.path, target)
     }
 }
@@ -131,6 +132,7 @@ fn swap(a: &Path, b: &Path) -> io::Result<bool> {
 }
 
 #[cfg(not(target_os = "linux"))]
+#[allow(clippy::unnecessary_wraps)] // the Linux version's shape
 fn swap(_a: &Path, _b: &Path) -> io::Result<bool> {
     Ok(false)
 }
@@ -140,7 +142,7 @@ const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600)
 
 /// Remove the temp files of `path` left by writers that died mid-write: those
 /// whose pid is gone, and any over an hour old. Returns how many went.
-pub fn remove_stale_temps(path: &Path) -> io::Result<usize> {
+pub(crate) fn remove_stale_temps(path: &Path) -> io::Result<usize> {
     let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return Ok(0);
     };
@@ -181,7 +183,11 @@ pub fn remove_stale_temps(path: &Path) -> io::Result<usize> {
 /// Create `path` with `contents` only if nothing is there yet; readers never
 /// see it half-written. Returns `Ok(false)` when the path already exists
 /// (its content is left alone).
-pub fn create_exclusive(path: &Path, contents: &[u8], durability: Durability) -> io::Result<bool> {
+pub(crate) fn create_exclusive(
+    path: &Path,
+    contents: &[u8],
+    durability: Durability,
+) -> io::Result<bool> {
     let tmp = write_temp_beside(path, contents, durability)?;
     match fs::hard_link(tmp.path(), path) {
         Ok(()) => {
@@ -253,7 +259,7 @@ fn write_temp_beside(
 fn existing_permissions(path: &Path) -> Option<fs::Permissions> {
     fs::metadata(path)
         .ok()
-        .filter(|m| m.is_file())
+        .filter(std::fs::Metadata::is_file)
         .map(|m| m.permissions())
 }
 
@@ -286,7 +292,7 @@ mod tests {
     fn temp_leftovers(dir: &Path) -> Vec<String> {
         fs::read_dir(dir)
             .expect("read dir")
-            .filter_map(|e| e.ok())
+            .filter_map(std::result::Result::ok)
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n.ends_with(".tmp"))
             .collect()

@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, as `Date.now()`.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
@@ -11,12 +11,12 @@ pub fn now_ms() -> u64 {
 }
 
 /// The current time as `new Date().toISOString()` prints it.
-pub fn now_iso() -> String {
+pub(crate) fn now_iso() -> String {
     iso(SystemTime::now())
 }
 
 /// `time` as `Date#toISOString()` prints it: `2026-11-21T01:16:00.123Z`.
-pub fn iso(time: SystemTime) -> String {
+pub(crate) fn iso(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 

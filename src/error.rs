@@ -7,7 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug)]
-pub enum Error {
+pub(crate) enum Error {
     /// A message with a contract: callers match its leading words.
     Message(String),
     /// An argument or document of the wrong shape.
@@ -21,7 +21,7 @@ pub enum Error {
     },
 }
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An I/O failure taken apart the way Node names the parts of its own
 /// system errors (`err.code`, `err.errno`, `err.syscall`, `err.path`,
@@ -30,7 +30,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// so the two cannot disagree. Serialises to JSON with Node's field names,
 /// in this order.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct IoParts {
+pub(crate) struct IoParts {
     /// `ENOENT`…, see [`code`].
     pub code: &'static str,
     /// The OS error number, when there is one (see [`os_errno`]).
@@ -73,7 +73,7 @@ impl fmt::Display for IoParts {
 
 impl Error {
     /// The parts of an I/O failure; `None` for the other kinds.
-    pub fn io_parts(&self) -> Option<IoParts> {
+    pub(crate) fn io_parts(&self) -> Option<IoParts> {
         match self {
             Error::Io {
                 syscall,
@@ -110,7 +110,7 @@ impl std::error::Error for Error {
 }
 
 /// Attach the system call and path to an I/O error.
-pub trait IoContext<T> {
+pub(crate) trait IoContext<T> {
     /// `syscall` is Node's name for the call (`open`, `mkdir`, `rename`, `scandir`…).
     fn at(self, syscall: &'static str, path: &Path) -> Result<T>;
     /// A call with two paths (`rename`, `symlink`).
@@ -139,7 +139,7 @@ impl<T> IoContext<T> for io::Result<T> {
 
 /// The OS error number behind `err`, looking through wrappers (tempfile
 /// wraps its errors with the path they concern).
-pub fn os_errno(err: &io::Error) -> Option<i32> {
+pub(crate) fn os_errno(err: &io::Error) -> Option<i32> {
     if let Some(n) = err.raw_os_error() {
         return Some(n);
     }
@@ -158,7 +158,7 @@ pub fn os_errno(err: &io::Error) -> Option<i32> {
 
 /// The POSIX code name (`ENOENT`…) for an error's kind: what Node calls it
 /// when the OS number is not at hand or is not a POSIX one (Windows).
-pub fn code(err: &io::Error) -> &'static str {
+pub(crate) fn code(err: &io::Error) -> &'static str {
     use io::ErrorKind as K;
     #[cfg(unix)]
     if let Some(name) = os_errno(err).and_then(posix_name) {

@@ -1,23 +1,29 @@
 //! `@aiwg/mc-native`: aiwg's Mission Control in Rust.
 //!
 //! The engines below know nothing of Node; [`node`] is the napi binding
-//! that converts and wires them for JavaScript.
+//! that converts and wires them for JavaScript. Nothing here is a Rust
+//! API: every item is crate-private unless napi exports it.
 
-pub mod atomic_write;
+// Under `cargo test` napi registers nothing, so what only the binding
+// uses looks unused there; the library build still reports dead code.
+#![cfg_attr(test, allow(dead_code))]
+
+mod atomic_write;
 mod backoff;
-pub mod clock;
-pub mod error;
-pub mod fs_events;
-pub mod js_json;
-pub mod loop_registry;
-pub mod mission_control;
-pub mod process_identity;
-pub mod tls;
+mod clock;
+mod error;
+mod fs_events;
+mod js_json;
+mod loop_registry;
+mod mission_control;
+mod process_identity;
+mod tls;
 mod uri;
 
-// Under `cargo test` napi registers nothing, so the exports look unused.
-#[cfg_attr(test, allow(dead_code))]
 mod node;
+
+#[cfg(test)]
+mod tests;
 
 /// When the addon loads (and when a test binary starts): the TLS crypto
 /// provider, before any client exists.

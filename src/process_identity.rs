@@ -5,7 +5,7 @@
 //! Linux); a live pid whose identity differs is a different process.
 
 /// Signal-0 liveness: the process exists (even if owned by another user).
-pub fn is_alive(pid: i64) -> bool {
+pub(crate) fn is_alive(pid: i64) -> bool {
     if pid <= 0 || pid > i64::from(i32::MAX) {
         return false;
     }
@@ -26,12 +26,12 @@ fn alive_os(_pid: i32) -> bool {
 }
 
 /// A string that names one process for its whole life, if the OS gives one.
-pub fn start_identity(pid: u32) -> Option<String> {
+pub(crate) fn start_identity(pid: u32) -> Option<String> {
     start_identity_os(pid)
 }
 
 /// This process's own start identity, computed once.
-pub fn own_start_identity() -> Option<&'static str> {
+pub(crate) fn own_start_identity() -> Option<&'static str> {
     static OWN: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     OWN.get_or_init(|| start_identity(std::process::id()))
         .as_deref()

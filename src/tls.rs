@@ -26,10 +26,10 @@ use std::ffi::OsStr;
 use std::sync::{Arc, OnceLock};
 
 /// The environment variable Node reads for extra trusted CAs.
-pub const EXTRA_CA_ENV: &str = "NODE_EXTRA_CA_CERTS";
+pub(crate) const EXTRA_CA_ENV: &str = "NODE_EXTRA_CA_CERTS";
 
 /// The crypto provider every TLS connection of the addon uses.
-pub fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
     PROVIDER
         .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
@@ -38,7 +38,7 @@ pub fn provider() -> Arc<CryptoProvider> {
 
 /// Makes `ring` rustls' process-wide default provider. Idempotent and
 /// cheap: call it before anything that may build a rustls config.
-pub fn install_provider() {
+pub(crate) fn install_provider() {
     if CryptoProvider::get_default().is_none() {
         // Err only if another thread installed one first: that one stays.
         let _ = CryptoProvider::install_default((*provider()).clone());
@@ -51,7 +51,7 @@ pub fn install_provider() {
 ///
 /// reqwest: `.tls_backend_preconfigured((*tls::client_config()).clone())`;
 /// tokio-tungstenite: `Connector::Rustls(tls::client_config())`.
-pub fn client_config() -> Arc<ClientConfig> {
+pub(crate) fn client_config() -> Arc<ClientConfig> {
     static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
@@ -66,10 +66,11 @@ pub fn client_config() -> Arc<ClientConfig> {
         .clone()
 }
 
+#[cfg(test)]
 /// Node's `ca` option: trust exactly the certificates in `pem` (one or more
 /// PEM `CERTIFICATE` blocks), neither the bundled roots nor
 /// `NODE_EXTRA_CA_CERTS`.
-pub fn client_config_with_ca(pem: &[u8]) -> Result<Arc<ClientConfig>, String> {
+pub(crate) fn client_config_with_ca(pem: &[u8]) -> Result<Arc<ClientConfig>, String> {
     install_provider();
     let mut roots = RootCertStore::empty();
     add_pem(&mut roots, pem)?;
@@ -79,7 +80,7 @@ pub fn client_config_with_ca(pem: &[u8]) -> Result<Arc<ClientConfig>, String> {
 /// Bundled roots, extended with the certificates in `extra_ca_file` if it
 /// names a readable file of PEM certificates. The second value is Node's
 /// warning when the file is ignored.
-pub fn default_config(extra_ca_file: Option<&OsStr>) -> (ClientConfig, Option<String>) {
+pub(crate) fn default_config(extra_ca_file: Option<&OsStr>) -> (ClientConfig, Option<String>) {
     let mut roots = bundled_roots();
     let warning = extra_ca_file.and_then(|file| {
         let loaded = std::fs::read(file)
@@ -102,7 +103,7 @@ pub fn default_config(extra_ca_file: Option<&OsStr>) -> (ClientConfig, Option<St
 }
 
 /// Mozilla's root CAs, as compiled into the binary.
-pub fn bundled_roots() -> RootCertStore {
+pub(crate) fn bundled_roots() -> RootCertStore {
     RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     }

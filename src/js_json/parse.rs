@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 /// Nesting accepted by [`from_slice_lossy`] (typed options and small
-/// records, as deep as serde_json's own limit).
+/// records, as deep as `serde_json`'s own limit).
 const TYPED_MAX_DEPTH: usize = 128;
 
 /// Why a document is not JSON, with the byte offset where it stopped.
@@ -20,13 +20,13 @@ fn syntax(what: &str, at: usize) -> serde_json::Error {
 /// `JSON.parse(bytes.toString('utf8'))`: invalid UTF-8 becomes U+FFFD as
 /// Node's decoder makes it, lone surrogate escapes are kept (encoded), and
 /// nesting up to [`MAX_DEPTH`] is read without recursion.
-pub fn parse(bytes: &[u8]) -> serde_json::Result<Value> {
+pub(crate) fn parse(bytes: &[u8]) -> serde_json::Result<Value> {
     parse_with_depth(bytes, MAX_DEPTH)
 }
 
 /// A typed value (options, small records) read from JSON text as [`parse`]
 /// reads it, nested at most 128 levels.
-pub fn from_slice_lossy<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+pub(crate) fn from_slice_lossy<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
     serde_json::from_value(parse_with_depth(bytes, TYPED_MAX_DEPTH)?)
 }
 

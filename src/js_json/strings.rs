@@ -5,7 +5,7 @@
 //! string operations here count UTF-16 units, as JS counts.
 
 /// Marks an encoded UTF-16 unit inside a Rust string (see the module docs).
-pub const WTF_MARK: char = '\u{10FFFF}';
+pub(crate) const WTF_MARK: char = '\u{10FFFF}';
 /// Lone surrogate `u` is stored as `WTF_MARK` + `char(UNIT_BASE + (u - 0xD800))`.
 const UNIT_BASE: u32 = 0xF_0000;
 
@@ -17,20 +17,20 @@ pub(super) fn push_char(out: &mut String, c: char) {
 }
 
 /// Store one lone surrogate unit in `out` (see the module docs).
-pub fn push_unit(out: &mut String, unit: u32) {
+pub(crate) fn push_unit(out: &mut String, unit: u32) {
     out.push(WTF_MARK);
     out.push(char::from_u32(UNIT_BASE + (unit - 0xD800)).unwrap_or('\u{FFFD}'));
 }
 
 /// One JS character of a stored string: a Unicode scalar or a lone surrogate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
+pub(crate) enum Unit {
     Char(char),
     Lone(u16),
 }
 
 /// The JS characters of `s`, decoding what [`parse`] encoded.
-pub fn units(s: &str) -> impl Iterator<Item = Unit> + '_ {
+pub(crate) fn units(s: &str) -> impl Iterator<Item = Unit> + '_ {
     let mut chars = s.chars().peekable();
     std::iter::from_fn(move || {
         let c = chars.next()?;
@@ -53,7 +53,7 @@ pub fn units(s: &str) -> impl Iterator<Item = Unit> + '_ {
 
 /// `s.slice(0, n)` in UTF-16 code units, as JS slices: a cut through a
 /// surrogate pair keeps its first half (a lone surrogate).
-pub fn slice_utf16(s: &str, n: usize) -> String {
+pub(crate) fn slice_utf16(s: &str, n: usize) -> String {
     let mut out = String::new();
     let mut taken = 0;
     for unit in units(s) {
@@ -82,7 +82,7 @@ pub fn slice_utf16(s: &str, n: usize) -> String {
 
 /// The UTF-16 code units of `s` as one-unit strings (what `{...s}` and
 /// `[...s]`-by-index see), each kept as [`parse`] would keep it.
-pub fn utf16_units(s: &str) -> Vec<String> {
+pub(crate) fn utf16_units(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     for unit in units(s) {
         match unit {

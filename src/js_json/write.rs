@@ -7,15 +7,17 @@ use super::MAX_SAFE_INTEGER;
 use serde_json::{Map, Number, Value};
 use std::fmt::Write as _;
 
-/// `JSON.stringify(value, null, 2)`.
-pub fn to_pretty_string(value: &Value) -> serde_json::Result<String> {
+/// `JSON.stringify(value, null, 2)`. Fallible in shape, as `serde_json`'s
+/// writers are, so callers need not change if it ever can fail.
+#[allow(clippy::unnecessary_wraps)]
+pub(crate) fn to_pretty_string(value: &Value) -> serde_json::Result<String> {
     let mut out = String::with_capacity(256);
     write_value(&mut out, value, Some(0));
     Ok(out)
 }
 
 /// `JSON.stringify(value)`.
-pub fn to_compact_string(value: &Value) -> String {
+pub(crate) fn to_compact_string(value: &Value) -> String {
     let mut out = String::with_capacity(128);
     write_value(&mut out, value, None);
     out

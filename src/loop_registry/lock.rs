@@ -34,34 +34,34 @@ mod liveness;
 mod protocol;
 mod realm;
 
-pub use file::LoopTag;
+pub(crate) use file::LoopTag;
 
 use crate::error::{Error, Result};
 use file::{own_pid, Observed};
 use protocol::{timeout_error, Attempt};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How long a lock is valid without its holder renewing it.
-pub const LEASE_MS: u64 = 30_000;
+pub(crate) const LEASE_MS: u64 = 30_000;
 /// What one "attempt" of the original's 100 ms poll is worth in waiting time.
-pub const ATTEMPT: Duration = Duration::from_millis(100);
+pub(crate) const ATTEMPT: Duration = Duration::from_millis(100);
 
 /// A lock acquired by this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Acquired {
+pub(crate) struct Acquired {
     pub fencing_token: u64,
 }
 
 /// The lock file at one path.
-pub struct RegistryLock {
+pub(crate) struct RegistryLock {
     path: PathBuf,
     guard_path: PathBuf,
 }
 
 impl RegistryLock {
-    pub fn new(path: PathBuf) -> Self {
+    pub(crate) fn new(path: PathBuf) -> Self {
         let mut guard = path.clone().into_os_string();
         guard.push(".guard");
         RegistryLock {
@@ -70,12 +70,18 @@ impl RegistryLock {
         }
     }
 
-    pub fn path(&self) -> &Path {
+    /// The lock file's path.
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> &std::path::Path {
         &self.path
     }
 
     /// Take the lock for `loop_id`, waiting up to `max_attempts` × 100 ms.
-    pub fn acquire(&self, loop_id: impl Into<LoopTag>, max_attempts: u32) -> Result<Acquired> {
+    pub(crate) fn acquire(
+        &self,
+        loop_id: impl Into<LoopTag>,
+        max_attempts: u32,
+    ) -> Result<Acquired> {
         match self.acquire_unless(&loop_id.into(), max_attempts, &|_| false)? {
             Some(acquired) => Ok(acquired),
             None => Err(Error::Message("the registry lock was not taken".into())),
@@ -99,7 +105,11 @@ impl RegistryLock {
 
     /// Take the lock if it is free (or stale) now, without waiting; `None`
     /// when somebody holds it. Remembered for `realm` as [`hold`](Self::hold) is.
-    pub fn try_hold(&self, loop_id: impl Into<LoopTag>, realm: &str) -> Result<Option<Acquired>> {
+    pub(crate) fn try_hold(
+        &self,
+        loop_id: impl Into<LoopTag>,
+        realm: &str,
+    ) -> Result<Option<Acquired>> {
         match self.attempt(&loop_id.into(), 0, &|_| false)? {
             Attempt::Acquired(acquired) => {
                 realm::remember(&self.path, acquired.fencing_token, realm);
@@ -112,7 +122,7 @@ impl RegistryLock {
     /// Take the lock for work that a JS thread (`realm`) does before it
     /// calls [`unhold`](Self::unhold). Remembered, so that a synchronous
     /// operation of the same realm meanwhile runs under this hold.
-    pub fn hold(
+    pub(crate) fn hold(
         &self,
         loop_id: impl Into<LoopTag>,
         max_attempts: u32,
@@ -126,7 +136,7 @@ impl RegistryLock {
     /// Give back a lock taken with [`hold`](Self::hold) or
     /// [`hold_sync`](Self::hold_sync): removed only if the file still holds
     /// this process and `token`. Returns whether it did.
-    pub fn unhold(&self, token: u64) -> Result<bool> {
+    pub(crate) fn unhold(&self, token: u64) -> Result<bool> {
         realm::forget(&self.path, token);
         let token = json!(token);
         self.remove_if(|h| h.pid == Some(own_pid()) && h.fencing_token.as_ref() == Some(&token))
@@ -136,7 +146,7 @@ impl RegistryLock {
     /// when it already runs under a hold of this process that cannot be
     /// given back before it returns: the caller's own `acquireLock`, or a
     /// [`hold`](Self::hold) of the same realm whose work has not started.
-    pub fn hold_sync(
+    pub(crate) fn hold_sync(
         &self,
         loop_id: impl Into<LoopTag>,
         max_attempts: u32,
@@ -149,7 +159,7 @@ impl RegistryLock {
     /// The public `acquireLock`: as [`acquire`](Self::acquire), and remembered
     /// so that the synchronous registry writes of the caller's realm (its JS
     /// thread) can run under it.
-    pub fn acquire_for_caller(
+    pub(crate) fn acquire_for_caller(
         &self,
         loop_id: impl Into<LoopTag>,
         max_attempts: u32,
@@ -162,7 +172,7 @@ impl RegistryLock {
     /// names its loop and this process with fencing token `token` (`None`:
     /// a file without one): remove it if it still holds exactly that.
     /// Returns whether it did.
-    pub fn release_for_caller(&self, token: Option<&Value>) -> Result<bool> {
+    pub(crate) fn release_for_caller(&self, token: Option<&Value>) -> Result<bool> {
         if let Some(token) = token.and_then(Value::as_u64) {
             realm::forget(&self.path, token);
         }
@@ -171,13 +181,13 @@ impl RegistryLock {
 
     /// Whether this process holds the lock for `realm`.
     #[cfg(test)]
-    pub fn is_held_for(&self, realm: &str) -> bool {
+    pub(crate) fn is_held_for(&self, realm: &str) -> bool {
         matches!(file::read(&self.path), Ok(Some(o)) if realm::held_for(&self.path, realm, &o))
     }
 
     /// Run `f` holding the lock; release it afterwards whatever `f` returned.
     #[cfg(test)]
-    pub fn with_lock<T>(
+    pub(crate) fn with_lock<T>(
         &self,
         loop_id: &str,
         max_attempts: u32,
@@ -188,8 +198,7 @@ impl RegistryLock {
         let released = self.unhold(acquired.fencing_token);
         match (result, released) {
             (Ok(v), Ok(_)) => Ok(v),
-            (Err(e), _) => Err(e),
-            (Ok(_), Err(e)) => Err(e),
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
         }
     }
 }

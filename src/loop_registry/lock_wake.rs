@@ -14,10 +14,10 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 /// A change counter for one lock path, bumped by a directory watch.
-pub struct LockWake {
+pub(super) struct LockWake {
     generation: Mutex<u64>,
     changed: Condvar,
-    _watcher: Mutex<Option<notify::RecommendedWatcher>>,
+    watcher_slot: Mutex<Option<notify::RecommendedWatcher>>,
 }
 
 /// How many lock paths keep their watch between acquisitions.
@@ -34,8 +34,10 @@ fn kept_wakes() -> &'static KeptWakes {
 impl LockWake {
     /// The shared wake for `lock_path`, starting a watch on its directory if
     /// none runs. Fails when the OS will not give a watch (the caller polls).
-    pub fn for_path(lock_path: &Path) -> notify::Result<Arc<LockWake>> {
-        let mut wakes = kept_wakes().lock().unwrap_or_else(|p| p.into_inner());
+    pub(super) fn for_path(lock_path: &Path) -> notify::Result<Arc<LockWake>> {
+        let mut wakes = kept_wakes()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(i) = wakes.iter().position(|(p, _)| p == lock_path) {
             let entry = wakes.remove(i);
             let wake = Arc::clone(&entry.1);
@@ -45,14 +47,14 @@ impl LockWake {
         let wake = Arc::new(LockWake {
             generation: Mutex::new(0),
             changed: Condvar::new(),
-            _watcher: Mutex::new(None),
+            watcher_slot: Mutex::new(None),
         });
-        let target: Option<OsString> = lock_path.file_name().map(|n| n.to_os_string());
+        let target: Option<OsString> = lock_path.file_name().map(std::ffi::OsStr::to_os_string);
         let weak = Arc::downgrade(&wake);
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let relevant = match &event {
-                    Ok(ev) if !crate::fs_events::may_change(&ev.kind) => false,
+                    Ok(ev) if !crate::fs_events::may_change(ev.kind) => false,
                     Ok(ev) => {
                         ev.paths.is_empty()
                             || ev.paths.iter().any(|p| p.file_name() == target.as_deref())
@@ -66,7 +68,10 @@ impl LockWake {
             })?;
         let dir = lock_path.parent().unwrap_or(Path::new("."));
         watcher.watch(dir, RecursiveMode::NonRecursive)?;
-        *wake._watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(watcher);
+        *wake
+            .watcher_slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(watcher);
         wakes.insert(0, (lock_path.to_path_buf(), Arc::clone(&wake)));
         if wakes.len() > KEPT_WATCHES {
             if let Some(evicted) = wakes.pop() {
@@ -78,19 +83,28 @@ impl LockWake {
     }
 
     fn bump(&self) {
-        let mut generation = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+        let mut generation = self
+            .generation
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *generation += 1;
         self.changed.notify_all();
     }
 
     /// The current change count; pass it to [`LockWake::wait_past`].
-    pub fn generation(&self) -> u64 {
-        *self.generation.lock().unwrap_or_else(|p| p.into_inner())
+    pub(super) fn generation(&self) -> u64 {
+        *self
+            .generation
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Sleep until the count moves past `seen` or `timeout` elapses.
-    pub fn wait_past(&self, seen: u64, timeout: Duration) {
-        let generation = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+    pub(super) fn wait_past(&self, seen: u64, timeout: Duration) {
+        let generation = self
+            .generation
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let _ = self
             .changed
             .wait_timeout_while(generation, timeout, |g| *g == seen);

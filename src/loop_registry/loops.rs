@@ -7,7 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// The sub-directories every loop directory has.
-pub const LOOP_SUBDIRS: [&str; 5] = [
+pub(crate) const LOOP_SUBDIRS: [&str; 5] = [
     "iterations",
     "prompts",
     "outputs",
@@ -15,11 +15,11 @@ pub const LOOP_SUBDIRS: [&str; 5] = [
     "checkpoints",
 ];
 /// The state file's name, in a loop directory and (legacy) in the base dir.
-pub const STATE_FILE: &str = "session-state.json";
+pub(crate) const STATE_FILE: &str = "session-state.json";
 
 /// A loop id must name one directory inside `loops/`: not empty, not `.`
 /// or `..`, and without separators or NUL.
-pub fn check_loop_id(id: &str) -> Result<()> {
+pub(crate) fn check_loop_id(id: &str) -> Result<()> {
     let bad = id.is_empty() || id == "." || id == ".." || id.contains(['/', '\\', '\0']);
     if bad {
         return Err(Error::Invalid(format!(
@@ -31,7 +31,11 @@ pub fn check_loop_id(id: &str) -> Result<()> {
 
 /// Move `loop_dir` into `archive_dir`, under its own name, or with a
 /// millisecond suffix when that name is taken. Returns where it went.
-pub fn move_to_archive(loop_dir: &Path, archive_dir: &Path, loop_id: &str) -> Result<PathBuf> {
+pub(super) fn move_to_archive(
+    loop_dir: &Path,
+    archive_dir: &Path,
+    loop_id: &str,
+) -> Result<PathBuf> {
     fs::create_dir_all(archive_dir).at("mkdir", archive_dir)?;
     let mut target = archive_dir.join(loop_id);
     if fs::symlink_metadata(&target).is_ok() {
@@ -43,7 +47,7 @@ pub fn move_to_archive(loop_dir: &Path, archive_dir: &Path, loop_id: &str) -> Re
 
 /// Point `<base_dir>/session-state.json` at the one active loop, or at
 /// nothing. A regular file there belongs to another tool and is left alone.
-pub fn update_legacy_symlink(base_dir: &Path, only: Option<&str>) -> Result<()> {
+pub(super) fn update_legacy_symlink(base_dir: &Path, only: Option<&str>) -> Result<()> {
     let link = base_dir.join(STATE_FILE);
     match fs::symlink_metadata(&link) {
         Ok(meta) if meta.file_type().is_symlink() => match fs::remove_file(&link) {

@@ -13,8 +13,8 @@ mod lock;
 mod lock_wake;
 mod loops;
 
-pub use lock::{Acquired, LoopTag, RegistryLock, ATTEMPT, LEASE_MS};
-pub use loops::{check_loop_id, LOOP_SUBDIRS, STATE_FILE};
+pub(crate) use lock::{LoopTag, RegistryLock};
+pub(crate) use loops::{check_loop_id, LOOP_SUBDIRS, STATE_FILE};
 
 use crate::atomic_write::{self, Durability};
 use crate::error::{IoContext, Result};
@@ -27,10 +27,10 @@ use std::path::{Path, PathBuf};
 /// and on the disks this runs on an fsync costs more than the whole
 /// registry cycle. ext4 and btrfs flush a file renamed over another on
 /// their own. Session files, which hold queued work, are fully durable.
-pub const REGISTRY_DURABILITY: Durability = Durability::None;
+pub(crate) const REGISTRY_DURABILITY: Durability = Durability::None;
 
 /// One project's loop directories and its registry lock.
-pub struct LoopRegistry {
+pub(crate) struct LoopRegistry {
     pub base_dir: PathBuf,
     pub loops_dir: PathBuf,
     pub archive_dir: PathBuf,
@@ -40,7 +40,7 @@ pub struct LoopRegistry {
 impl LoopRegistry {
     /// `base_dir` is `<projectRoot>/.aiwg/ralph-external` and `lock_path`
     /// `<base_dir>/registry.json.lock`, as the caller's platform joins paths.
-    pub fn new(base_dir: PathBuf, lock_path: PathBuf) -> Self {
+    pub(crate) fn new(base_dir: PathBuf, lock_path: PathBuf) -> Self {
         LoopRegistry {
             loops_dir: base_dir.join("loops"),
             archive_dir: base_dir.join("archive"),
@@ -49,29 +49,29 @@ impl LoopRegistry {
         }
     }
 
-    pub fn lock(&self) -> &RegistryLock {
+    pub(crate) fn lock(&self) -> &RegistryLock {
         &self.lock
     }
 
-    pub fn loop_dir(&self, loop_id: &str) -> PathBuf {
+    pub(crate) fn loop_dir(&self, loop_id: &str) -> PathBuf {
         self.loops_dir.join(loop_id)
     }
 
     /// Move `loops/<id>` into `archive/`; returns where it went.
-    pub fn archive_loop_dir(&self, loop_id: &str) -> Result<PathBuf> {
+    pub(crate) fn archive_loop_dir(&self, loop_id: &str) -> Result<PathBuf> {
         check_loop_id(loop_id)?;
         loops::move_to_archive(&self.loop_dir(loop_id), &self.archive_dir, loop_id)
     }
 
     /// Point `<base_dir>/session-state.json` at `only` (the one active
     /// loop), or at nothing.
-    pub fn update_legacy_symlink(&self, only: Option<&str>) -> Result<()> {
+    pub(crate) fn update_legacy_symlink(&self, only: Option<&str>) -> Result<()> {
         loops::update_legacy_symlink(&self.base_dir, only)
     }
 
     /// Give `loops/<id>` the single-loop layout's sibling directories
     /// (moved from the base dir; created where there is none).
-    pub fn adopt_legacy_dirs(&self, loop_id: &str) -> Result<()> {
+    pub(crate) fn adopt_legacy_dirs(&self, loop_id: &str) -> Result<()> {
         check_loop_id(loop_id)?;
         let loop_dir = self.loop_dir(loop_id);
         fs::create_dir_all(&loop_dir).at("mkdir", &loop_dir)?;
@@ -91,7 +91,7 @@ impl LoopRegistry {
 /// Replace `path` with `text` atomically (temp file beside it, then rename).
 /// A failure names the target, as `fs.writeFileSync` would: `open` when the
 /// new content could not be written, `rename` when it could not be put in place.
-pub fn write_file(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
     atomic_write::stage(path, text.as_bytes(), REGISTRY_DURABILITY)
         .at("open", path)?
         .commit()
@@ -100,7 +100,7 @@ pub fn write_file(path: &Path, text: &str) -> Result<()> {
 
 /// Create `path` with `text` only if nothing is there (readers never see it
 /// half-written); `false` when something already is.
-pub fn create_file(path: &Path, text: &str) -> Result<bool> {
+pub(crate) fn create_file(path: &Path, text: &str) -> Result<bool> {
     atomic_write::create_exclusive(path, text.as_bytes(), REGISTRY_DURABILITY).at("open", path)
 }
 

@@ -41,10 +41,10 @@ const TORN_WAIT: Duration = Duration::from_millis(2);
 const TORN_TRIES: usize = 10;
 /// When to look at a replaced file again for an in-place write that landed
 /// after the swap.
-pub const AFTERCHECK_DELAY: Duration = Duration::from_millis(5);
+pub(crate) const AFTERCHECK_DELAY: Duration = Duration::from_millis(5);
 
 /// What [`update`] did.
-pub enum Updated<T> {
+pub(crate) enum Updated<T> {
     /// The file could not be read (missing, not JSON, too large, I/O).
     Unreadable(Unreadable),
     /// `session` is what the file holds now (or held, when nothing was
@@ -62,7 +62,7 @@ pub enum Updated<T> {
 /// Change the session file at `path`. `change` gets the parsed file and
 /// says whether to write it and what to report; it may run more than once
 /// (each time on a fresh copy) when another writer got in first.
-pub fn update<T>(
+pub(crate) fn update<T>(
     path: &Path,
     mut change: impl FnMut(&mut Value) -> (bool, T),
 ) -> Result<Updated<T>> {
@@ -204,7 +204,7 @@ fn parse_settled(file: &File) -> Option<Value> {
 
 /// A replaced file, kept open to see whether an in-place writer still
 /// wrote into it after it was swapped out.
-pub struct Aftercheck {
+pub(crate) struct Aftercheck {
     read: Snapshot,
     /// What the file held when read, parsed: the base of the merge.
     expected: Value,
@@ -218,7 +218,7 @@ impl Aftercheck {
     /// If the replaced file was written after the swap, merge what that
     /// write changed into `path`. The merge is itself a write, whose
     /// replaced file wants the same check: it is returned.
-    pub fn run(self, path: &Path) -> Result<Option<Aftercheck>> {
+    pub(crate) fn run(self, path: &Path) -> Result<Option<Aftercheck>> {
         if self.read.bytes_unchanged() {
             return Ok(None);
         }
@@ -242,7 +242,7 @@ impl Aftercheck {
 /// whatever `theirs` changed relative to `base` that `ours` left as it was.
 /// Missions only `theirs` added are appended; a mission both changed keeps
 /// ours. (`updatedAt` is ours: the next write stamps it anyway.)
-pub fn merge3(base: &Value, ours: &Value, theirs: &Value) -> Value {
+pub(crate) fn merge3(base: &Value, ours: &Value, theirs: &Value) -> Value {
     let (Some(b), Some(o), Some(t)) = (base.as_object(), ours.as_object(), theirs.as_object())
     else {
         return ours.clone();
@@ -318,7 +318,7 @@ fn ino_of(_meta: &std::fs::Metadata) -> u64 {
 impl Aftercheck {
     /// Run this check shortly ([`AFTERCHECK_DELAY`]), in the path's turn of
     /// the [`path_queue`](super::path_queue), and every check it asks for after it.
-    pub fn schedule(self, path: &Path) {
+    pub(crate) fn schedule(self, path: &Path) {
         schedule_aftercheck(path, self);
     }
 }

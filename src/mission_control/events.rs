@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 /// `eventToStatusUpdate(event)`: the update an event stands for, or `None`
 /// for events that change no status (`mission.assigned`, `progress`,
 /// `reconnected`, `paused`, every `executor.*`, unknown types).
-pub fn event_to_status_update(event: &Value) -> Option<StatusUpdate> {
+pub(crate) fn event_to_status_update(event: &Value) -> Option<StatusUpdate> {
     let kind = event.get("event").filter(|e| truthy(e))?.as_str()?;
     let ts = event.get("ts").cloned().unwrap_or(Value::Null);
     let empty = Value::Object(Map::new());
@@ -79,26 +79,6 @@ pub fn event_to_status_update(event: &Value) -> Option<StatusUpdate> {
         transition_from: from.map(Value::from),
         ..StatusUpdate::default()
     })
-}
-
-/// An update as `eventToStatusUpdate` returns it to JS (no `transitionFrom`
-/// key when there is none).
-pub fn update_to_json(update: &StatusUpdate) -> Value {
-    let mut map = Map::new();
-    map.insert("missionId".into(), update.mission_id.clone());
-    map.insert("status".into(), update.status.clone());
-    if let Some(from) = &update.transition_from {
-        map.insert("transitionFrom".into(), from.clone());
-    }
-    map.insert(
-        "patch".into(),
-        update
-            .patch
-            .clone()
-            .map(Value::Object)
-            .unwrap_or(Value::Null),
-    );
-    Value::Object(map)
 }
 
 #[cfg(test)]

@@ -9,17 +9,17 @@ use std::io::Write;
 use std::path::Path;
 
 /// The journal's file name, in the session's directory.
-pub const JOURNAL_FILE: &str = "log.jsonl";
+pub(crate) const JOURNAL_FILE: &str = "log.jsonl";
 
 /// Append `entry` (an object; `ts` is added) to the journal of the session
 /// file `session_path`. Best effort: a journal that cannot be written never
 /// stops the bridge.
-pub fn append(session_path: &Path, entry: Value) {
+pub(crate) fn append(session_path: &Path, entry: Value) {
     append_holding(session_path, entry, ());
 }
 
 /// [`append`], keeping `hold` alive until the line is written (or dropped).
-pub fn append_holding(session_path: &Path, entry: Value, hold: impl Send + 'static) {
+pub(crate) fn append_holding(session_path: &Path, entry: Value, hold: impl Send + 'static) {
     let Value::Object(mut map) = entry else {
         return;
     };

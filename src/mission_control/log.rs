@@ -6,21 +6,24 @@ use std::time::{Duration, Instant};
 
 /// Where log lines go: the user's `logger(msg, meta)` in JS, a test
 /// recorder in Rust, or nowhere.
-pub trait Log: Send + Sync {
+pub(crate) trait Log: Send + Sync {
     fn log(&self, msg: &str, meta: Value);
 }
 
 /// A shareable logger.
-pub type Logger = Arc<dyn Log>;
+pub(crate) type Logger = Arc<dyn Log>;
 
+#[cfg(test)]
 /// A logger that drops everything.
-pub struct Silent;
+pub(crate) struct Silent;
 
+#[cfg(test)]
 impl Log for Silent {
     fn log(&self, _msg: &str, _meta: Value) {}
 }
 
-pub fn silent() -> Logger {
+#[cfg(test)]
+pub(crate) fn silent() -> Logger {
     Arc::new(Silent)
 }
 
@@ -29,17 +32,20 @@ pub fn silent() -> Logger {
 /// the logger, so a flood cannot queue up unbounded log calls. The rest are
 /// counted, and the next line logged carries `suppressed: <count>`.
 #[derive(Default)]
-pub struct FloodGuard {
+pub(crate) struct FloodGuard {
     /// Start of the current second, lines logged in it, lines left out since the last one logged.
     window: Mutex<Option<(Instant, u32, u64)>>,
 }
 
 impl FloodGuard {
-    pub const PER_SECOND: u32 = 100;
+    pub(crate) const PER_SECOND: u32 = 100;
 
-    pub fn log(&self, log: &Logger, msg: &str, mut meta: Value) {
+    pub(crate) fn log(&self, log: &Logger, msg: &str, mut meta: Value) {
         let suppressed = {
-            let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+            let mut window = self
+                .window
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let now = Instant::now();
             let (start, logged, left_out) = window.get_or_insert((now, 0, 0));
             if now.duration_since(*start) >= Duration::from_secs(1) {
@@ -64,31 +70,34 @@ impl FloodGuard {
 /// Records every line, for tests.
 #[cfg(test)]
 #[derive(Default)]
-pub struct Recorder(pub std::sync::Mutex<Vec<(String, Value)>>);
+pub(crate) struct Recorder(pub std::sync::Mutex<Vec<(String, Value)>>);
 
 #[cfg(test)]
 impl Log for Recorder {
     fn log(&self, msg: &str, meta: Value) {
         self.0
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push((msg.to_owned(), meta));
     }
 }
 
 #[cfg(test)]
 impl Recorder {
-    pub fn messages(&self) -> Vec<String> {
+    pub(crate) fn messages(&self) -> Vec<String> {
         self.0
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
             .map(|(m, _)| m.clone())
             .collect()
     }
 
-    pub fn lines(&self) -> Vec<(String, Value)> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    pub(crate) fn lines(&self) -> Vec<(String, Value)> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 

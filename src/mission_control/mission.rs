@@ -5,13 +5,13 @@
 use serde_json::{Map, Value};
 
 /// Statuses after which a mission needs no more events.
-pub const TERMINAL: [&str; 3] = ["done", "failed", "aborted"];
+pub(crate) const TERMINAL: [&str; 3] = ["done", "failed", "aborted"];
 /// Statuses of a mission an executor is working on (§9.1).
-pub const HELD: [&str; 4] = ["assigned", "running", "hitl_required", "suspended"];
+pub(crate) const HELD: [&str; 4] = ["assigned", "running", "hitl_required", "suspended"];
 
 /// One status change for one mission.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct StatusUpdate {
+pub(crate) struct StatusUpdate {
     pub mission_id: Value,
     /// How `mission_id` finds its mission (JS's `m && m.id === missionId`).
     pub id_match: Match,
@@ -31,7 +31,7 @@ pub struct StatusUpdate {
 
 /// How a value from JS compares with one in the file under `===`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Match {
+pub(crate) enum Match {
     /// Equal JSON values (strings, finite numbers, booleans, `null`).
     #[default]
     Equal,

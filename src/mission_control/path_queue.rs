@@ -39,7 +39,7 @@ static OUTSTANDING: AtomicUsize = AtomicUsize::new(0);
 
 /// Whether no job is queued or running anywhere: a stop with nothing
 /// written lately need not wait for a flush of every queue it touched.
-pub fn idle() -> bool {
+pub(crate) fn idle() -> bool {
     OUTSTANDING.load(Ordering::SeqCst) == 0
 }
 
@@ -74,7 +74,7 @@ fn router() -> Option<&'static mpsc::Sender<Routed>> {
 /// Queue any work on the session file `path` (such as appending to the
 /// session's `log.jsonl`), in order with its status writes. Never touches
 /// the file system on the caller's thread.
-pub fn enqueue_job(path: PathBuf, job: impl FnOnce() + Send + 'static) {
+pub(crate) fn enqueue_job(path: PathBuf, job: impl FnOnce() + Send + 'static) {
     OUTSTANDING.fetch_add(1, Ordering::SeqCst);
     let routed = Routed {
         path,
@@ -94,34 +94,32 @@ pub fn enqueue_job(path: PathBuf, job: impl FnOnce() + Send + 'static) {
 /// if that queue was idle.
 fn route(Routed { path, job, runtime }: Routed) {
     let key = queue_key(path);
-    let mut pending = jobs().lock().unwrap_or_else(|p| p.into_inner());
-    match pending.get_mut(&key) {
-        Some(queue) => queue.push_back(job),
-        None => {
-            pending.insert(key.clone(), VecDeque::from([job]));
-            drop(pending);
-            start_runner(key, runtime);
-        }
+    let mut pending = jobs()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(queue) = pending.get_mut(&key) {
+        queue.push_back(job);
+    } else {
+        pending.insert(key.clone(), VecDeque::from([job]));
+        drop(pending);
+        start_runner(key, runtime);
     }
 }
 
 /// Run `key`'s queue on the caller's runtime's blocking pool, or on a
 /// thread of its own when the caller had no runtime.
 fn start_runner(key: PathBuf, runtime: Option<Handle>) {
-    match runtime {
-        Some(handle) => {
-            handle.spawn_blocking(move || run_jobs(&key));
-        }
-        None => {
-            let spare = key.clone();
-            if std::thread::Builder::new()
-                .name("mc-path-job".into())
-                .spawn(move || run_jobs(&key))
-                .is_err()
-            {
-                // No thread to be had: run the queue here rather than lose it.
-                run_jobs(&spare);
-            }
+    if let Some(handle) = runtime {
+        handle.spawn_blocking(move || run_jobs(&key));
+    } else {
+        let spare = key.clone();
+        if std::thread::Builder::new()
+            .name("mc-path-job".into())
+            .spawn(move || run_jobs(&key))
+            .is_err()
+        {
+            // No thread to be had: run the queue here rather than lose it.
+            run_jobs(&spare);
         }
     }
 }
@@ -145,7 +143,7 @@ fn queue_key(path: PathBuf) -> PathBuf {
 }
 
 /// A job that runs after everything queued for `path` so far.
-pub fn flush(path: PathBuf) -> oneshot::Receiver<()> {
+pub(crate) fn flush(path: PathBuf) -> oneshot::Receiver<()> {
     let (tx, rx) = oneshot::channel();
     enqueue_job(path, move || {
         let _ = tx.send(());
@@ -158,13 +156,14 @@ pub fn flush(path: PathBuf) -> oneshot::Receiver<()> {
 fn run_jobs(path: &Path) {
     loop {
         let job = {
-            let mut pending = jobs().lock().unwrap_or_else(|p| p.into_inner());
-            match pending.get_mut(path).and_then(VecDeque::pop_front) {
-                Some(job) => job,
-                None => {
-                    pending.remove(path);
-                    return;
-                }
+            let mut pending = jobs()
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(job) = pending.get_mut(path).and_then(VecDeque::pop_front) {
+                job
+            } else {
+                pending.remove(path);
+                return;
             }
         };
         // A panicking job drops its reply (the caller gets an error); the queue goes on.

@@ -11,14 +11,14 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// The file name of a session inside `<root>/sessions/<id>/`.
-pub const SESSION_FILE: &str = "session.json";
+pub(crate) const SESSION_FILE: &str = "session.json";
 /// Session files larger than this are not read (§9.7).
-pub const MAX_SESSION_BYTES: u64 = 32 * 1024 * 1024;
+pub(crate) const MAX_SESSION_BYTES: u64 = 32 * 1024 * 1024;
 
 /// `<root>/sessions/<d>/session.json` for every directory `d` of
 /// `<root>/sessions`, sorted by name as Node's `readdir` sorts. The file
 /// itself is not checked; a missing `sessions/` gives an empty list.
-pub fn discover_sessions(root: &Path) -> io::Result<Vec<PathBuf>> {
+pub(crate) fn discover_sessions(root: &Path) -> io::Result<Vec<PathBuf>> {
     let sessions = root.join("sessions");
     Ok(directory_names(&sessions)?
         .into_iter()
@@ -28,7 +28,7 @@ pub fn discover_sessions(root: &Path) -> io::Result<Vec<PathBuf>> {
 
 /// The names of the directories in `dir` (not following links), sorted
 /// by their bytes as libuv's `scandir` sorts them; none if `dir` is missing.
-pub fn directory_names(dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
+pub(crate) fn directory_names(dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -47,7 +47,7 @@ pub fn directory_names(dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
 
 /// Why a session file could not be used this round.
 #[derive(Debug)]
-pub enum Unreadable {
+pub(crate) enum Unreadable {
     Missing,
     TooLarge(u64),
     Io(io::Error),
@@ -68,13 +68,13 @@ impl std::fmt::Display for Unreadable {
 }
 
 /// Read and parse a session file (any JSON value), with the size cap.
-pub fn load_session(path: &Path) -> std::result::Result<Value, Unreadable> {
+pub(crate) fn load_session(path: &Path) -> std::result::Result<Value, Unreadable> {
     let file = open_session(path)?;
     parse_session(&read_capped(&file)?)
 }
 
 /// Open a session file for reading.
-pub fn open_session(path: &Path) -> std::result::Result<fs::File, Unreadable> {
+pub(crate) fn open_session(path: &Path) -> std::result::Result<fs::File, Unreadable> {
     match fs::File::open(path) {
         Ok(f) => Ok(f),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Unreadable::Missing),
@@ -83,7 +83,7 @@ pub fn open_session(path: &Path) -> std::result::Result<fs::File, Unreadable> {
 }
 
 /// All of an open session file's bytes, from the start, within the size cap.
-pub fn read_capped(mut file: &fs::File) -> std::result::Result<Vec<u8>, Unreadable> {
+pub(crate) fn read_capped(mut file: &fs::File) -> std::result::Result<Vec<u8>, Unreadable> {
     use std::io::Seek;
     file.seek(io::SeekFrom::Start(0)).map_err(Unreadable::Io)?;
     let mut bytes = Vec::new();
@@ -92,27 +92,28 @@ pub fn read_capped(mut file: &fs::File) -> std::result::Result<Vec<u8>, Unreadab
         .read_to_end(&mut bytes)
         .map_err(Unreadable::Io)?;
     if read as u64 > MAX_SESSION_BYTES {
-        let size = file.metadata().map(|m| m.len()).unwrap_or(read as u64);
+        let size = file.metadata().map_or(read as u64, |m| m.len());
         return Err(Unreadable::TooLarge(size));
     }
     Ok(bytes)
 }
 
 /// Parse session bytes (any JSON value).
-pub fn parse_session(bytes: &[u8]) -> std::result::Result<Value, Unreadable> {
+pub(crate) fn parse_session(bytes: &[u8]) -> std::result::Result<Value, Unreadable> {
     js_json::parse(bytes).map_err(|e| Unreadable::NotJson(e.to_string()))
 }
 
+#[cfg(test)]
 /// Write a session object (tests and tools): `updatedAt` stamped, then as
 /// [`write_session_text`].
-pub fn write_session(path: &Path, session: &mut Value) -> Result<()> {
+pub(crate) fn write_session(path: &Path, session: &mut Value) -> Result<()> {
     let text = session_text(session)?;
     ensure_parent(path)?;
     write_session_text(path, &text)
 }
 
 /// Create the directories `path` goes in, as `mkdir -p` of its parent.
-pub fn ensure_parent(path: &Path) -> Result<()> {
+pub(crate) fn ensure_parent(path: &Path) -> Result<()> {
     match path.parent().filter(|d| !d.as_os_str().is_empty()) {
         Some(dir) if !dir.is_dir() => fs::create_dir_all(dir).at("mkdir", dir),
         _ => Ok(()),
@@ -121,14 +122,14 @@ pub fn ensure_parent(path: &Path) -> Result<()> {
 
 /// `writeSessionAtomic`'s write: replace the file with `text` atomically
 /// and durably, under the lock this package's writers share.
-pub fn write_session_text(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_session_text(path: &Path, text: &str) -> Result<()> {
     let _lock = super::session_lock::SessionLock::acquire(path)?;
     atomic_write::write_atomic(path, text.as_bytes(), Durability::Full).at("open", path)
 }
 
 /// The text a session is written as: `updatedAt` (an object's) stamped now,
 /// then `JSON.stringify(session, null, 2)`.
-pub fn session_text(session: &mut Value) -> Result<String> {
+pub(crate) fn session_text(session: &mut Value) -> Result<String> {
     if let Some(map) = session.as_object_mut() {
         map.insert("updatedAt".into(), Value::from(now_iso()));
     }
@@ -136,7 +137,7 @@ pub fn session_text(session: &mut Value) -> Result<String> {
 }
 
 /// The missions of `session` (an empty slice when `missions` is not an array).
-pub fn missions(session: &Value) -> &[Value] {
+pub(crate) fn missions(session: &Value) -> &[Value] {
     session
         .get("missions")
         .and_then(Value::as_array)
@@ -145,7 +146,7 @@ pub fn missions(session: &Value) -> &[Value] {
 }
 
 /// `queuedMissions`: every non-null mission whose `status` is `'queued'`, in array order.
-pub fn queued_missions(session: &Value) -> Vec<&Value> {
+pub(crate) fn queued_missions(session: &Value) -> Vec<&Value> {
     missions(session)
         .iter()
         .filter(|m| m.get("status").and_then(Value::as_str) == Some("queued"))
@@ -153,7 +154,7 @@ pub fn queued_missions(session: &Value) -> Vec<&Value> {
 }
 
 /// `buildDispatchPayload(mission, {sessionId})`: the executor-v1 wire body.
-pub fn build_dispatch_payload(mission: &Value, session_id: &Value) -> Value {
+pub(crate) fn build_dispatch_payload(mission: &Value, session_id: &Value) -> Value {
     let field = |key: &str| mission.get(key).cloned();
     let or = |key: &str, default: Value| {
         mission
@@ -216,7 +217,7 @@ fn spread_into(target: &mut Map<String, Value>, value: Option<&Value>) {
 
 /// The FIFO position of a mission (§9.3): the millisecond timestamp of an
 /// `m-<base36 ms>-<hex>` id; ids of another shape sort after all of those.
-pub fn fifo_timestamp(mission: &Value) -> u64 {
+pub(crate) fn fifo_timestamp(mission: &Value) -> u64 {
     mission
         .get("id")
         .and_then(Value::as_str)

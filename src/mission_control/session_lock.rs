@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 
 /// Held while alive.
 #[derive(Debug)]
-pub struct SessionLock {
+pub(crate) struct SessionLock {
     _file: File,
 }
 
 /// `<dir>/.<name>.lock` for the session file `<dir>/<name>`.
-pub fn lock_path(path: &Path) -> PathBuf {
+pub(crate) fn lock_path(path: &Path) -> PathBuf {
     sidecar(path, "lock")
 }
 
@@ -32,7 +32,7 @@ impl SessionLock {
     /// nothing to guard (the directory does not exist) or when the lock path
     /// is a planted symlink, which is never followed: the write then relies
     /// on the checks of [`super::concurrent_update`] alone.
-    pub fn acquire(path: &Path) -> Result<Option<SessionLock>> {
+    pub(crate) fn acquire(path: &Path) -> Result<Option<SessionLock>> {
         let lock_path = lock_path(path);
         let file = match open_no_follow(&lock_path) {
             Ok(file) => file,

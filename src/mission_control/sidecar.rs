@@ -7,7 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// `<dir>/.<name>.<kind>`: a file kept beside the session file `<dir>/<name>`.
-pub fn sidecar(path: &Path, kind: &str) -> PathBuf {
+pub(crate) fn sidecar(path: &Path, kind: &str) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -20,7 +20,7 @@ pub fn sidecar(path: &Path, kind: &str) -> PathBuf {
 }
 
 /// Open (creating) a sidecar file, refusing to follow a symlink at its path.
-pub fn open_no_follow(path: &Path) -> io::Result<File> {
+pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -40,7 +40,7 @@ pub fn open_no_follow(path: &Path) -> io::Result<File> {
 }
 
 /// The error `O_NOFOLLOW` gives for a symlink, or the one above.
-pub fn is_symlink_refusal(e: &io::Error) -> bool {
+pub(crate) fn is_symlink_refusal(e: &io::Error) -> bool {
     #[cfg(unix)]
     if e.raw_os_error() == Some(libc::ELOOP) {
         return true;

@@ -4,19 +4,20 @@
 
 use super::concurrent_update::{self, Updated};
 use super::mission::TERMINAL;
-pub use super::mission::{Match, StatusUpdate};
+pub(crate) use super::mission::{Match, StatusUpdate};
 use super::path_queue;
 use super::session::Unreadable;
 use crate::error::{Error, Result};
 use crate::js_json::truthy;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tokio::sync::oneshot;
 
+#[cfg(test)]
 /// What `applyStatusUpdate` did.
 #[derive(Debug, Clone, PartialEq)]
-pub enum UpdateOutcome {
+pub(crate) enum UpdateOutcome {
     MissingSession,
     MissingMission,
     /// `transitionFrom` did not match; nothing was written.
@@ -24,17 +25,22 @@ pub enum UpdateOutcome {
     Updated(Value),
 }
 
+#[cfg(test)]
 impl UpdateOutcome {
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         match self {
-            UpdateOutcome::MissingSession => json!({"outcome": "missing-session"}),
-            UpdateOutcome::MissingMission => json!({"outcome": "missing-mission"}),
-            UpdateOutcome::Stale(session) => json!({"outcome": "stale", "session": session}),
-            UpdateOutcome::Updated(session) => json!({"outcome": "updated", "session": session}),
+            UpdateOutcome::MissingSession => serde_json::json!({"outcome": "missing-session"}),
+            UpdateOutcome::MissingMission => serde_json::json!({"outcome": "missing-mission"}),
+            UpdateOutcome::Stale(session) => {
+                serde_json::json!({"outcome": "stale", "session": session})
+            }
+            UpdateOutcome::Updated(session) => {
+                serde_json::json!({"outcome": "updated", "session": session})
+            }
         }
     }
 
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             UpdateOutcome::MissingSession => "missing-session",
             UpdateOutcome::MissingMission => "missing-mission",
@@ -59,7 +65,7 @@ pub enum UpdateResult {
 
 /// What `applyStatusUpdatesBatched` did, per update.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BatchOutcome {
+pub(crate) struct BatchOutcome {
     pub session_found: bool,
     pub applied: Vec<Value>,
     pub missing: Vec<Value>,
@@ -70,8 +76,9 @@ pub struct BatchOutcome {
 }
 
 impl BatchOutcome {
-    pub fn to_json(&self) -> Value {
-        json!({
+    #[cfg(test)]
+    pub(crate) fn to_json(&self) -> Value {
+        serde_json::json!({
             "outcome": if self.session_found { "updated" } else { "missing-session" },
             "applied": self.applied,
             "missing": self.missing,
@@ -82,7 +89,7 @@ impl BatchOutcome {
 /// Queue `updates` for `path`: jobs on one path run one at a time, in the
 /// order of this call (which is why it is not async: the place in the queue
 /// is taken when it is called). Needs a tokio runtime context.
-pub fn enqueue_batch(
+pub(crate) fn enqueue_batch(
     path: PathBuf,
     updates: Vec<StatusUpdate>,
 ) -> oneshot::Receiver<Result<Batched>> {
@@ -94,13 +101,18 @@ pub fn enqueue_batch(
     rx
 }
 
+#[cfg(test)]
 /// `applyStatusUpdate(path, update)`.
-pub async fn apply_status_update(path: &Path, update: StatusUpdate) -> Result<UpdateOutcome> {
+pub(crate) async fn apply_status_update(
+    path: &Path,
+    update: StatusUpdate,
+) -> Result<UpdateOutcome> {
     Ok(apply_status_updates_batched(path, vec![update])
         .await?
         .into())
 }
 
+#[cfg(test)]
 impl From<Batched> for UpdateOutcome {
     /// The outcome of a batch of one.
     fn from(batch: Batched) -> Self {
@@ -114,7 +126,7 @@ impl From<Batched> for UpdateOutcome {
 }
 
 /// The result of a batch together with the session as it now is.
-pub struct Batched {
+pub(crate) struct Batched {
     pub outcome: BatchOutcome,
     pub session: Option<Value>,
     /// The file's text the updates were applied to, when they were applied
@@ -127,7 +139,7 @@ pub struct Batched {
 
 /// `applyStatusUpdatesBatched(path, updates)`: one read, every update in
 /// order (a stale one skipped), one write if anything was applied.
-pub async fn apply_status_updates_batched(
+pub(crate) async fn apply_status_updates_batched(
     path: &Path,
     updates: Vec<StatusUpdate>,
 ) -> Result<Batched> {
@@ -215,10 +227,14 @@ fn apply_all(session: &mut Value, updates: &[StatusUpdate]) -> BatchOutcome {
     outcome
 }
 
+#[cfg(test)]
 /// Apply one update to the in-memory session, as the original does with
 /// `missions[i] = {...current, ...patch, status}`: what became of it, and
 /// the index of the mission found.
-pub fn apply_one(session: &mut Value, update: &StatusUpdate) -> (UpdateResult, Option<usize>) {
+pub(crate) fn apply_one(
+    session: &mut Value,
+    update: &StatusUpdate,
+) -> (UpdateResult, Option<usize>) {
     let mut undefined = Undefined::default();
     let result = apply_with(session, update, &mut undefined);
     undefined.drop_from(session);
@@ -315,7 +331,7 @@ fn apply_with(
 
 /// `{...value}` for a value that is not an object: an array's or a
 /// string's indices (a string's by UTF-16 unit), nothing for the rest.
-pub fn spread(value: &Value) -> Map<String, Value> {
+pub(crate) fn spread(value: &Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map.clone(),
         Value::Array(items) => items
@@ -335,6 +351,7 @@ pub fn spread(value: &Value) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::fs;
 
     fn update(id: &str, status: &str, from: Option<&str>) -> StatusUpdate {

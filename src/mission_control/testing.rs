@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Answers from a script (then a default answer), and remembers what it was asked.
-pub struct Scripted {
+pub(crate) struct Scripted {
     pub answers: Mutex<VecDeque<Result<PostResponse, String>>>,
     pub otherwise: Option<PostResponse>,
     pub delay: Duration,
@@ -14,7 +14,7 @@ pub struct Scripted {
 }
 
 impl Scripted {
-    pub fn new(answers: Vec<Result<(i64, &str), &str>>) -> Self {
+    pub(crate) fn new(answers: Vec<Result<(i64, &str), &str>>) -> Self {
         Scripted {
             answers: Mutex::new(
                 answers
@@ -35,7 +35,7 @@ impl Scripted {
     }
 
     /// Always answer `status` with `text`, after `delay`.
-    pub fn always(status: i64, text: &str, delay: Duration) -> Self {
+    pub(crate) fn always(status: i64, text: &str, delay: Duration) -> Self {
         Scripted {
             otherwise: Some(PostResponse {
                 status,
@@ -46,8 +46,11 @@ impl Scripted {
         }
     }
 
-    pub fn seen(&self) -> Vec<PostRequest> {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    pub(crate) fn seen(&self) -> Vec<PostRequest> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -55,12 +58,12 @@ impl Transport for Scripted {
     fn post(&self, request: PostRequest) -> PostFuture<'_> {
         self.seen
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(request);
         let answer = self
             .answers
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .pop_front();
         let answer = answer.or_else(|| self.otherwise.clone().map(Ok));
         let delay = self.delay;

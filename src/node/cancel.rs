@@ -1,4 +1,4 @@
-//! AbortSignal ⇄ cancellation token. napi's `AbortSignal` cannot cross into
+//! `AbortSignal` ⇄ cancellation token. napi's `AbortSignal` cannot cross into
 //! async Rust, so the JS wrapper listens for `abort` and calls `cancel()`.
 
 use napi_derive::napi;

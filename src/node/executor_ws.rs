@@ -1,6 +1,6 @@
 //! `@aiwg/mc-native/executor-ws-client` as JS sees it (see
 //! js/executor-ws-client.js, which builds the URL, keeps the injected
-//! WebSocketImpl's event listeners and the queued events, and has the
+//! `WebSocketImpl`'s event listeners and the queued events, and has the
 //! pure helpers in plain JS).
 //!
 //! Both drivers speak [`ExecutorWsEvent`]: the native one through its
@@ -171,7 +171,7 @@ pub enum FrameKind {
     Invalid,
 }
 
-/// The decisions of one injected stream (see executor_ws/injected.rs).
+/// The decisions of one injected stream (see `executor_ws/injected.rs`).
 /// Every method is synchronous and returns what to do, in order.
 #[napi]
 pub struct ExecutorWsInjected(Injected);

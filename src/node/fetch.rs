@@ -36,7 +36,7 @@ pub type FetchFn = ThreadsafeFunction<
 >;
 
 /// A fetch that honours its signal rejects within this time of the abort;
-/// its own AbortError is then the attempt's answer.
+/// its own `AbortError` is then the attempt's answer.
 const ABORT_GRACE: Duration = Duration::from_millis(100);
 
 pub struct JsFetch {
@@ -54,7 +54,10 @@ impl JsFetch {
 
     /// The `seq` of the last answer the adapter gave.
     pub fn last_seq(&self) -> Option<u32> {
-        *self.last_seq.lock().unwrap_or_else(|p| p.into_inner())
+        *self
+            .last_seq
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn send(&self, request: PostRequest) -> Result<PostResponse, String> {
@@ -83,7 +86,10 @@ impl JsFetch {
                 ))
             }
         };
-        *self.last_seq.lock().unwrap_or_else(|p| p.into_inner()) = answer.seq;
+        *self
+            .last_seq
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = answer.seq;
         if let Some(error) = answer.error {
             return Err(error);
         }

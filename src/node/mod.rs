@@ -1,9 +1,14 @@
 //! The napi binding: JS ⇄ Rust conversion and wiring, nothing else.
 //!
-//! Structured values cross the boundary as JSON text: `JSON.parse` and
-//! `JSON.stringify` on the JS side keep the original's exact semantics
-//! (undefined fields dropped, numbers as doubles), which napi's own
-//! serde conversion does not.
+//! Options, outcomes and events cross as typed napi objects and enums.
+//! Documents (session files, events, patches) cross as JSON text:
+//! `JSON.parse` and `JSON.stringify` on the JS side keep the original's
+//! exact semantics (undefined fields dropped, lone surrogates kept), which
+//! napi's own serde conversion does not.
+
+// napi exports only `pub` items (its enums must be `pub`), and takes its
+// arguments by value.
+#![allow(unreachable_pub, clippy::needless_pass_by_value)]
 
 mod cancel;
 mod convert;

@@ -94,7 +94,7 @@ pub enum TailerEvent {
     Log { msg: String, meta: String },
     /// The initial sweep and its dispatches are done.
     Ready {},
-    /// Run a stream for `executorId` (the caller's WebSocketImpl).
+    /// Run a stream for `executorId` (the caller's `WebSocketImpl`).
     Subscribe {
         executor_id: String,
         token: Option<String>,
@@ -134,7 +134,7 @@ impl TailerHandle {
         self.stop.cancel();
     }
 
-    /// An event from a stream the caller runs (an injected WebSocketImpl),
+    /// An event from a stream the caller runs (an injected `WebSocketImpl`),
     /// as JSON text: events are documents.
     #[napi(catch_unwind)]
     pub fn stream_event(&self, executor_id: String, event_json: String) -> napi::Result<()> {

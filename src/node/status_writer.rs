@@ -93,12 +93,12 @@ fn update_from(mut d: Value) -> StatusUpdate {
 
 /// Queue the described updates for `path`; resolves to a [`StatusWrite`].
 #[napi(catch_unwind, ts_return_type = "Promise<StatusWrite>")]
-pub fn apply_status_updates<'env>(
-    env: &'env Env,
+pub fn apply_status_updates(
+    env: &Env,
     path: String,
     updates_json: String,
     want_session: bool,
-) -> napi::Result<PromiseRaw<'env, StatusWrite>> {
+) -> napi::Result<PromiseRaw<'_, StatusWrite>> {
     let described = parse_value("updates", &updates_json)?;
     let updates: Vec<StatusUpdate> = match described {
         Value::Array(items) => items.into_iter().map(update_from).collect(),

@@ -3,7 +3,7 @@
 //! configured exactly as the addon's clients are to use them.
 //!
 //! The certificates (fixtures/, made by fixtures/gen.sh): a private CA and
-//! a server certificate for localhost, 127.0.0.1 and ::1 that it signs.
+//! a server certificate for localhost, 127.0.0.1 and `::1` that it signs.
 
 use super::*;
 use futures_util::StreamExt;
@@ -61,6 +61,7 @@ fn temp_file(contents: &[u8]) -> tempfile::NamedTempFile {
     file
 }
 
+#[allow(clippy::needless_pass_by_value)] // a test helper, called with temporaries
 fn unknown_issuer(result: Result<(), rustls::Error>) -> bool {
     matches!(
         result,
@@ -226,7 +227,7 @@ async fn reqwest_with_the_preconfigured_client_config_speaks_https() {
     let untrusted = client(Arc::new(default_config(None).0));
     let err = untrusted.post(&url).send().await.unwrap_err();
     let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
-        .map(|e| e.to_string())
+        .map(std::string::ToString::to_string)
         .collect::<Vec<_>>()
         .join(": ");
     assert!(chain.contains("UnknownIssuer"), "{chain}");

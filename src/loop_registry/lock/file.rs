@@ -11,6 +11,7 @@
 use crate::error::{IoContext, Result};
 use crate::process_identity;
 use serde_json::Value;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
@@ -22,7 +23,7 @@ use std::time::SystemTime;
 /// Kept as text rather than a parsed value so that what JS handed us goes
 /// into the file byte for byte (a number stays `7`, not `7.0`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LoopTag(Option<String>);
+pub(crate) struct LoopTag(Option<String>);
 
 impl From<&str> for LoopTag {
     fn from(id: &str) -> Self {
@@ -32,7 +33,7 @@ impl From<&str> for LoopTag {
 
 impl LoopTag {
     /// JSON text from the JS side; `None` when it is not one JSON value.
-    pub fn from_json(text: Option<String>) -> Option<Self> {
+    pub(crate) fn from_json(text: Option<String>) -> Option<Self> {
         match text {
             None => Some(LoopTag(None)),
             Some(text) => serde_json::from_str::<serde::de::IgnoredAny>(&text)
@@ -128,10 +129,11 @@ pub(super) fn record(tag: &LoopTag, token: u64, now: u64, lease_ms: u64) -> Vec<
         text.push_str(",\"loopId\":");
         text.push_str(id);
     }
-    text.push_str(&format!(
+    let _ = write!(
+        text,
         ",\"timestamp\":{now},\"leaseExpiry\":{},\"fencingToken\":{token}",
         now + lease_ms
-    ));
+    );
     if let Some(start) = process_identity::own_start_identity() {
         text.push_str(",\"processStart\":");
         text.push_str(&Value::from(start).to_string());

@@ -24,7 +24,7 @@ fn holds() -> MutexGuard<'static, RealmHolds> {
     // one insert, lookup or remove), so poisoning is ignored.
     HELD.get_or_init(Default::default)
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Remember that `token` on `path` is held for `realm`.

@@ -2,6 +2,7 @@ use super::protocol::next_fencing_token;
 use super::*;
 use crate::clock::now_ms;
 use std::fs::{self, File};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -10,6 +11,7 @@ fn lock_in(dir: &Path) -> RegistryLock {
     RegistryLock::new(dir.join("registry.json.lock"))
 }
 
+#[allow(clippy::needless_pass_by_value)] // a test helper, called with temporaries
 fn plant(lock: &RegistryLock, record: Value) {
     fs::write(lock.path(), serde_json::to_vec(&record).expect("json")).expect("plant lock");
 }

@@ -65,7 +65,7 @@ fn a_change_is_written_and_reported() {
     assert_eq!(on_disk["missions"][1]["status"], "assigned");
     let leftovers: Vec<_> = fs::read_dir(dir.path())
         .expect("ls")
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".tmp"))
         .collect();

@@ -6,16 +6,16 @@ use std::error::Error as _;
 use std::sync::OnceLock;
 
 /// Answers larger than this are a transport failure, not a body to parse.
-pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// POSTs with a shared reqwest client.
 #[derive(Clone)]
-pub struct HttpTransport {
+pub(crate) struct HttpTransport {
     client: reqwest::Client,
 }
 
 impl HttpTransport {
-    pub fn new() -> Result<Self, String> {
+    pub(crate) fn new() -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("aiwg-mc-native/", env!("CARGO_PKG_VERSION")))
             .tls_backend_preconfigured((*crate::tls::client_config()).clone())
@@ -26,7 +26,7 @@ impl HttpTransport {
 
     /// One client for the whole process, so standalone `dispatchMission`
     /// calls share connections too.
-    pub fn shared() -> Result<Self, String> {
+    pub(crate) fn shared() -> Result<Self, String> {
         static SHARED: OnceLock<Result<HttpTransport, String>> = OnceLock::new();
         SHARED.get_or_init(HttpTransport::new).clone()
     }

@@ -5,8 +5,8 @@
 //! [`Transport`]: the Rust HTTP client ([`http::HttpTransport`]) or the
 //! caller's `fetchImpl` (wired in by the napi layer).
 
-pub mod http;
-pub mod policy;
+pub(crate) mod http;
+pub(crate) mod policy;
 
 use super::log::Logger;
 use crate::backoff::{backoff_ms, sleep_ms};
@@ -18,11 +18,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The message of a request cut short by cancellation, as fetch words it.
-pub const ABORTED: &str = "This operation was aborted";
+pub(crate) const ABORTED: &str = "This operation was aborted";
 
 /// One POST as the transport sees it.
 #[derive(Debug, Clone)]
-pub struct PostRequest {
+pub(crate) struct PostRequest {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
@@ -31,16 +31,17 @@ pub struct PostRequest {
 
 /// An answer: status and body text.
 #[derive(Debug, Clone)]
-pub struct PostResponse {
+pub(crate) struct PostResponse {
     pub status: i64,
     pub text: String,
 }
 
 /// The answer a transport promises: `Err` is a transport failure, with its message.
-pub type PostFuture<'a> = Pin<Box<dyn Future<Output = Result<PostResponse, String>> + Send + 'a>>;
+pub(crate) type PostFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<PostResponse, String>> + Send + 'a>>;
 
 /// What carries a POST.
-pub trait Transport: Send + Sync {
+pub(crate) trait Transport: Send + Sync {
     fn post(&self, request: PostRequest) -> PostFuture<'_>;
 
     /// How long a request may still settle by itself once it is cut off.
@@ -51,7 +52,7 @@ pub trait Transport: Send + Sync {
 
 /// `dispatchMission`'s options.
 #[derive(Debug, Clone)]
-pub struct DispatchOptions {
+pub(crate) struct DispatchOptions {
     pub aiwg_serve_url: String,
     pub retry_base_ms: f64,
     pub max_attempts: u32,
@@ -68,14 +69,14 @@ impl Default for DispatchOptions {
             aiwg_serve_url: "http://127.0.0.1:7337".into(),
             retry_base_ms: 500.0,
             max_attempts: 5,
-            request_timeout: Duration::from_millis(30_000),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
 
 /// How a failed dispatch ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
+pub(crate) enum Ending {
     /// A terminal answer (no retry).
     Terminal,
     /// Every attempt was made (or none could be: `maxAttempts` 0).
@@ -85,7 +86,8 @@ pub enum Ending {
 }
 
 impl Ending {
-    pub fn as_str(self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Ending::Terminal => "terminal",
             Ending::Exhausted => "exhausted",
@@ -96,7 +98,7 @@ impl Ending {
 
 /// How a dispatch ended. Serialises to the original's outcome objects.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Accepted {
         mission_id: Value,
         executor_id: Value,
@@ -116,7 +118,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn to_json(&self) -> Value {
+    #[cfg(test)]
+    pub(crate) fn to_json(&self) -> Value {
         match self {
             Outcome::Accepted {
                 mission_id,
@@ -152,14 +155,15 @@ impl Outcome {
         }
     }
 
-    pub fn attempts(&self) -> u32 {
+    pub(crate) fn attempts(&self) -> u32 {
         match self {
             Outcome::Accepted { attempts, .. } | Outcome::Failed { attempts, .. } => *attempts,
         }
     }
 
     /// `accepted`, or how the failure ended.
-    pub fn ending(&self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn ending(&self) -> &'static str {
         match self {
             Outcome::Accepted { .. } => "accepted",
             Outcome::Failed { ending, .. } => ending.as_str(),
@@ -169,15 +173,15 @@ impl Outcome {
 
 /// When a dispatch gives up: `attempts` ends the backoff wait and stops
 /// further attempts; `request` also cuts off a request in flight. A caller's
-/// AbortSignal is both; a stopping tailer first lets requests finish.
-pub struct Cancel<'a> {
+/// `AbortSignal` is both; a stopping tailer first lets requests finish.
+pub(crate) struct Cancel<'a> {
     pub attempts: &'a CancellationToken,
     pub request: &'a CancellationToken,
 }
 
 impl<'a> Cancel<'a> {
     /// One token for both.
-    pub fn both(token: &'a CancellationToken) -> Self {
+    pub(crate) fn both(token: &'a CancellationToken) -> Self {
         Cancel {
             attempts: token,
             request: token,
@@ -187,10 +191,10 @@ impl<'a> Cancel<'a> {
 
 /// Called with each attempt's answer as the loop sees it (after a cut-off
 /// request: the abort), before anything is logged about that attempt.
-pub type OnAnswer<'a> = &'a (dyn Fn(u32, &Result<PostResponse, String>) + Send + Sync);
+pub(crate) type OnAnswer<'a> = &'a (dyn Fn(u32, &Result<PostResponse, String>) + Send + Sync);
 
 /// One dispatch as the loop runs it.
-pub struct Dispatch<'a> {
+pub(crate) struct Dispatch<'a> {
     pub request: PostRequest,
     pub mission_id: Value,
     /// `attempt <= maxAttempts` decides each attempt, as JS compares: a
@@ -203,7 +207,7 @@ pub struct Dispatch<'a> {
 impl Dispatch<'_> {
     /// `payload` for session `session_id` as `opts` say: the URL, the
     /// headers (with the Idempotency-Key of §9.4) and the body.
-    pub fn new(opts: &DispatchOptions, session_id: &str, payload: &Value) -> Self {
+    pub(crate) fn new(opts: &DispatchOptions, session_id: &str, payload: &Value) -> Self {
         let mission_id = payload.get("mission_id").cloned().unwrap_or(Value::Null);
         let request = PostRequest {
             url: policy::dispatch_url(&opts.aiwg_serve_url, session_id),
@@ -222,7 +226,7 @@ impl Dispatch<'_> {
 }
 
 /// `dispatchMission(opts, mcSessionId, payload, signal)`.
-pub async fn dispatch_mission(
+pub(crate) async fn dispatch_mission(
     opts: &DispatchOptions,
     session_id: &str,
     payload: &Value,
@@ -240,10 +244,10 @@ pub async fn dispatch_mission(
 }
 
 /// The message the exhausted outcome quotes when no attempt was made.
-pub const NO_ATTEMPT: &str = "no attempt made";
+pub(crate) const NO_ATTEMPT: &str = "no attempt made";
 
 /// The retry loop of SPEC §3.
-pub async fn run(
+pub(crate) async fn run(
     dispatch: Dispatch<'_>,
     transport: &dyn Transport,
     log: &Logger,
@@ -369,7 +373,7 @@ pub async fn run(
 
 /// One POST. When `cancel` fires first, the transport gets
 /// [`Transport::abort_grace`] to settle on its own (a fetch that honours its
-/// signal rejects with its own AbortError); after that it is cut off.
+/// signal rejects with its own `AbortError`); after that it is cut off.
 async fn post(
     transport: &dyn Transport,
     request: &PostRequest,

@@ -7,14 +7,15 @@ use serde_json::{Map, Value};
 
 /// How one HTTP status is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     Accepted,
     Retryable,
     Terminal,
 }
 
 impl Class {
-    pub fn as_str(self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Class::Accepted => "accepted",
             Class::Retryable => "retryable",
@@ -24,7 +25,7 @@ impl Class {
 }
 
 /// `classifyStatus`: 2xx accepted, 5xx retryable, anything else terminal.
-pub fn classify_status(status: f64) -> Class {
+pub(crate) fn classify_status(status: f64) -> Class {
     if (200.0..300.0).contains(&status) {
         Class::Accepted
     } else if (500.0..600.0).contains(&status) {
@@ -35,7 +36,7 @@ pub fn classify_status(status: f64) -> Class {
 }
 
 /// `reasonForStatus(status, fallback)`.
-pub fn reason_for_status(status: f64, fallback: &str) -> String {
+pub(crate) fn reason_for_status(status: f64, fallback: &str) -> String {
     let code = if status.fract() == 0.0 {
         status as i64
     } else {
@@ -54,7 +55,7 @@ pub fn reason_for_status(status: f64, fallback: &str) -> String {
 }
 
 /// An answer body: empty text is `{}`, text that is not JSON is `{error: text}`.
-pub fn parse_body(text: &str) -> Value {
+pub(crate) fn parse_body(text: &str) -> Value {
     if text.is_empty() {
         return Value::Object(Map::new());
     }
@@ -66,7 +67,7 @@ pub fn parse_body(text: &str) -> Value {
 }
 
 /// `body.detail || body.error || "HTTP <status>"`.
-pub fn body_message(body: &Value, status: i64) -> Value {
+pub(crate) fn body_message(body: &Value, status: i64) -> Value {
     ["detail", "error"]
         .iter()
         .find_map(|k| body.get(k).filter(|v| truthy(v)).cloned())
@@ -74,7 +75,7 @@ pub fn body_message(body: &Value, status: i64) -> Value {
 }
 
 /// A message as a template literal shows it.
-pub fn message_text(message: &Value) -> String {
+pub(crate) fn message_text(message: &Value) -> String {
     match message {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -84,7 +85,7 @@ pub fn message_text(message: &Value) -> String {
 /// `Idempotency-Key: <session id>:<mission id>` (§9.4), with every byte a
 /// header value cannot carry (and `%` and `:`) percent-encoded, so both transports
 /// send the same key and fetch accepts it.
-pub fn idempotency_key(session_id: &str, mission_id: &str) -> String {
+pub(crate) fn idempotency_key(session_id: &str, mission_id: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
     // `:` too, so that the two halves cannot run into each other.
     const UNSAFE: &AsciiSet = &CONTROLS.add(b'%').add(b':');
@@ -97,7 +98,7 @@ pub fn idempotency_key(session_id: &str, mission_id: &str) -> String {
 
 /// The headers of every dispatch POST: the JSON content type and the
 /// idempotency key (§9.4).
-pub fn request_headers(session_id: &str, mission_id: &str) -> Vec<(String, String)> {
+pub(crate) fn request_headers(session_id: &str, mission_id: &str) -> Vec<(String, String)> {
     vec![
         ("Content-Type".into(), "application/json".into()),
         (
@@ -108,7 +109,7 @@ pub fn request_headers(session_id: &str, mission_id: &str) -> Vec<(String, Strin
 }
 
 /// `POST <serve url without trailing slashes>/api/v1/sessions/<id>/dispatch`.
-pub fn dispatch_url(serve_url: &str, session_id: &str) -> String {
+pub(crate) fn dispatch_url(serve_url: &str, session_id: &str) -> String {
     format!(
         "{}/api/v1/sessions/{}/dispatch",
         serve_url.trim_end_matches('/'),

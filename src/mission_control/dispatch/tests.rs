@@ -32,7 +32,7 @@ async fn run(script: Vec<Result<(i64, &str), &str>>, max_attempts: impl Into<f64
     let log: Logger = recorder.clone();
     let answered = std::sync::Mutex::new(Vec::new());
     let on_answer = |attempt: u32, answer: &Result<PostResponse, String>| {
-        let status = answer.as_ref().map(|r| r.status).unwrap_or(-1);
+        let status = answer.as_ref().map_or(-1, |r| r.status);
         answered.lock().expect("answered").push((attempt, status));
     };
     let payload = json!({"mission_id": "m-1", "objective": "x"});

@@ -15,11 +15,11 @@
 
 /// The one capacity of the queue between socket and consumer, for both
 /// drivers (for the native one it also bounds the frames in flight to JS).
-pub const QUEUE_CAPACITY: usize = 256;
+pub(crate) const QUEUE_CAPACITY: usize = 256;
 
 /// Where an accepted event goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     /// To the consumer, now.
     Deliver,
     /// To the back of the queue.
@@ -28,7 +28,7 @@ pub enum Route {
 
 /// What the driver must do to its socket besides routing the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     Pause,
     Resume,
     /// The queue is full and the socket cannot pause: log it (once per stream).
@@ -37,7 +37,7 @@ pub enum Signal {
 
 /// One stream's queue state. It counts the queued events; the driver holds them.
 #[derive(Debug, Clone, Default)]
-pub struct Flow {
+pub(crate) struct Flow {
     queued: usize,
     consumer_full: bool,
     paused: bool,
@@ -46,7 +46,7 @@ pub struct Flow {
 
 impl Flow {
     /// An accepted event came from a socket that can (or cannot) pause.
-    pub fn arrived(&mut self, can_pause: bool) -> (Route, Option<Signal>) {
+    pub(crate) fn arrived(&mut self, can_pause: bool) -> (Route, Option<Signal>) {
         if !self.consumer_full && self.queued == 0 {
             return (Route::Deliver, None);
         }
@@ -65,19 +65,20 @@ impl Flow {
     }
 
     /// The consumer says it can take no more for now.
-    pub fn full(&mut self) {
+    pub(crate) fn full(&mut self) {
         self.consumer_full = true;
     }
 
     /// The consumer says it has room again.
-    pub fn room(&mut self) {
+    pub(crate) fn room(&mut self) {
         self.consumer_full = false;
     }
 
     /// Whether the next queued event goes to the consumer now (`Some`,
     /// with a signal to resume the socket when the queue has drained to
     /// half) or stays queued (`None`: the consumer is full, or nothing is queued).
-    pub fn take(&mut self) -> Option<Option<Signal>> {
+    #[allow(clippy::option_option)] // taken or not, and then: with a signal or not
+    pub(crate) fn take(&mut self) -> Option<Option<Signal>> {
         if self.consumer_full || self.queued == 0 {
             return None;
         }
@@ -90,21 +91,22 @@ impl Flow {
     }
 
     /// A new socket opened: pause it at once if the queue is still full.
-    pub fn reopened(&self, can_pause: bool) -> Option<Signal> {
+    pub(crate) fn reopened(&self, can_pause: bool) -> Option<Signal> {
         (self.paused && can_pause).then_some(Signal::Pause)
     }
 
     /// Whether the socket should be reading (not paused by this policy).
-    pub fn reading(&self) -> bool {
+    pub(crate) fn reading(&self) -> bool {
         !self.paused
     }
 
-    pub fn queued(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
         self.queued
     }
 
     /// The stream stopped: what is queued will never be delivered.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.queued = 0;
         self.paused = false;
     }

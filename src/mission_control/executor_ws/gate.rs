@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 /// Shared by a native stream's task and its JS handle.
 #[derive(Default)]
-pub struct Gate {
+pub(crate) struct Gate {
     flow: Mutex<Flow>,
     in_flight: AtomicUsize,
     wake: Notify,
@@ -22,7 +22,9 @@ pub struct Gate {
 
 impl Gate {
     fn flow(&self) -> std::sync::MutexGuard<'_, Flow> {
-        self.flow.lock().unwrap_or_else(|p| p.into_inner())
+        self.flow
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn open(&self) -> bool {
@@ -30,7 +32,7 @@ impl Gate {
     }
 
     /// Resolves when the task may read the next frame.
-    pub async fn room(&self) {
+    pub(crate) async fn room(&self) {
         loop {
             let woken = self.wake.notified();
             if self.open() {
@@ -41,12 +43,12 @@ impl Gate {
     }
 
     /// The task sent one event on its way to JS.
-    pub fn sent(&self) {
+    pub(crate) fn sent(&self) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
     }
 
     /// JS received one event: to the consumer now, or to the queue.
-    pub fn arrived(&self) -> Route {
+    pub(crate) fn arrived(&self) -> Route {
         let _ = self
             .in_flight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
@@ -57,17 +59,17 @@ impl Gate {
     }
 
     /// The consumer can take no more for now.
-    pub fn full(&self) {
+    pub(crate) fn full(&self) {
         self.flow().full();
     }
 
     /// The consumer has room again.
-    pub fn room_again(&self) {
+    pub(crate) fn room_again(&self) {
         self.flow().room();
     }
 
     /// Whether the head of JS's queue goes to the consumer now.
-    pub fn take(&self) -> bool {
+    pub(crate) fn take(&self) -> bool {
         match self.flow().take() {
             None => false,
             Some(signal) => {
@@ -80,7 +82,7 @@ impl Gate {
     }
 
     /// The stream is stopping: nothing queued will be delivered, the task must not wait.
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.flow().clear();
         self.in_flight.store(0, Ordering::Release);
         self.wake.notify_waiters();

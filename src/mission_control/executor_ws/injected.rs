@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 /// One thing the JS glue does, in the order given.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Output {
+pub(crate) enum Output {
     Step(Step),
     /// Hand the event just sorted (or, from [`Injected::take`], the head of
     /// the queue) to the consumer.
@@ -29,7 +29,7 @@ pub enum Output {
 }
 
 /// One injected stream's state.
-pub struct Injected {
+pub(crate) struct Injected {
     machine: Reconnect,
     flow: Flow,
     bad_messages: FloodGuard,
@@ -38,7 +38,7 @@ pub struct Injected {
 }
 
 impl Injected {
-    pub fn new(url: &str, base_ms: f64, max_ms: f64) -> Self {
+    pub(crate) fn new(url: &str, base_ms: f64, max_ms: f64) -> Self {
         Injected {
             machine: Reconnect::new(url, base_ms, max_ms),
             flow: Flow::default(),
@@ -48,17 +48,17 @@ impl Injected {
     }
 
     /// Whether a socket may be made now (false once stopped).
-    pub fn may_connect(&self) -> bool {
+    pub(crate) fn may_connect(&self) -> bool {
         self.machine.may_connect()
     }
 
     /// The constructor threw `error` (its message).
-    pub fn construct_failed(&mut self, error: &str) -> Vec<Output> {
+    pub(crate) fn construct_failed(&mut self, error: &str) -> Vec<Output> {
         steps(self.machine.construct_failed(error))
     }
 
     /// The socket's `open`; `can_pause` says whether it has `pause()`/`resume()`.
-    pub fn opened(&mut self, can_pause: bool) -> Vec<Output> {
+    pub(crate) fn opened(&mut self, can_pause: bool) -> Vec<Output> {
         self.can_pause = can_pause;
         let mut out = steps(self.machine.opened());
         if let Some(Signal::Pause) = self.flow.reopened(can_pause) {
@@ -68,54 +68,53 @@ impl Injected {
     }
 
     /// The socket's `error` (browser-style: no reason given).
-    pub fn error(&mut self) -> Vec<Output> {
+    pub(crate) fn error(&mut self) -> Vec<Output> {
         steps(self.machine.error(None))
     }
 
     /// The socket's `close`, with its code when it is a number.
-    pub fn closed(&mut self, code: Option<f64>) -> Vec<Output> {
+    pub(crate) fn closed(&mut self, code: Option<f64>) -> Vec<Output> {
         steps(self.machine.closed(code))
     }
 
     /// The socket's `message`, as the glue found it: an event goes to the
     /// consumer or the queue, anything else is a (flood-guarded) log line.
-    pub fn frame(&mut self, frame: Frame) -> Vec<Output> {
+    pub(crate) fn frame(&mut self, frame: Frame) -> Vec<Output> {
         if self.machine.is_stopped() {
             return Vec::new(); // a frame after stop() reaches no one
         }
-        match frame.sort() {
-            Err(error) => self.bad_message(error).into_iter().collect(),
-            Ok(()) => {
-                let (route, signal) = self.flow.arrived(self.can_pause);
-                let mut out = vec![match route {
-                    Route::Deliver => Output::Deliver,
-                    Route::Queue => Output::Queue,
-                }];
-                match signal {
-                    Some(Signal::Pause) => out.push(Output::Pause),
-                    Some(Signal::Unpausable) => {
-                        out.push(Output::Step(Step::Log(Line::BackpressureUnavailable)))
-                    }
-                    Some(Signal::Resume) | None => {}
+        if let Err(error) = frame.sort() {
+            self.bad_message(error).into_iter().collect()
+        } else {
+            let (route, signal) = self.flow.arrived(self.can_pause);
+            let mut out = vec![match route {
+                Route::Deliver => Output::Deliver,
+                Route::Queue => Output::Queue,
+            }];
+            match signal {
+                Some(Signal::Pause) => out.push(Output::Pause),
+                Some(Signal::Unpausable) => {
+                    out.push(Output::Step(Step::Log(Line::BackpressureUnavailable)));
                 }
-                out
+                Some(Signal::Resume) | None => {}
             }
+            out
         }
     }
 
     /// The consumer can take no more for now.
-    pub fn full(&mut self) {
+    pub(crate) fn full(&mut self) {
         self.flow.full();
     }
 
     /// The consumer has room again (the glue then drains with [`Injected::take`]).
-    pub fn room(&mut self) {
+    pub(crate) fn room(&mut self) {
         self.flow.room();
     }
 
     /// `Some` when the head of the queue goes to the consumer now (the
     /// outputs say so, and may resume the socket); `None` to stop draining.
-    pub fn take(&mut self) -> Option<Vec<Output>> {
+    pub(crate) fn take(&mut self) -> Option<Vec<Output>> {
         if self.machine.is_stopped() {
             return None;
         }
@@ -131,7 +130,7 @@ impl Injected {
     }
 
     /// `stop()`: close the socket, forget the queue, and the last line.
-    pub fn stop(&mut self) -> Vec<Output> {
+    pub(crate) fn stop(&mut self) -> Vec<Output> {
         let mut out = steps(self.machine.stop());
         if !out.is_empty() {
             self.flow.clear();
@@ -149,7 +148,11 @@ impl Injected {
         let log: Logger = kept.clone();
         self.bad_messages
             .log(&log, line.msg(), Value::Object(line.meta()));
-        let meta = kept.0.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+        let meta = kept
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()?;
         let suppressed = meta.get("suppressed").and_then(Value::as_u64).unwrap_or(0);
         let Line::BadMessage { error, .. } = line else {
             return None;
@@ -172,7 +175,10 @@ struct Kept(Mutex<Option<Map<String, Value>>>);
 impl Log for Kept {
     fn log(&self, _msg: &str, meta: Value) {
         if let Value::Object(meta) = meta {
-            *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(meta);
+            *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(meta);
         }
     }
 }

@@ -6,20 +6,20 @@
 //!   open, bad-frame sorting, what is logged), pure.
 //! - [`flow`]: the one bounded-queue policy between socket and consumer, pure.
 //! - [`native`]: the tokio-tungstenite driver.
-//! - [`injected`]: the core of the driver for a caller's WebSocketImpl,
+//! - [`injected`]: the core of the driver for a caller's `WebSocketImpl`,
 //!   whose socket lives in JS (the node layer wraps it as a class).
 //! - [`gate`]: the flow of a native stream whose consumer is in JS.
 
-pub mod flow;
-pub mod gate;
-pub mod injected;
+pub(crate) mod flow;
+pub(crate) mod gate;
+pub(crate) mod injected;
 mod native;
-pub mod reconnect;
+pub(crate) mod reconnect;
 mod url;
 
-pub use native::run_stream;
-pub use reconnect::{Line, DEFAULT_RECONNECT_BASE_MS, DEFAULT_RECONNECT_MAX_MS};
-pub use url::{build_ws_url, reconnect_delay, redact};
+pub(crate) use native::run_stream;
+pub(crate) use reconnect::{Line, DEFAULT_RECONNECT_BASE_MS, DEFAULT_RECONNECT_MAX_MS};
+pub(crate) use url::build_ws_url;
 
 use super::log::Logger;
 use futures_util::future::BoxFuture;
@@ -28,11 +28,11 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Frames and messages larger than this end the connection (which is then re-opened).
-pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_FRAME_BYTES: usize = 1024 * 1024;
 
 /// `startExecutorWS`'s options.
 #[derive(Debug, Clone)]
-pub struct WsOptions {
+pub(crate) struct WsOptions {
     pub aiwg_serve_url: String,
     pub executor_id: String,
     pub token: Option<String>,
@@ -42,14 +42,14 @@ pub struct WsOptions {
 
 /// A change of the connection, as `onState(state, meta)` reports it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum WsState {
+pub(crate) enum WsState {
     Opened { url: String },
     Closed { code: u16 },
     Error,
 }
 
 /// Where a stream's events and state changes go.
-pub trait WsHandler: Send + Sync {
+pub(crate) trait WsHandler: Send + Sync {
     fn on_event(&self, event: Value);
     /// A text frame that holds a JSON object: its text and the object as
     /// [`crate::js_json::parse`] reads it. By default the object goes to
@@ -74,7 +74,7 @@ pub trait WsHandler: Send + Sync {
 }
 
 /// Keep the stream of one executor open until `stop` is cancelled.
-pub async fn run(
+pub(crate) async fn run(
     opts: WsOptions,
     handler: Arc<dyn WsHandler>,
     log: Logger,
@@ -96,7 +96,7 @@ pub async fn run(
 
 /// One stream as [`run_stream`] follows it: the URL is used as given.
 #[derive(Debug, Clone)]
-pub struct Stream {
+pub(crate) struct Stream {
     pub url: String,
     /// For log lines.
     pub executor_id: String,
@@ -107,7 +107,7 @@ pub struct Stream {
 /// The URL as the WHATWG `WebSocket` constructor takes it, or the reason it
 /// throws: it must parse, `http(s)` becomes `ws(s)`, no other scheme and no
 /// fragment. (The reasons name no part of the URL, so no token can leak.)
-pub fn socket_url(url: &str) -> Result<String, String> {
+pub(crate) fn socket_url(url: &str) -> Result<String, String> {
     let mut parsed = reqwest::Url::parse(url).map_err(|_| "Invalid URL".to_owned())?;
     let scheme = match parsed.scheme() {
         "ws" | "http" => "ws",

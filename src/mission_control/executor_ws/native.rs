@@ -59,12 +59,13 @@ impl Out<'_> {
     }
 }
 
+#[allow(clippy::unnecessary_wraps)] // the shape every close code takes
 fn closed(code: u16) -> Option<f64> {
     Some(f64::from(code))
 }
 
 /// Keep `stream` open until `stop` is cancelled.
-pub async fn run_stream(
+pub(crate) async fn run_stream(
     stream: Stream,
     handler: Arc<dyn WsHandler>,
     log: Logger,

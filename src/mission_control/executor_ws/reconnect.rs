@@ -12,23 +12,23 @@
 //! - a frame is an event only if it is text holding a JSON object.
 //!
 //! The tokio-tungstenite loop ([`super::native`]) and the injected
-//! WebSocketImpl's JS glue (through [`super::injected`]) are its two drivers.
+//! `WebSocketImpl`'s JS glue (through [`super::injected`]) are its two drivers.
 
 use super::url::{reconnect_delay, redact};
 use crate::js_json::number_value;
 use serde_json::{Map, Value};
 
 /// `reconnectBaseMs` when the caller gives none.
-pub const DEFAULT_RECONNECT_BASE_MS: f64 = 1000.0;
+pub(crate) const DEFAULT_RECONNECT_BASE_MS: f64 = 1000.0;
 /// `reconnectMaxMs` when the caller gives none.
-pub const DEFAULT_RECONNECT_MAX_MS: f64 = 30_000.0;
+pub(crate) const DEFAULT_RECONNECT_MAX_MS: f64 = 30_000.0;
 /// How `stop()` closes the socket (1000, `'shutdown'`).
-pub const SHUTDOWN_CODE: u16 = 1000;
-pub const SHUTDOWN_REASON: &str = "shutdown";
+pub(crate) const SHUTDOWN_CODE: u16 = 1000;
+pub(crate) const SHUTDOWN_REASON: &str = "shutdown";
 
 /// A change of the connection as `onState(state, meta)` reports it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Notice {
+pub(crate) enum Notice {
     /// `('opened', {url})`, the URL with its token hidden.
     Opened { url: String },
     /// `('closed', {code})`: the socket's close code as it gave it.
@@ -40,7 +40,7 @@ pub enum Notice {
 /// A log line. Its meta never names the executor: each driver adds
 /// `executorId` as its caller gave it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Line {
+pub(crate) enum Line {
     ConstructFailed {
         error: String,
     },
@@ -72,7 +72,7 @@ pub enum Line {
 
 impl Line {
     /// The message, `executor-ws:…`.
-    pub fn msg(&self) -> &'static str {
+    pub(crate) fn msg(&self) -> &'static str {
         match self {
             Line::ConstructFailed { .. } => "executor-ws:construct-failed",
             Line::Opened { .. } => "executor-ws:opened",
@@ -88,7 +88,7 @@ impl Line {
     /// The meta after `executorId`, in the original's key order. A NaN
     /// delay cannot be JSON: it shows as `null` here, and [`Line::delay`]
     /// carries the number itself.
-    pub fn meta(&self) -> Map<String, Value> {
+    pub(crate) fn meta(&self) -> Map<String, Value> {
         let mut meta = Map::new();
         let mut put = |key: &str, value: Value| {
             meta.insert(key.to_owned(), value);
@@ -119,7 +119,7 @@ impl Line {
 
     /// The reconnect delay as a number (NaN included), for drivers whose
     /// log meta is a JS object.
-    pub fn delay(&self) -> Option<f64> {
+    pub(crate) fn delay(&self) -> Option<f64> {
         match self {
             Line::Reconnect { delay, .. } => Some(*delay),
             _ => None,
@@ -129,7 +129,7 @@ impl Line {
 
 /// One thing a driver does, in the order given.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Step {
+pub(crate) enum Step {
     State(Notice),
     Log(Line),
     /// Resolve `ready` (the first open).
@@ -146,7 +146,7 @@ pub enum Step {
 /// driver learns it with `JSON.parse` (whose error text comes from V8),
 /// the native one with [`crate::js_json::parse`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum Frame {
+pub(crate) enum Frame {
     Binary,
     /// Text that parsed to a JSON object.
     Object,
@@ -158,7 +158,7 @@ pub enum Frame {
 
 impl Frame {
     /// `Ok` for an event, else why it is dropped (the `bad-message` error text).
-    pub fn sort(self) -> Result<(), String> {
+    pub(crate) fn sort(self) -> Result<(), String> {
         match self {
             Frame::Object => Ok(()),
             Frame::Binary => Err("binary frame".into()),
@@ -170,7 +170,7 @@ impl Frame {
 
 /// One stream's reconnect state.
 #[derive(Debug, Clone)]
-pub struct Reconnect {
+pub(crate) struct Reconnect {
     shown: String,
     base_ms: f64,
     max_ms: f64,
@@ -182,7 +182,7 @@ pub struct Reconnect {
 impl Reconnect {
     /// A stream to `url` (which may hold a token: only its redacted form is
     /// ever reported) with the caller's reconnect options as JS numbers.
-    pub fn new(url: &str, base_ms: f64, max_ms: f64) -> Self {
+    pub(crate) fn new(url: &str, base_ms: f64, max_ms: f64) -> Self {
         Reconnect {
             shown: redact(url),
             base_ms,
@@ -193,23 +193,18 @@ impl Reconnect {
         }
     }
 
-    /// The URL as logs and `onState` show it.
-    pub fn shown(&self) -> &str {
-        &self.shown
-    }
-
     /// False once stopped: no socket may be made any more.
-    pub fn may_connect(&self) -> bool {
+    pub(crate) fn may_connect(&self) -> bool {
         !self.stopped
     }
 
-    pub fn is_stopped(&self) -> bool {
+    pub(crate) fn is_stopped(&self) -> bool {
         self.stopped
     }
 
     /// Making the socket failed (the constructor threw, or the URL is one
     /// it would refuse): no socket, no state change, a retry.
-    pub fn construct_failed(&mut self, error: &str) -> Vec<Step> {
+    pub(crate) fn construct_failed(&mut self, error: &str) -> Vec<Step> {
         let mut steps = vec![Step::Log(Line::ConstructFailed {
             error: redact(error),
         })];
@@ -218,7 +213,7 @@ impl Reconnect {
     }
 
     /// The socket opened: the attempts start over.
-    pub fn opened(&mut self) -> Vec<Step> {
+    pub(crate) fn opened(&mut self) -> Vec<Step> {
         self.attempt = 0;
         let url = self.shown.clone();
         let mut steps = vec![
@@ -233,7 +228,8 @@ impl Reconnect {
     }
 
     /// The socket failed (a close follows).
-    pub fn error(&mut self, error: Option<String>) -> Vec<Step> {
+    #[allow(clippy::unused_self)] // a transition like the others, whatever it reads today
+    pub(crate) fn error(&mut self, error: Option<String>) -> Vec<Step> {
         vec![
             Step::State(Notice::Error),
             Step::Log(Line::Error {
@@ -243,7 +239,7 @@ impl Reconnect {
     }
 
     /// The socket closed; unless stopped, the next one follows after a delay.
-    pub fn closed(&mut self, code: Option<f64>) -> Vec<Step> {
+    pub(crate) fn closed(&mut self, code: Option<f64>) -> Vec<Step> {
         let mut steps = vec![
             Step::State(Notice::Closed { code }),
             Step::Log(Line::Closed { code }),
@@ -255,7 +251,7 @@ impl Reconnect {
     }
 
     /// Stop: the socket is closed (first call only); no socket follows.
-    pub fn stop(&mut self) -> Vec<Step> {
+    pub(crate) fn stop(&mut self) -> Vec<Step> {
         if std::mem::replace(&mut self.stopped, true) {
             Vec::new()
         } else {
@@ -264,7 +260,8 @@ impl Reconnect {
     }
 
     /// The stream is over (after [`Reconnect::stop`]): its last line.
-    pub fn finished(&self) -> Step {
+    #[allow(clippy::unused_self)] // a transition like the others, whatever it reads today
+    pub(crate) fn finished(&self) -> Step {
         Step::Log(Line::Stopped)
     }
 

@@ -4,7 +4,7 @@ use crate::uri::encode_uri_component;
 
 /// `buildWsUrl`: `http`→`ws`, `https`→`wss`, trailing slashes dropped,
 /// `/ws/executors/<id>`, and `?token=<token>` when there is one.
-pub fn build_ws_url(serve_url: &str, executor_id: &str, token: Option<&str>) -> String {
+pub(crate) fn build_ws_url(serve_url: &str, executor_id: &str, token: Option<&str>) -> String {
     let base = if let Some(rest) = serve_url.strip_prefix("https://") {
         format!("wss://{rest}")
     } else if let Some(rest) = serve_url.strip_prefix("http://") {
@@ -27,7 +27,7 @@ pub fn build_ws_url(serve_url: &str, executor_id: &str, token: Option<&str>) -> 
 /// The URL (or an error message that may hold one) as logs and `onState`
 /// show it: every `token=` value replaced by `***`, as the JS
 /// `s.replace(/token=[^&\s]*/g, 'token=***')` does.
-pub fn redact(text: &str) -> String {
+pub(crate) fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("token=") {
@@ -44,7 +44,7 @@ pub fn redact(text: &str) -> String {
     out
 }
 
-/// JS's `\s`: WhiteSpace and LineTerminator (not quite `char::is_whitespace`).
+/// JS's `\s`: `WhiteSpace` and `LineTerminator` (not quite `char::is_whitespace`).
 fn is_js_space(c: char) -> bool {
     matches!(
         c,
@@ -60,7 +60,7 @@ fn is_js_space(c: char) -> bool {
 }
 
 /// `reconnectDelay(attempt, baseMs, maxMs)` = `min(maxMs, baseMs * 2^max(0, attempt-1))`.
-pub fn reconnect_delay(attempt: f64, base_ms: f64, max_ms: f64) -> f64 {
+pub(crate) fn reconnect_delay(attempt: f64, base_ms: f64, max_ms: f64) -> f64 {
     let delay = base_ms * 2f64.powf((attempt - 1.0).max(0.0));
     if delay.is_nan() || max_ms.is_nan() {
         f64::NAN

@@ -8,18 +8,18 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// Events received and not yet written back or journaled.
-pub const MAX_PENDING: usize = 1024;
+pub(super) const MAX_PENDING: usize = 1024;
 
 /// The count of events in flight and a wake-up for streams waiting for room.
 #[derive(Default)]
-pub struct Backlog {
+pub(super) struct Backlog {
     pending: AtomicUsize,
     drained: Notify,
 }
 
 /// One event on its way: pending until dropped (after its journal line is
 /// written, wherever that happens).
-pub struct BacklogSlot {
+pub(super) struct BacklogSlot {
     backlog: Arc<Backlog>,
 }
 
@@ -32,7 +32,7 @@ impl Drop for BacklogSlot {
 
 impl Backlog {
     /// Count one more event until the returned guard is dropped.
-    pub fn hold(self: &Arc<Self>) -> BacklogSlot {
+    pub(super) fn hold(self: &Arc<Self>) -> BacklogSlot {
         self.pending.fetch_add(1, Ordering::SeqCst);
         BacklogSlot {
             backlog: Arc::clone(self),
@@ -40,7 +40,7 @@ impl Backlog {
     }
 
     /// Resolves once fewer than [`MAX_PENDING`] events are pending.
-    pub async fn room(&self) {
+    pub(super) async fn room(&self) {
         loop {
             let drained = self.drained.notified();
             tokio::pin!(drained);

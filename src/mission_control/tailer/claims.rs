@@ -16,13 +16,13 @@ use std::sync::Mutex;
 
 /// The session claims one tailer holds.
 #[derive(Default)]
-pub struct Claims {
+pub(super) struct Claims {
     /// The claims held, with how many dispatches use each.
     held: Mutex<HashMap<PathBuf, (File, usize)>>,
 }
 
 /// A session claimed for one dispatch; released with the last one.
-pub struct Claim<'a> {
+pub(super) struct Claim<'a> {
     claims: &'a Claims,
     /// `None` when there was nothing to claim (see [`Claims::try_claim`]).
     path: Option<PathBuf>,
@@ -33,8 +33,11 @@ impl Claims {
     /// bridge holds it. A session whose directory is gone, or whose claim
     /// path cannot be opened (a planted symlink is never followed), gets an
     /// empty claim: the dispatch's re-read decides.
-    pub fn try_claim(&self, path: &Path) -> Option<Claim<'_>> {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+    pub(super) fn try_claim(&self, path: &Path) -> Option<Claim<'_>> {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((_, users)) = held.get_mut(path) {
             *users += 1;
             return Some(self.claim(Some(path)));
@@ -65,7 +68,11 @@ impl Claims {
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         let Some(path) = &self.path else { return };
-        let mut held = self.claims.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = self
+            .claims
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((_, users)) = held.get_mut(path) {
             *users -= 1;
             if *users == 0 {

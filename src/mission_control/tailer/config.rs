@@ -8,43 +8,43 @@ use std::time::Duration;
 
 /// The defaults of `startQueueTailer`'s options (§6, §9.3, §9.7) and the
 /// drain time of `stop()` (§6.6), as numbers JS can read.
-pub mod defaults {
+pub(crate) mod defaults {
     /// `aiwgServeUrl`.
-    pub const AIWG_SERVE_URL: &str = "http://127.0.0.1:7337";
+    pub(crate) const AIWG_SERVE_URL: &str = "http://127.0.0.1:7337";
     /// `watchDir`.
-    pub const WATCH_DIR: &str = ".aiwg/ralph-external/mc";
+    pub(crate) const WATCH_DIR: &str = ".aiwg/ralph-external/mc";
     /// `pollIntervalMs`: the polling fallback's period.
-    pub const POLL_INTERVAL_MS: f64 = 1000.0;
+    pub(crate) const POLL_INTERVAL_MS: f64 = 1000.0;
     /// `retryBaseMs`: the first backoff of dispatch retries and deferrals.
-    pub const RETRY_BASE_MS: f64 = 500.0;
+    pub(crate) const RETRY_BASE_MS: f64 = 500.0;
     /// `maxAttempts` per dispatch.
-    pub const MAX_ATTEMPTS: f64 = 5.0;
+    pub(crate) const MAX_ATTEMPTS: f64 = 5.0;
     /// `maxInflight` (§9.3): dispatches at a time.
-    pub const MAX_INFLIGHT: f64 = 8.0;
+    pub(crate) const MAX_INFLIGHT: f64 = 8.0;
     /// `requestTimeoutMs` (§9.7) per dispatch request.
-    pub const REQUEST_TIMEOUT_MS: f64 = 30_000.0;
+    pub(crate) const REQUEST_TIMEOUT_MS: f64 = 30_000.0;
     /// `reconnectBaseMs`: the first reconnect delay of executor streams.
-    pub const RECONNECT_BASE_MS: f64 = 1000.0;
+    pub(crate) const RECONNECT_BASE_MS: f64 = 1000.0;
     /// `reconnectMaxMs`: the reconnect delay's cap.
-    pub const RECONNECT_MAX_MS: f64 = 30_000.0;
+    pub(crate) const RECONNECT_MAX_MS: f64 = 30_000.0;
     /// How long `stop()` waits for in-flight dispatches (§6.6).
-    pub const DRAIN_MS: f64 = 5000.0;
+    pub(crate) const DRAIN_MS: f64 = 5000.0;
 }
 
 /// How long `stop()` waits for in-flight work.
-pub const DRAIN: Duration = Duration::from_millis(defaults::DRAIN_MS as u64);
+pub(crate) const DRAIN: Duration = Duration::from_millis(defaults::DRAIN_MS as u64);
 
 /// A fault a test can ask for (test-only: see `MC_NATIVE_FAULT` in the
 /// binding), to prove that a failure inside the tailer is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// Panic inside a tailer task right after `ready`.
     AfterReady,
 }
 
 /// `startQueueTailer`'s options, merged with the defaults.
 #[derive(Debug, Clone)]
-pub struct TailerConfig {
+pub(crate) struct TailerConfig {
     pub aiwg_serve_url: String,
     pub watch_dir: PathBuf,
     pub poll_interval: Duration,

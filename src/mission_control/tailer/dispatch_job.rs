@@ -19,7 +19,7 @@ use std::sync::Arc;
 use tokio::sync::OwnedSemaphorePermit;
 
 /// A queued status write's outcome.
-pub type Pending = tokio::sync::oneshot::Receiver<Written>;
+pub(super) type Pending = tokio::sync::oneshot::Receiver<Written>;
 
 /// What the re-read before a dispatch found.
 enum Reread {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 /// Subscription settings (`disableWSSubscription`, `executorTokens`,
 /// `subscribeExecutors`, reconnect backoff).
 #[derive(Debug, Clone, Default)]
-pub struct WsConfig {
+pub(crate) struct WsConfig {
     pub disabled: bool,
     pub tokens: HashMap<String, String>,
     pub subscribe: Vec<String>,
@@ -21,7 +21,7 @@ pub struct WsConfig {
 
 /// A mission the tailer follows.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Followed {
+pub(super) struct Followed {
     /// The session file it was found in.
     pub path: PathBuf,
     /// The executor holding it, whose stream its events come on.
@@ -29,19 +29,19 @@ pub struct Followed {
 }
 
 /// Asks for a stream: `(executor id, token)`.
-pub type Subscribe = Box<dyn Fn(&str, Option<String>) + Send + Sync>;
+pub(super) type Subscribe = Box<dyn Fn(&str, Option<String>) + Send + Sync>;
 
 /// Streams run by the caller (an injected `WebSocketImpl`): the tailer asks
 /// for a subscription through `subscribe(executor id, token)` and hears the
 /// stream through `inputs`.
-pub struct ExternalStreams {
+pub(crate) struct ExternalStreams {
     pub subscribe: Subscribe,
     pub inputs: tokio::sync::mpsc::UnboundedReceiver<StreamInput>,
 }
 
 /// What an external stream reports.
 #[derive(Debug)]
-pub enum StreamInput {
+pub(crate) enum StreamInput {
     Event {
         executor_id: String,
         event: serde_json::Value,
@@ -54,13 +54,13 @@ pub enum StreamInput {
 
 /// How long an event for a mission not followed yet is kept: an executor
 /// may send `mission.started` before the bridge has read the 202.
-pub const EARLY_EVENT_TTL: Duration = Duration::from_secs(10);
+pub(super) const EARLY_EVENT_TTL: Duration = Duration::from_secs(10);
 /// At most this many such events are kept.
 const EARLY_EVENTS_MAX: usize = 1024;
 
 /// Followed missions, subscribed executors and early events, each under its own lock.
 #[derive(Default)]
-pub struct Executors {
+pub(super) struct Executors {
     missions: Mutex<HashMap<String, Followed>>,
     subscribed: Mutex<HashSet<String>>,
     /// Events for missions not followed (yet), oldest first.
@@ -69,22 +69,26 @@ pub struct Executors {
 
 impl Executors {
     /// Follow `mission_id`: its events go to `followed.path`.
-    pub fn remember(&self, mission_id: &str, followed: Followed) {
+    pub(super) fn remember(&self, mission_id: &str, followed: Followed) {
         lock(&self.missions).insert(mission_id.to_owned(), followed);
     }
 
     /// The followed mission `mission_id`, if it is followed.
-    pub fn get(&self, mission_id: &str) -> Option<Followed> {
+    pub(super) fn get(&self, mission_id: &str) -> Option<Followed> {
         lock(&self.missions).get(mission_id).cloned()
     }
 
     /// Stop following `mission_id` (it has ended, or its file is gone).
-    pub fn forget(&self, mission_id: &str) {
+    pub(super) fn forget(&self, mission_id: &str) {
         lock(&self.missions).remove(mission_id);
     }
 
     /// Missions held by `executor_id` that are not in `owned`.
-    pub fn lost_by(&self, executor_id: &str, owned: &HashSet<String>) -> Vec<(String, Followed)> {
+    pub(super) fn lost_by(
+        &self,
+        executor_id: &str,
+        owned: &HashSet<String>,
+    ) -> Vec<(String, Followed)> {
         lock(&self.missions)
             .iter()
             .filter(|(id, k)| k.executor_id == executor_id && !owned.contains(*id))
@@ -93,7 +97,7 @@ impl Executors {
     }
 
     /// Keep an event for a mission not followed yet.
-    pub fn keep_early(&self, mission_id: &str, event: Value) {
+    pub(super) fn keep_early(&self, mission_id: &str, event: Value) {
         let mut early = lock(&self.early);
         let now = Instant::now();
         while early
@@ -107,7 +111,7 @@ impl Executors {
     }
 
     /// The kept events of `mission_id`, in arrival order (removed).
-    pub fn take_early(&self, mission_id: &str) -> Vec<Value> {
+    pub(super) fn take_early(&self, mission_id: &str) -> Vec<Value> {
         let mut early = lock(&self.early);
         let now = Instant::now();
         let mut taken = Vec::new();
@@ -123,12 +127,12 @@ impl Executors {
     }
 
     /// Whether this is the first subscription to `executor_id`.
-    pub fn first_subscription(&self, executor_id: &str) -> bool {
+    pub(super) fn first_subscription(&self, executor_id: &str) -> bool {
         lock(&self.subscribed).insert(executor_id.to_owned())
     }
 }
 
 /// A lock that a panicked holder does not poison for everyone else.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

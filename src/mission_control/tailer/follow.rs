@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 /// Where one executor event goes.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Route {
+pub(super) enum Route {
     /// `executor.resync`: compare what the executor owns with what we follow.
     Resync,
     /// A status change of a followed mission: write it (boxed: an update
@@ -45,7 +45,7 @@ pub enum Route {
 }
 
 /// Route `event`; `followed` looks up a followed mission by id.
-pub fn route(event: &Value, followed: impl FnOnce(&str) -> Option<Followed>) -> Route {
+pub(super) fn route(event: &Value, followed: impl FnOnce(&str) -> Option<Followed>) -> Route {
     let kind = event.get("event").cloned().unwrap_or(Value::Null);
     if kind == "executor.resync" {
         return Route::Resync;
@@ -70,7 +70,7 @@ pub fn route(event: &Value, followed: impl FnOnce(&str) -> Option<Followed>) -> 
 }
 
 /// Event types of the executor-v1 protocol (the ones that change no status included).
-pub fn is_protocol_event(kind: &Value) -> bool {
+pub(super) fn is_protocol_event(kind: &Value) -> bool {
     let Some(kind) = kind.as_str() else {
         return false;
     };
@@ -83,7 +83,7 @@ pub fn is_protocol_event(kind: &Value) -> bool {
 
 /// A resync's `data.owned_mission_ids`; `None` when it is not an array
 /// (such a resync says nothing about what was lost, §10).
-pub fn owned_ids(event: &Value) -> Option<HashSet<String>> {
+pub(super) fn owned_ids(event: &Value) -> Option<HashSet<String>> {
     let ids = event
         .pointer("/data/owned_mission_ids")
         .and_then(Value::as_array)?;
@@ -97,7 +97,7 @@ pub fn owned_ids(event: &Value) -> Option<HashSet<String>> {
 
 /// §9.1: the update for a mission `executor_id` no longer owns: `failed`
 /// with `executor_lost`, unless it has ended meanwhile.
-pub fn lost_update(mission_id: &str, executor_id: &str, now: &str) -> StatusUpdate {
+pub(super) fn lost_update(mission_id: &str, executor_id: &str, now: &str) -> StatusUpdate {
     StatusUpdate {
         mission_id: Value::from(mission_id),
         status: Value::from("failed"),

@@ -31,7 +31,7 @@ impl Bridge {
         match tokio::task::spawn_blocking(move || work(&bridge)).await {
             Ok(value) => Some(value),
             Err(e) => {
-                self.fail(format!("blocking file work failed: {e}"));
+                self.fail(&format!("blocking file work failed: {e}"));
                 None
             }
         }

@@ -23,7 +23,7 @@
 
 mod backlog;
 mod claims;
-pub mod config;
+pub(crate) mod config;
 mod dispatch_job;
 mod executors;
 mod follow;
@@ -33,7 +33,7 @@ mod remembered;
 mod report;
 mod scan;
 mod schedule;
-pub mod watch;
+pub(crate) mod watch;
 mod writeback;
 
 use crate::error::{Error, Result};
@@ -55,9 +55,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use writeback::Writeback;
 
-pub use config::{defaults, Fault, TailerConfig, DRAIN};
-pub use executors::WsConfig;
-pub use executors::{ExternalStreams, StreamInput};
+pub(crate) use config::{defaults, Fault, TailerConfig, DRAIN};
+pub(crate) use executors::WsConfig;
+pub(crate) use executors::{ExternalStreams, StreamInput};
 
 /// A running tailer's shared state: the settings, the I/O it drives, and
 /// one part per job (see the module docs).
@@ -94,7 +94,7 @@ struct Bridge {
 /// initial sweep (and every dispatch it started) is done. Returns how many
 /// dispatches were in flight when the stop came, or the internal error
 /// that stopped the tailer.
-pub async fn run(
+pub(crate) async fn run(
     config: TailerConfig,
     transport: Arc<dyn Transport>,
     log: Logger,
@@ -225,14 +225,14 @@ impl Bridge {
         let work = CatchPanic(Box::pin(work));
         self.tasks.spawn(async move {
             if let Err(message) = work.await {
-                bridge.fail(message);
+                bridge.fail(&message);
             }
         });
     }
 
     /// An internal error: logged once (the first), and the tailer stops;
     /// [`run`] returns it once drained.
-    fn fail(&self, message: String) {
+    fn fail(&self, message: &str) {
         let error = format!("internal error in the queue tailer: {message}");
         let first = {
             let mut failure = lock(&self.failure);
@@ -280,7 +280,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// A lock that a panicked holder does not poison for everyone else.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

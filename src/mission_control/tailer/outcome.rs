@@ -9,11 +9,11 @@ use serde_json::{json, Map, Value};
 
 /// Reasons of a failed dispatch that leave the mission `queued` (§9.2):
 /// serve was unreachable on every attempt, or the tailer's stop cut it short.
-pub const DEFERRING: [&str; 2] = ["unreachable", "aborted"];
+pub(super) const DEFERRING: [&str; 2] = ["unreachable", "aborted"];
 
 /// What to do with one dispatch's outcome.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
+pub(super) struct Decision {
     /// The status write (`assigned` or `failed`, from `queued`); `None`
     /// when the mission stays `queued`.
     pub update: Option<StatusUpdate>,
@@ -29,7 +29,12 @@ pub struct Decision {
 
 /// The decision for `outcome`, the dispatch of `mission_id` from session
 /// `session_id`; `now` is the ISO time to stamp (`dispatchedAt`/`failedAt`).
-pub fn decide(outcome: &Outcome, mission_id: &Value, session_id: &str, now: &str) -> Decision {
+pub(super) fn decide(
+    outcome: &Outcome,
+    mission_id: &Value,
+    session_id: &str,
+    now: &str,
+) -> Decision {
     match outcome {
         Outcome::Accepted {
             executor_id,
@@ -106,7 +111,7 @@ fn from_queued(mission_id: &Value, status: &str, patch: Value) -> StatusUpdate {
 }
 
 /// The map of a JSON object (an empty one for anything else).
-pub fn object(value: Value) -> Map<String, Value> {
+pub(super) fn object(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
         _ => Map::new(),

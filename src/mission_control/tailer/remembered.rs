@@ -33,7 +33,7 @@ fn digest(mission: &Value) -> u64 {
 
 /// The outcomes remembered, by `<session.id>:<mission.id>` key, oldest first in `order`.
 #[derive(Default)]
-pub struct Remembered {
+pub(super) struct Remembered {
     inner: Mutex<Inner>,
 }
 
@@ -46,9 +46,12 @@ struct Inner {
 
 impl Remembered {
     /// `key`'s dispatch ended in `update`; `before` is the mission it started from.
-    pub fn remember(&self, key: &str, before: &Value, update: StatusUpdate) {
+    pub(super) fn remember(&self, key: &str, before: &Value, update: StatusUpdate) {
         let before = digest(before);
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         while inner.order.front().is_some_and(|(at, _)| {
             now.duration_since(*at) > REMEMBER_FOR || inner.by_key.len() >= REMEMBER_MAX
@@ -68,8 +71,11 @@ impl Remembered {
 
     /// The outcome to write again if `mission` (queued) is exactly as it was
     /// before `key`'s dispatch; a mission changed since is a new request.
-    pub fn reverted(&self, key: &str, mission: &Value) -> Option<StatusUpdate> {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+    pub(super) fn reverted(&self, key: &str, mission: &Value) -> Option<StatusUpdate> {
+        let inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         inner
             .by_key
             .get(key)

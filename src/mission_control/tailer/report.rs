@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// What the reporter logs and journals, in event order.
-pub enum Report {
+pub(super) enum Report {
     /// A status update was queued: log and journal what became of it.
     Applied {
         slot: BacklogSlot,
@@ -35,7 +35,7 @@ pub enum Report {
 
 /// The `outcome` of an `event-applied` line for what the write came to
 /// (`None`: the write-back was dropped).
-pub fn outcome_name(written: Option<&Written>) -> &'static str {
+pub(super) fn outcome_name(written: Option<&Written>) -> &'static str {
     match written {
         Some(Ok(UpdateResult::Applied)) => "updated",
         Some(Ok(UpdateResult::MissingMission)) => "missing-mission",
@@ -47,7 +47,7 @@ pub fn outcome_name(written: Option<&Written>) -> &'static str {
 
 /// Whether a mission is no longer followed after an event: it ended, or
 /// it (or its whole session) is gone.
-pub fn stops_following(new_status: &Value, outcome: &str) -> bool {
+pub(super) fn stops_following(new_status: &Value, outcome: &str) -> bool {
     new_status.as_str().is_some_and(|s| TERMINAL.contains(&s))
         || outcome == "missing-mission"
         || outcome == "missing-session"

@@ -35,7 +35,7 @@ fn fingerprint(path: &Path) -> Fingerprint {
 /// keys are claimed, how each file looked, and what was logged about it.
 /// Every method that takes a path reads the file system: call them off the
 /// runtime's workers (the tailer uses `spawn_blocking`).
-pub struct Scanner {
+pub(super) struct Scanner {
     root: PathBuf,
     serve_url: String,
     dry_run: bool,
@@ -60,7 +60,7 @@ pub struct Scanner {
 }
 
 /// What examining a session file found.
-pub struct Examined {
+pub(super) struct Examined {
     pub jobs: Vec<Arc<Job>>,
     /// The file was missing from an existing directory, or is unreadable
     /// for the first time in a row: look again soon.
@@ -85,7 +85,7 @@ impl From<Vec<Arc<Job>>> for Examined {
 
 impl Scanner {
     /// A scanner for the sessions under `root` (canonical).
-    pub fn new(root: PathBuf, serve_url: String, dry_run: bool) -> Self {
+    pub(super) fn new(root: PathBuf, serve_url: String, dry_run: bool) -> Self {
         Scanner {
             root,
             serve_url,
@@ -102,7 +102,7 @@ impl Scanner {
     }
 
     /// The missions of `path` to dispatch now; claims them.
-    pub fn examine(&self, path: &Path, log: &Logger) -> Examined {
+    pub(super) fn examine(&self, path: &Path, log: &Logger) -> Examined {
         let print = fingerprint(path);
         if lock(&self.seen).insert(path.to_path_buf(), print).is_none() {
             // First sight: temp files of writers that died mid-write go (§9.6).
@@ -110,7 +110,7 @@ impl Scanner {
         }
         let session = match session::load_session(path) {
             Ok(session) if session.is_object() => session,
-            Ok(_) => return self.unreadable(path, print, "not a JSON object".into(), log),
+            Ok(_) => return self.unreadable(path, print, "not a JSON object", log),
             Err(Unreadable::Missing)
                 if print.is_none() && !path.parent().is_some_and(Path::exists) =>
             {
@@ -129,13 +129,13 @@ impl Scanner {
                     restore: Vec::new(),
                 };
             }
-            Err(e) => return self.unreadable(path, print, e.to_string(), log),
+            Err(e) => return self.unreadable(path, print, &e.to_string(), log),
         };
         lock(&self.awaiting).remove(path);
         lock(&self.rechecked).remove(path);
         lock(&self.unreadable).remove(path);
         let Some(session_id) = session.get("id").and_then(Value::as_str).map(str::to_owned) else {
-            return self.unreadable(path, print, "the session has no string id".into(), log);
+            return self.unreadable(path, print, "the session has no string id", log);
         };
         let mut jobs = Vec::new();
         let mut held = Vec::new();
@@ -225,18 +225,18 @@ impl Scanner {
     }
 
     /// A key may be dispatched again.
-    pub fn release(&self, key: &str) {
+    pub(super) fn release(&self, key: &str) {
         lock(&self.claimed).remove(key);
     }
 
     /// Whether `path` differs from when it was last examined (or is new).
-    pub fn changed_since_seen(&self, path: &Path) -> bool {
+    pub(super) fn changed_since_seen(&self, path: &Path) -> bool {
         let now = fingerprint(path);
         lock(&self.seen).get(path).is_none_or(|then| *then != now)
     }
 
     /// Session files not examined yet, or changed since (after lost events).
-    pub fn changed_sessions(&self) -> Vec<PathBuf> {
+    pub(super) fn changed_sessions(&self) -> Vec<PathBuf> {
         let paths = session::discover_sessions(&self.root).unwrap_or_default();
         paths
             .into_iter()
@@ -245,13 +245,13 @@ impl Scanner {
     }
 
     /// Every session file examined so far.
-    pub fn seen_paths(&self) -> Vec<PathBuf> {
+    pub(super) fn seen_paths(&self) -> Vec<PathBuf> {
         lock(&self.seen).keys().cloned().collect()
     }
 
     /// Log an unreadable file once per state of that file; the first time
     /// in a row it is unreadable, look again shortly (see `rechecked`).
-    fn unreadable(&self, path: &Path, print: Fingerprint, error: String, log: &Logger) -> Examined {
+    fn unreadable(&self, path: &Path, print: Fingerprint, error: &str, log: &Logger) -> Examined {
         let mut unreadable = lock(&self.unreadable);
         if unreadable.get(path) != Some(&print) {
             unreadable.insert(path.to_path_buf(), print);
@@ -294,10 +294,10 @@ impl Scanner {
 /// [`session::queued_missions`] hands out references, the log lines want indexes.
 fn index_in(slice: &[Value], item: &Value) -> usize {
     let size = std::mem::size_of::<Value>().max(1);
-    (item as *const Value as usize).saturating_sub(slice.as_ptr() as usize) / size
+    (std::ptr::from_ref::<Value>(item) as usize).saturating_sub(slice.as_ptr() as usize) / size
 }
 
 /// A lock that a panicked holder does not poison for everyone else.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -16,11 +16,11 @@ use tokio_util::sync::CancellationToken;
 
 /// When to look again at a mission whose session another bridge is
 /// dispatching from (its claim is taken).
-pub const CLAIM_RETRY_MS: f64 = 250.0;
+pub(super) const CLAIM_RETRY_MS: f64 = 250.0;
 
 /// One mission to dispatch. Ordered FIFO: id timestamp, then discovery order.
 #[derive(Debug)]
-pub struct Job {
+pub(super) struct Job {
     /// The id's millisecond timestamp (`u64::MAX` for ids of another shape).
     pub ts: u64,
     /// Discovery order, for missions of one millisecond.
@@ -55,7 +55,7 @@ impl Ord for Job {
 }
 
 /// The schedule's state: the queue, the slots and the deferral rounds.
-pub struct Schedule {
+pub(super) struct Schedule {
     /// Jobs waiting for a slot, earliest first.
     queue: Mutex<BinaryHeap<Reverse<Arc<Job>>>>,
     /// Wakes the dispatcher when jobs are queued.
@@ -70,7 +70,7 @@ pub struct Schedule {
 
 impl Schedule {
     /// An empty schedule with `max_inflight` slots (at least one).
-    pub fn new(max_inflight: usize) -> Self {
+    pub(super) fn new(max_inflight: usize) -> Self {
         Schedule {
             queue: Mutex::new(BinaryHeap::new()),
             queued: Notify::new(),
@@ -81,7 +81,7 @@ impl Schedule {
     }
 
     /// Queue `jobs` and wake the dispatcher.
-    pub fn push(&self, jobs: &[Arc<Job>]) {
+    pub(super) fn push(&self, jobs: &[Arc<Job>]) {
         if jobs.is_empty() {
             return;
         }
@@ -99,17 +99,17 @@ impl Schedule {
     }
 
     /// How many dispatches hold a slot now.
-    pub fn in_flight(&self) -> usize {
+    pub(super) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::SeqCst)
     }
 
     /// The mission has an outcome: no more deferral rounds to count.
-    pub fn settled(&self, key: &str) {
+    pub(super) fn settled(&self, key: &str) {
         lock(&self.deferrals).remove(key);
     }
 
     /// Count one more deferral round of `key`; the delay before its next try.
-    pub fn deferred(&self, key: &str, retry_base_ms: f64) -> f64 {
+    pub(super) fn deferred(&self, key: &str, retry_base_ms: f64) -> f64 {
         let round = {
             let mut deferrals = lock(&self.deferrals);
             let n = deferrals.entry(key.to_owned()).or_insert(0);
@@ -123,19 +123,19 @@ impl Schedule {
 /// §9.2: the wait before deferral round `round` (1-based) tries again:
 /// the dispatch backoff, capped, with a base of at least 1 ms so a zero
 /// `retryBaseMs` cannot spin.
-pub fn deferral_delay(round: u32, retry_base_ms: f64) -> f64 {
+pub(super) fn deferral_delay(round: u32, retry_base_ms: f64) -> f64 {
     backoff_ms(f64::from(round), retry_base_ms.max(1.0))
 }
 
 /// A dispatch slot in use, counted in `in_flight` until dropped.
-pub struct InFlight<'a> {
+pub(super) struct InFlight<'a> {
     count: &'a AtomicUsize,
     _slot: OwnedSemaphorePermit,
 }
 
 impl<'a> InFlight<'a> {
     /// Count `slot` as in flight on `schedule` until the guard is dropped.
-    pub fn new(schedule: &'a Schedule, slot: OwnedSemaphorePermit) -> Self {
+    pub(super) fn new(schedule: &'a Schedule, slot: OwnedSemaphorePermit) -> Self {
         schedule.in_flight.fetch_add(1, Ordering::SeqCst);
         InFlight {
             count: &schedule.in_flight,
@@ -208,7 +208,7 @@ impl Bridge {
 
 /// A lock that a panicked holder does not poison for everyone else.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ fn mission(id: &str, status: &str) -> Value {
     json!({"id": id, "objective": format!("do {id}"), "status": status, "priority": "normal", "mode": "direct"})
 }
 
+#[allow(clippy::needless_pass_by_value)] // a test helper, called with temporaries
 fn write_session(root: &Path, dir: &str, id: &str, missions: Vec<Value>) -> PathBuf {
     let path = root.join("sessions").join(dir).join("session.json");
     let mut doc = json!({"id": id, "name": dir, "state": "active", "missions": missions});
@@ -368,7 +369,7 @@ async fn resync_fails_what_the_executor_lost_and_ignores_a_resync_without_its_li
         let asked = Arc::clone(&asked);
         ExternalStreams {
             subscribe: Box::new(move |id: &str, _token: Option<String>| {
-                asked.lock().expect("asked").push(id.to_owned())
+                asked.lock().expect("asked").push(id.to_owned());
             }),
             inputs: rx,
         }
@@ -386,7 +387,7 @@ async fn resync_fails_what_the_executor_lost_and_ignores_a_resync_without_its_li
             executor_id: "ex".into(),
             event,
         })
-        .expect("send")
+        .expect("send");
     };
     send(json!({"event": "executor.resync", "executor_id": "ex", "data": {}}));
     eventually("the malformed resync logged", || {

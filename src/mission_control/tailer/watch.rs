@@ -9,7 +9,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 /// What a file-system event means to the tailer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Change {
+pub(crate) enum Change {
     /// This session file may have changed.
     Session(PathBuf),
     /// Sessions may have appeared or vanished, or events were lost: look at the directory.
@@ -17,7 +17,7 @@ pub enum Change {
 }
 
 /// Watch `root` (canonical) recursively, sending every [`Change`] to `tx`.
-pub fn watch(
+pub(crate) fn watch(
     root: &Path,
     tx: UnboundedSender<Change>,
 ) -> notify::Result<notify::RecommendedWatcher> {
@@ -25,7 +25,7 @@ pub fn watch(
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let changes = match event {
             Ok(event) if event.need_rescan() => vec![Change::Rescan],
-            Ok(event) if !crate::fs_events::may_change(&event.kind) => Vec::new(),
+            Ok(event) if !crate::fs_events::may_change(event.kind) => Vec::new(),
             Ok(event) => event
                 .paths
                 .iter()
@@ -45,7 +45,7 @@ pub fn watch(
 /// The change an event on `path` stands for, if any: `sessions/<d>` or
 /// `sessions/<d>/session.json` is that session; `sessions` itself (or the
 /// watch root) is a rescan; anything else (temp files, `log.jsonl`) is noise.
-pub fn classify(sessions: &Path, path: &Path) -> Option<Change> {
+pub(crate) fn classify(sessions: &Path, path: &Path) -> Option<Change> {
     let Ok(rest) = path.strip_prefix(sessions) else {
         return sessions.starts_with(path).then_some(Change::Rescan);
     };

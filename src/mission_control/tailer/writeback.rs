@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
 /// What became of one update, or why it could not be written.
-pub type Written = Result<UpdateResult, String>;
+pub(super) type Written = Result<UpdateResult, String>;
 
 /// Updates waiting for one file's next batch, each with its reply.
 type Pending = Vec<(StatusUpdate, oneshot::Sender<Written>)>;
@@ -45,29 +45,31 @@ const GATHER_TURNS: usize = 4;
 
 /// The write-back queues, one per session file with updates waiting.
 #[derive(Default)]
-pub struct Writeback {
+pub(super) struct Writeback {
     /// A path is in the map while its writer task runs.
     pending: Mutex<HashMap<PathBuf, Pending>>,
 }
 
 impl Writeback {
     /// Queue `update` for `path`; the receiver says what became of it.
-    pub fn submit(
+    pub(super) fn submit(
         self: &Arc<Self>,
         tasks: &TaskTracker,
         path: &Path,
         update: StatusUpdate,
     ) -> oneshot::Receiver<Written> {
         let (tx, rx) = oneshot::channel();
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        match pending.get_mut(path) {
-            Some(queue) => queue.push((update, tx)),
-            None => {
-                pending.insert(path.to_path_buf(), vec![(update, tx)]);
-                let this = Arc::clone(self);
-                let path = path.to_path_buf();
-                tasks.spawn(async move { this.drain(path).await });
-            }
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(queue) = pending.get_mut(path) {
+            queue.push((update, tx));
+        } else {
+            pending.insert(path.to_path_buf(), vec![(update, tx)]);
+            let this = Arc::clone(self);
+            let path = path.to_path_buf();
+            tasks.spawn(async move { this.drain(path).await });
         }
         rx
     }
@@ -82,7 +84,10 @@ impl Writeback {
                 tokio::task::yield_now().await;
             }
             let batch = {
-                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                let mut pending = self
+                    .pending
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 match pending.get_mut(&path) {
                     Some(queue) if !queue.is_empty() => std::mem::take(queue),
                     _ => {

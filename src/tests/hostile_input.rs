@@ -2,10 +2,10 @@
 //! (issue 5): arbitrary bytes and arbitrary JSON never panic, deep nesting
 //! is refused cleanly, and what the writer writes reads back the same.
 
-use aiwg_mc_native::js_json::{from_slice_lossy, to_pretty_string};
-use aiwg_mc_native::mission_control::events::event_to_status_update;
-use aiwg_mc_native::mission_control::session::{build_dispatch_payload, queued_missions};
-use aiwg_mc_native::mission_control::status::{apply_one, StatusUpdate};
+use crate::js_json::{from_slice_lossy, to_pretty_string};
+use crate::mission_control::events::event_to_status_update;
+use crate::mission_control::session::{build_dispatch_payload, queued_missions};
+use crate::mission_control::status::{apply_one, StatusUpdate};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -119,7 +119,7 @@ fn deep_nesting_is_refused_not_a_crash() {
     let deep = "[".repeat(100_000) + &"]".repeat(100_000);
     let err = from_slice_lossy::<Value>(deep.as_bytes()).expect_err("too deep");
     assert!(err.to_string().contains("nested too deeply"), "{err}");
-    let err = aiwg_mc_native::js_json::parse(deep.as_bytes()).expect_err("too deep");
+    let err = crate::js_json::parse(deep.as_bytes()).expect_err("too deep");
     assert!(err.to_string().contains("nested too deeply"), "{err}");
     let event = format!("{{\"event\":\"mission.started\",\"mission_id\":\"m\",\"data\":{deep}}}");
     assert!(from_slice_lossy::<Value>(event.as_bytes()).is_err());
