@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import { startQueueTailer } from '../esm/queue-tailer.mjs';
@@ -164,6 +165,22 @@ function logsOf(logs, msg, want = {}) {
 /** Wait for the (n+1)-th log line `msg` whose meta contains `want`. */
 function waitLog(logs, msg, want = {}, n = 0, ms = WAIT) {
   return waitFor(() => logsOf(logs, msg, want)[n], ms, `log ${msg} ${JSON.stringify(want)} #${n + 1}`);
+}
+
+/** Whether flock(1) is here, to hold a session's lock from another process. */
+const FLOCK = spawnSync('flock', ['--version']).status === 0;
+
+/** Hold the flock of `lockPath` in a child process until `release()` (or teardown). */
+async function holdLock(s, lockPath) {
+  const child = spawn('flock', [lockPath, 'sh', '-c', 'echo held; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const release = () => child.stdin.end();
+  s.defer(async () => {
+    release();
+    await exited;
+  });
+  await within(new Promise((resolve) => child.stdout.once('data', resolve)), WAIT, 'the lock held');
+  return { release, exited };
 }
 
 /** A tailer in this process; stopped in teardown. */
@@ -507,6 +524,59 @@ describe('the tailer with an injected WebSocketImpl (§5, §6.4)', () => {
     await bridge.tailer.stop();
     await waitFor(() => serve.connections.every((c) => !c.open), WAIT, 'the socket closed by stop()');
     assert.equal(constructed.length, 1, 'no socket after stop()');
+  });
+
+  // The same bound as a native stream's (issue 12): while the tailer cannot
+  // write (another process holds the session's lock), an injected stream's
+  // events stop at the tailer's inbox, then in the stream, and its socket
+  // is paused; once the lock is free, every event lands.
+  it('a tailer that cannot keep up pauses an injected `ws` socket; every event lands once it can', { skip: !FLOCK && 'needs flock(1)' }, async (t) => {
+    const s = scope(t);
+    const root = tmpRoot(s);
+    const EX = 'ex-held-back';
+    const [DONE, BUSY] = ['m-flow-done', 'm-flow-busy'];
+    const FLOOD = 4000;
+    const pad = 'p'.repeat(8 * 1024); // 32 MB in all: more than the loopback buffers hold
+    const file = sessionFile(root, 'flow');
+    writeSession(file, session('mc-flow', [mission(DONE, 'running', { executorId: EX }), mission(BUSY, 'running', { executorId: EX })]));
+    const serve = await serveFor(s, { executorFor: () => EX });
+    const sockets = [];
+    class Paused extends WebSocket {
+      constructor(url) {
+        super(url);
+        this.pauses = 0;
+        this.resumes = 0;
+        sockets.push(this);
+      }
+
+      pause() {
+        this.pauses += 1;
+        super.pause();
+      }
+
+      resume() {
+        this.resumes += 1;
+        super.resume();
+      }
+    }
+    const holder = await holdLock(s, path.join(path.dirname(file), '.session.json.lock'));
+    const bridge = await startBridge(s, { aiwgServeUrl: serve.url, watchDir: root, WebSocketImpl: Paused });
+    await waitConnections(serve, EX, 1);
+    await waitLog(bridge.logs, 'queue-tailer:ws-state', { executorId: EX, state: 'opened' });
+    // A status write that waits for the lock, and the journal lines behind it.
+    push(serve, EX, ev('completed', DONE, EX));
+    for (let n = 0; n < FLOOD; n += 1) push(serve, EX, { event: 'mission.progress', mission_id: BUSY, executor_id: EX, data: { n, pad } });
+    await waitFor(() => sockets[0].pauses > 0, WAIT, 'the injected socket paused');
+    await delay(200);
+    assert.equal(missionIn(file, DONE).status, 'running', 'nothing written while the lock is held');
+    assert.ok(sockets[0].isPaused, 'still paused while the tailer is full');
+    holder.release();
+    await waitStatus(file, DONE, 'done', 30_000);
+    await waitFor(() => journalEntries(file).filter((e) => e.event === 'mission.progress').length === FLOOD, 30_000, 'every progress event journaled');
+    assert.equal(sockets[0].isPaused, false, 'resumed');
+    assert.ok(sockets[0].resumes > 0);
+    assert.equal(sockets.length, 1, 'one connection throughout');
+    assert.deepEqual(logsOf(bridge.logs, 'executor-ws:backpressure-unavailable'), []);
   });
 });
 

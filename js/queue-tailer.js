@@ -9,6 +9,11 @@ const native = require('./native.js');
 const check = require('./validate.js');
 const { callLogger, guardedLogger, fetchAdapter, onAbort } = require('./operation.js');
 const { startExecutorWS } = require('./executor-ws-client.js');
+
+// The flow-control hook of executor-ws-client.js (internal): an injected
+// stream's events wait in the stream, its socket paused, while the tailer
+// is full, as a native stream waits before reading.
+const FLOW = Symbol.for('@aiwg/mc-native/executor-ws:flow');
 const { discoverSessions, readSession, writeSessionAtomic } = require('./session-files.js');
 
 // The defaults live in Rust (src/mission_control/tailer/config.rs); read once here.
@@ -97,6 +102,8 @@ async function startQueueTailer(options = {}) {
   if (signal && typeof signal.addEventListener !== 'function') throw check.invalidArg('options.signal', 'an AbortSignal', signal);
   // Streams this file runs for the tailer when the caller brings its own WebSocket class.
   const streams = [];
+  // The flow controls of those streams that the tailer said were full.
+  const held = new Set();
   // Aborts the injected fetchImpl's requests when the tailer stops.
   const requests = new AbortController();
 
@@ -157,9 +164,18 @@ async function startQueueTailer(options = {}) {
         case 'Stopped':
           finish(event.error);
           break;
+        case 'Room': {
+          // Each room() hands the stream's queued events on at once, and a
+          // stream may be held again while it does.
+          const waiting = [...held];
+          held.clear();
+          for (const control of waiting) control.room();
+          break;
+        }
         case 'Subscribe': {
           if (stopping) break; // asked for just before the stop: nothing to follow any more
           const { executorId } = event;
+          let control = null;
           const stream = startExecutorWS({
             aiwgServeUrl: config.aiwgServeUrl,
             executorId,
@@ -168,8 +184,16 @@ async function startQueueTailer(options = {}) {
             reconnectMaxMs: merged.reconnectMaxMs,
             WebSocketImpl,
             logger,
-            onEvent: (e) => operation.streamEvent(executorId, JSON.stringify(e)),
+            onEvent: (e) => {
+              if (!operation.streamEvent(executorId, JSON.stringify(e)) && control) {
+                control.full();
+                held.add(control);
+              }
+            },
             onState: (state) => operation.streamState(executorId, state),
+            [FLOW]: (c) => {
+              control = c;
+            },
           });
           streams.push(stream);
           break;

@@ -10,14 +10,13 @@ use super::run_in_background;
 use super::sink::{Sink, SinkEvent, SinkFn};
 use crate::mission_control::log::Logger;
 use crate::mission_control::tailer::{
-    self, defaults, ExternalStreams, Fault, StreamInput, TailerConfig, WsConfig,
+    self, defaults, inbox, ExternalStreams, Fault, Inbox, StreamInput, TailerConfig, WsConfig,
 };
 use napi_derive::napi;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// The environment variable of the test-only fault switch:
@@ -94,6 +93,9 @@ pub enum TailerEvent {
     Log { msg: String, meta: String },
     /// The initial sweep and its dispatches are done.
     Ready {},
+    /// The tailer has room again for the events of the streams that
+    /// `streamEvent` said were full: let them go on.
+    Room {},
     /// Run a stream for `executorId` (the caller's `WebSocketImpl`).
     Subscribe {
         executor_id: String,
@@ -123,7 +125,7 @@ impl SinkEvent for TailerEvent {
 #[napi]
 pub struct TailerHandle {
     stop: CancellationToken,
-    streams: Option<mpsc::UnboundedSender<StreamInput>>,
+    streams: Option<Inbox>,
 }
 
 #[napi]
@@ -135,21 +137,22 @@ impl TailerHandle {
     }
 
     /// An event from a stream the caller runs (an injected `WebSocketImpl`),
-    /// as JSON text: events are documents.
+    /// as JSON text: events are documents. `false` when the tailer is full:
+    /// hold this stream's events back until the sink hears `Room`.
     #[napi(catch_unwind)]
-    pub fn stream_event(&self, executor_id: String, event_json: String) -> napi::Result<()> {
+    pub fn stream_event(&self, executor_id: String, event_json: String) -> napi::Result<bool> {
         let event: Value = parse_json("event", &event_json)?;
-        if let Some(streams) = &self.streams {
-            let _ = streams.send(StreamInput::Event { executor_id, event });
-        }
-        Ok(())
+        Ok(self
+            .streams
+            .as_ref()
+            .is_none_or(|streams| streams.post(StreamInput::Event { executor_id, event })))
     }
 
     /// A state change of a stream the caller runs.
     #[napi(catch_unwind)]
     pub fn stream_state(&self, executor_id: String, state: String) {
         if let Some(streams) = &self.streams {
-            let _ = streams.send(StreamInput::State { executor_id, state });
+            streams.post(StreamInput::State { executor_id, state });
         }
     }
 }
@@ -203,8 +206,9 @@ pub fn start_queue_tailer(
     let transport = transport(fetch)?;
     let sink = Arc::new(Sink::new(sink, has_logger));
     let (streams, external) = if external_streams {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = inbox();
         let asker = Arc::clone(&sink);
+        let waker = Arc::clone(&sink);
         let subscribe = Box::new(move |executor_id: &str, token: Option<String>| {
             asker.emit(TailerEvent::Subscribe {
                 executor_id: executor_id.to_owned(),
@@ -216,6 +220,7 @@ pub fn start_queue_tailer(
             Some(ExternalStreams {
                 subscribe,
                 inputs: rx,
+                room: Box::new(move || waker.emit(TailerEvent::Room {})),
             }),
         )
     } else {

@@ -32,11 +32,13 @@ pub(super) struct Followed {
 pub(super) type Subscribe = Box<dyn Fn(&str, Option<String>) + Send + Sync>;
 
 /// Streams run by the caller (an injected `WebSocketImpl`): the tailer asks
-/// for a subscription through `subscribe(executor id, token)` and hears the
-/// stream through `inputs`.
+/// for a subscription through `subscribe(executor id, token)`, hears the
+/// streams through `inputs`, and calls `room` when a caller told the inbox
+/// was full may post again.
 pub(crate) struct ExternalStreams {
     pub subscribe: Subscribe,
-    pub inputs: tokio::sync::mpsc::UnboundedReceiver<StreamInput>,
+    pub inputs: super::inbox::Receiver,
+    pub room: Box<dyn Fn() + Send + Sync>,
 }
 
 /// What an external stream reports.

@@ -4,6 +4,7 @@
 //! an event goes is decided by the pure [`route`]; the tailer carries it out.
 
 use super::executors::{Followed, StreamInput};
+use super::inbox;
 use super::outcome::object;
 use super::report::Report;
 use super::Bridge;
@@ -15,7 +16,6 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// Where one executor event goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,15 +168,25 @@ impl Bridge {
     }
 
     /// Streams the caller runs: their events and states, until stopped.
+    /// Like a native stream, the next input waits for room in the backlog;
+    /// `room` tells the caller it may post again after the inbox was full.
     pub(super) async fn follow_external(
         self: Arc<Self>,
-        mut inputs: mpsc::UnboundedReceiver<StreamInput>,
+        mut inputs: inbox::Receiver,
+        room: Box<dyn Fn() + Send + Sync>,
     ) {
         loop {
-            let input = tokio::select! {
-                input = inputs.recv() => match input { Some(i) => i, None => return },
+            let next = async {
+                self.backlog.room().await;
+                inputs.recv().await
+            };
+            let (input, has_room) = tokio::select! {
+                input = next => match input { Some(i) => i, None => return },
                 () = self.stop.cancelled() => return,
             };
+            if has_room {
+                room();
+            }
             match input {
                 StreamInput::Event { executor_id, event } => self.on_event(&executor_id, event),
                 StreamInput::State { executor_id, state } => self.log.log(

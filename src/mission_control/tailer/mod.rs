@@ -13,7 +13,8 @@
 //!   with [`outcome`] the pure outcome → status-update decision and
 //!   [`claims`] the lock against other bridges.
 //! - [`follow`]: executor subscriptions and event routing ([`executors`]
-//!   holds who follows what; [`backlog`] bounds events in flight).
+//!   holds who follows what; [`backlog`] bounds events in flight; [`inbox`]
+//!   is the bounded way in for streams the caller runs).
 //! - [`report`]: event outcomes logged and journaled in order.
 //! - [`writeback`]: status updates batched per session file;
 //!   [`remembered`]: outcomes kept to restore if another writer reverts them.
@@ -27,6 +28,7 @@ pub(crate) mod config;
 mod dispatch_job;
 mod executors;
 mod follow;
+mod inbox;
 mod intake;
 mod outcome;
 mod remembered;
@@ -58,6 +60,7 @@ use writeback::Writeback;
 pub(crate) use config::{defaults, Fault, TailerConfig, DRAIN};
 pub(crate) use executors::WsConfig;
 pub(crate) use executors::{ExternalStreams, StreamInput};
+pub(crate) use inbox::{inbox, Inbox};
 
 /// A running tailer's shared state: the settings, the I/O it drives, and
 /// one part per job (see the module docs).
@@ -103,7 +106,7 @@ pub(crate) async fn run(
     on_ready: impl FnOnce(),
 ) -> Result<usize> {
     let (external_subscribe, external_inputs) = match external {
-        Some(e) => (Some(e.subscribe), Some(e.inputs)),
+        Some(e) => (Some(e.subscribe), Some((e.inputs, e.room))),
         None => (None, None),
     };
     log.log(
@@ -156,8 +159,8 @@ pub(crate) async fn run(
     };
     bridge.spawn(Arc::clone(&bridge).dispatcher());
     bridge.spawn(Arc::clone(&bridge).report(reports_rx));
-    if let Some(inputs) = external_inputs {
-        bridge.spawn(Arc::clone(&bridge).follow_external(inputs));
+    if let Some((inputs, room)) = external_inputs {
+        bridge.spawn(Arc::clone(&bridge).follow_external(inputs, room));
     }
     for executor_id in bridge.config.ws.subscribe.clone() {
         bridge.subscribe(&executor_id);

@@ -364,7 +364,7 @@ async fn resync_fails_what_the_executor_lost_and_ignores_a_resync_without_its_li
         ],
     );
     let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = inbox();
     let external = {
         let asked = Arc::clone(&asked);
         ExternalStreams {
@@ -372,6 +372,7 @@ async fn resync_fails_what_the_executor_lost_and_ignores_a_resync_without_its_li
                 asked.lock().expect("asked").push(id.to_owned());
             }),
             inputs: rx,
+            room: Box::new(|| {}),
         }
     };
     let transport: Arc<dyn Transport> = Arc::new(Scripted::new(vec![]));
@@ -383,11 +384,13 @@ async fn resync_fails_what_the_executor_lost_and_ignores_a_resync_without_its_li
         "held missions are followed again (§9.1)"
     );
     let send = |event: Value| {
-        tx.send(StreamInput::Event {
-            executor_id: "ex".into(),
-            event,
-        })
-        .expect("send");
+        assert!(
+            tx.post(StreamInput::Event {
+                executor_id: "ex".into(),
+                event,
+            }),
+            "room for a few events"
+        );
     };
     send(json!({"event": "executor.resync", "executor_id": "ex", "data": {}}));
     eventually("the malformed resync logged", || {
