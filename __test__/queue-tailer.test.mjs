@@ -45,6 +45,15 @@ function tmpRoot(s) {
   return dir;
 }
 
+/** Run the rest of the test in an empty temp cwd, so the relative default watchDir is ours. */
+function inTempCwd(s) {
+  const cwd = process.cwd();
+  const root = tmpRoot(s);
+  process.chdir(root);
+  s.defer(() => process.chdir(cwd));
+  return root;
+}
+
 /** `m-<base36 ms>-<6 hex>` as `aiwg mc dispatch` makes them (SPEC §8). */
 function mid(ms, n = 0) {
   return `m-${ms.toString(36)}-${(0xa00000 + n).toString(16)}`;
@@ -224,11 +233,7 @@ describe('startQueueTailer: start', () => {
 
   it('the defaults apply when nothing is given (watchDir relative to the cwd)', async (t) => {
     const s = scope(t);
-    // run in an empty temp cwd so the relative default watchDir is ours
-    const cwd = process.cwd();
-    const root = tmpRoot(s);
-    process.chdir(root);
-    s.defer(() => process.chdir(cwd));
+    inTempCwd(s);
     const logs = [];
     const ac = new AbortController();
     const started = startQueueTailer({ logger: (msg, meta) => logs.push({ msg, meta }), signal: ac.signal });
@@ -293,10 +298,7 @@ describe('startQueueTailer: start', () => {
 
   it('a string (or null) for options spreads as JS spreads it: the defaults, plus its indices', async (t) => {
     const s = scope(t);
-    const cwd = process.cwd();
-    const root = tmpRoot(s);
-    process.chdir(root);
-    s.defer(() => process.chdir(cwd));
+    inTempCwd(s);
     for (const options of ['ab', null]) {
       const tl = await within(startQueueTailer(options), 10_000, `start ${options}`);
       s.defer(() => tl.stop());

@@ -16,6 +16,15 @@ fn plant(lock: &RegistryLock, record: Value) {
     fs::write(lock.path(), serde_json::to_vec(&record).expect("json")).expect("plant lock");
 }
 
+/// A lock file left by a process that is gone, its lease still running.
+fn plant_dead_holder(lock: &RegistryLock) {
+    let now = now_ms();
+    plant(
+        lock,
+        json!({"pid": dead_pid(), "loopId": "x", "timestamp": now, "leaseExpiry": now + LEASE_MS, "fencingToken": 1}),
+    );
+}
+
 /// The lock file as JSON, as a test reads it back.
 fn on_disk(lock: &RegistryLock) -> Value {
     serde_json::from_slice(&fs::read(lock.path()).expect("read")).expect("json")
@@ -84,13 +93,10 @@ fn a_live_holder_makes_others_wait_and_time_out() {
 fn dead_holders_and_expired_leases_are_broken() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lock = lock_in(dir.path());
-    let now = now_ms();
-    plant(
-        &lock,
-        json!({"pid": dead_pid(), "loopId": "x", "timestamp": now, "leaseExpiry": now + LEASE_MS, "fencingToken": 1}),
-    );
+    plant_dead_holder(&lock);
     lock.acquire("a", 0).expect("dead holder broken");
     fs::remove_file(lock.path()).expect("clear");
+    let now = now_ms();
     plant(
         &lock,
         json!({"pid": std::process::id(), "loopId": "x", "timestamp": now - 40_000, "leaseExpiry": now - 10_000, "fencingToken": 1}),
@@ -213,11 +219,7 @@ fn a_sync_hold_of_the_same_realm_runs_under_a_pending_hold() {
 fn try_hold_takes_a_free_or_stale_lock_and_never_waits() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lock = lock_in(dir.path());
-    let now = now_ms();
-    plant(
-        &lock,
-        json!({"pid": dead_pid(), "loopId": "x", "timestamp": now, "leaseExpiry": now + LEASE_MS, "fencingToken": 1}),
-    );
+    plant_dead_holder(&lock);
     let first = lock
         .try_hold("a", "realm-a")
         .expect("try")

@@ -12,7 +12,7 @@ use crate::mission_control::sidecar::{open_no_follow, sidecar};
 use std::collections::HashMap;
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The session claims one tailer holds.
 #[derive(Default)]
@@ -22,8 +22,8 @@ pub(super) struct Claims {
 }
 
 /// A session claimed for one dispatch; released with the last one.
-pub(super) struct Claim<'a> {
-    claims: &'a Claims,
+pub(super) struct Claim {
+    claims: Arc<Claims>,
     /// `None` when there was nothing to claim (see [`Claims::try_claim`]).
     path: Option<PathBuf>,
 }
@@ -33,7 +33,7 @@ impl Claims {
     /// bridge holds it. A session whose directory is gone, or whose claim
     /// path cannot be opened (a planted symlink is never followed), gets an
     /// empty claim: the dispatch's re-read decides.
-    pub(super) fn try_claim(&self, path: &Path) -> Option<Claim<'_>> {
+    pub(super) fn try_claim(self: &Arc<Self>, path: &Path) -> Option<Claim> {
         let mut held = self
             .held
             .lock()
@@ -57,15 +57,15 @@ impl Claims {
     }
 
     /// A claim on `path` (or on nothing) that gives its use back when dropped.
-    fn claim(&self, path: Option<&Path>) -> Claim<'_> {
+    fn claim(self: &Arc<Self>, path: Option<&Path>) -> Claim {
         Claim {
-            claims: self,
+            claims: Arc::clone(self),
             path: path.map(Path::to_path_buf),
         }
     }
 }
 
-impl Drop for Claim<'_> {
+impl Drop for Claim {
     fn drop(&mut self) {
         let Some(path) = &self.path else { return };
         let mut held = self
@@ -91,7 +91,7 @@ mod tests {
     fn one_tailer_shares_a_claim_another_waits_for_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("session.json");
-        let (ours, theirs) = (Claims::default(), Claims::default());
+        let (ours, theirs) = (Arc::new(Claims::default()), Arc::new(Claims::default()));
         let first = ours.try_claim(&path).expect("claimed");
         let second = ours.try_claim(&path).expect("shared within one tailer");
         assert!(theirs.try_claim(&path).is_none(), "another tailer got in");
@@ -105,7 +105,7 @@ mod tests {
     fn a_missing_directory_gives_an_empty_claim() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("gone").join("session.json");
-        let claims = Claims::default();
+        let claims = Arc::new(Claims::default());
         assert!(claims.try_claim(&path).is_some());
         assert!(claims.try_claim(&path).is_some());
     }

@@ -1,8 +1,10 @@
 //! One mission's dispatch, start to end: claim its session against other
-//! bridges (§9.5), re-read it to check the mission is still `queued`,
+//! bridges (§9.5) and re-read it to check the mission is still `queued`
+//! (both on the blocking pool),
 //! dispatch it, carry out the [`outcome`](super::outcome) decision (write,
 //! follow, log, journal) and release or defer its key.
 
+use super::claims::Claim;
 use super::outcome::decide;
 use super::schedule::{InFlight, Job, CLAIM_RETRY_MS};
 use super::writeback::Written;
@@ -55,13 +57,13 @@ impl Bridge {
         if self.stop.is_cancelled() {
             return Ok(false);
         }
-        // Held until the outcome is on disk, so another bridge re-reading
-        // the session then sees it (§9.5).
-        let Some(_claim) = self.claims.try_claim(&job.path) else {
+        // The claim is held until the outcome is on disk, so another bridge
+        // re-reading the session then sees it (§9.5).
+        let Some((_claim, reread)) = self.claim_and_reread(job).await? else {
             self.look_again_later(job, CLAIM_RETRY_MS);
             return Ok(true);
         };
-        let mission = match self.reread(job).await? {
+        let mission = match reread {
             Reread::Queued(mission) => mission,
             Reread::Not(observed) => {
                 self.log.log(
@@ -109,21 +111,25 @@ impl Bridge {
         Ok(true)
     }
 
-    /// Re-read the session (on the blocking pool: up to 32 MiB to read and
-    /// parse): is the mission still `queued`?
-    async fn reread(&self, job: &Job) -> Result<Reread> {
+    /// Claim the session, then re-read it: is the mission still `queued`?
+    /// `None` when another bridge holds the claim. Both in one trip to the
+    /// blocking pool (a `flock`, then up to 32 MiB to read and parse).
+    async fn claim_and_reread(&self, job: &Job) -> Result<Option<(Claim, Reread)>> {
         let (path, mission_id) = (job.path.clone(), job.mission_id.clone());
+        let claims = Arc::clone(&self.claims);
         tokio::task::spawn_blocking(move || {
+            let claim = claims.try_claim(&path)?;
             let session = session::load_session(&path).ok();
             let mission = session
                 .as_ref()
                 .map(session::missions)
                 .and_then(|ms| ms.iter().find(|m| m.get("id") == Some(&mission_id)));
             let status = mission.and_then(|m| m.get("status")).cloned();
-            match (mission, status) {
+            let reread = match (mission, status) {
                 (Some(m), Some(s)) if s.as_str() == Some("queued") => Reread::Queued(m.clone()),
                 (_, status) => Reread::Not(status.unwrap_or(Value::Null)),
-            }
+            };
+            Some((claim, reread))
         })
         .await
         .map_err(|e| Error::Message(format!("re-reading the session failed: {e}")))

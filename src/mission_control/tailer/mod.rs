@@ -79,7 +79,7 @@ struct Bridge {
     schedule: Schedule,
     writeback: Arc<Writeback>,
     /// Sessions this tailer is dispatching from, locked against other bridges.
-    claims: claims::Claims,
+    claims: Arc<claims::Claims>,
     executors: executors::Executors,
     /// Set when the caller runs the executor streams.
     external_subscribe: Option<executors::Subscribe>,
@@ -137,7 +137,7 @@ pub(crate) async fn run(
         abandon: CancellationToken::new(),
         tasks: TaskTracker::new(),
         writeback: Arc::new(Writeback::default()),
-        claims: claims::Claims::default(),
+        claims: Arc::default(),
         executors: executors::Executors::default(),
         external_subscribe,
         backlog: Arc::default(),
