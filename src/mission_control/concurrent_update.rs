@@ -61,9 +61,12 @@ pub(crate) enum Updated<T> {
 
 /// Change the session file at `path`. `change` gets the parsed file and
 /// says whether to write it and what to report; it may run more than once
-/// (each time on a fresh copy) when another writer got in first.
+/// (each time on a fresh copy) when another writer got in first. With
+/// `keep_source`, the bytes the change ran on come back too (a copy, made
+/// only when asked for).
 pub(crate) fn update<T>(
     path: &Path,
+    keep_source: bool,
     mut change: impl FnMut(&mut Value) -> (bool, T),
 ) -> Result<Updated<T>> {
     let _lock = SessionLock::acquire(path)?;
@@ -81,7 +84,7 @@ pub(crate) fn update<T>(
     while started.elapsed() < GIVE_UP_AFTER {
         let mut session = base.clone();
         let (write, result) = change(&mut session);
-        let source = base_is_read.then(|| read.bytes.clone());
+        let source = (keep_source && base_is_read).then(|| read.bytes.clone());
         if !write {
             return Ok(Updated::Done {
                 session,
@@ -225,7 +228,7 @@ impl Aftercheck {
         let Some(theirs) = parse_settled(&self.read.file) else {
             return Ok(None);
         };
-        let merged = update(path, |current| {
+        let merged = update(path, false, |current| {
             let merged = merge3(&self.expected, current, &theirs);
             let changed = merged != *current;
             *current = merged;

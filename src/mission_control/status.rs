@@ -92,11 +92,12 @@ impl BatchOutcome {
 pub(crate) fn enqueue_batch(
     path: PathBuf,
     updates: Vec<StatusUpdate>,
+    keep_source: bool,
 ) -> oneshot::Receiver<Result<Batched>> {
     let (tx, rx) = oneshot::channel();
     let job_path = path.clone();
     path_queue::enqueue_job(path, move || {
-        let _ = tx.send(apply_now(&job_path, &updates));
+        let _ = tx.send(apply_now(&job_path, &updates, keep_source));
     });
     rx
 }
@@ -130,7 +131,8 @@ pub(crate) struct Batched {
     pub outcome: BatchOutcome,
     pub session: Option<Value>,
     /// The file's text the updates were applied to, when they were applied
-    /// to it alone (no other writer's change merged in on the way).
+    /// to it alone (no other writer's change merged in on the way), and only
+    /// when asked for (`keep_source`).
     pub source: Option<Vec<u8>>,
     /// The file was there but did not parse (a writer may be mid-write):
     /// reported as a missing session, as the original does, but worth a retry.
@@ -143,7 +145,7 @@ pub(crate) async fn apply_status_updates_batched(
     path: &Path,
     updates: Vec<StatusUpdate>,
 ) -> Result<Batched> {
-    match enqueue_batch(path.to_path_buf(), updates).await {
+    match enqueue_batch(path.to_path_buf(), updates, false).await {
         Ok(result) => result,
         Err(_) => Err(Error::Message("status writer job was dropped".into())),
     }
@@ -151,7 +153,7 @@ pub(crate) async fn apply_status_updates_batched(
 
 /// The read-modify-write itself; the caller holds the path's turn. Other
 /// processes' writes are kept (see [`concurrent_update`]).
-fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
+fn apply_now(path: &Path, updates: &[StatusUpdate], keep_source: bool) -> Result<Batched> {
     let missing_session = |unreadable: bool| Batched {
         outcome: BatchOutcome {
             session_found: false,
@@ -164,7 +166,7 @@ fn apply_now(path: &Path, updates: &[StatusUpdate]) -> Result<Batched> {
         source: None,
         unreadable,
     };
-    let updated = concurrent_update::update(path, |session| {
+    let updated = concurrent_update::update(path, keep_source, |session| {
         // As the original: a file that holds no session (missing, not JSON,
         // or a falsy value such as `null`) is a missing session.
         if !truthy(session) {
