@@ -109,9 +109,29 @@ fn route(Routed { path, job, runtime }: Routed) {
 /// Run `key`'s queue on the caller's runtime's blocking pool, or on a
 /// thread of its own when the caller had no runtime.
 fn start_runner(key: PathBuf, runtime: Option<Handle>) {
-    if let Some(handle) = runtime {
-        handle.spawn_blocking(move || run_jobs(&key));
-    } else {
+    let runner = Runner(Some(key));
+    match runtime {
+        // A runtime shutting down drops the closure unrun: `Runner`'s drop
+        // then gives the queue a thread, so it is never stuck.
+        Some(handle) => drop(handle.spawn_blocking(move || runner.run())),
+        None => drop(runner),
+    }
+}
+
+/// A queue's runner; one that is dropped without having run gets a thread.
+struct Runner(Option<PathBuf>);
+
+impl Runner {
+    fn run(mut self) {
+        if let Some(key) = self.0.take() {
+            run_jobs(&key);
+        }
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let Some(key) = self.0.take() else { return };
         let spare = key.clone();
         if std::thread::Builder::new()
             .name("mc-path-job".into())
@@ -225,6 +245,43 @@ mod tests {
         }
         flush(detour).await.expect("flushed");
         assert_eq!(*order.lock().expect("order"), (0..60).collect::<Vec<_>>());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_job_does_not_stop_its_queue() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("session.json");
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        enqueue_job(path.clone(), || panic!("a job that fails"));
+        let after = Arc::clone(&ran);
+        enqueue_job(path.clone(), move || {
+            after.lock().expect("ran").push("next");
+        });
+        flush(path).await.expect("flushed");
+        assert_eq!(*ran.lock().expect("ran"), ["next"]);
+    }
+
+    #[test]
+    fn a_runtime_gone_before_its_runner_started_still_gets_its_jobs_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .expect("runtime");
+        let handle = runtime.handle().clone();
+        drop(runtime);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = dir.path().join("session.json");
+        jobs().lock().expect("jobs").insert(
+            queue_key(path.clone()),
+            VecDeque::from([Box::new(move || {
+                let _ = tx.send(());
+            }) as Job]),
+        );
+        OUTSTANDING.fetch_add(1, Ordering::SeqCst);
+        start_runner(queue_key(path), Some(handle));
+        rx.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("ran");
     }
 
     #[test]
