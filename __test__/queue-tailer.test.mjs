@@ -45,6 +45,33 @@ function tmpRoot(s) {
   return dir;
 }
 
+/**
+ * `script` in a child node process, its output collected in `io`;
+ * `settle(ms, what)` waits for its exit ({code, signal}) and kills it,
+ * failing with its output, if it has not exited by then.
+ */
+function runNode(script, args, env = process.env) {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const io = { out: '', err: '' };
+  child.stdout.on('data', (d) => {
+    io.out += d;
+  });
+  child.stderr.on('data', (d) => {
+    io.err += d;
+  });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const settle = async (ms, what) => {
+    try {
+      return await within(exited, ms, what);
+    } catch (e) {
+      child.kill('SIGKILL');
+      await exited;
+      throw new Error(`${e.message}; stdout=${io.out} stderr=${io.err}`);
+    }
+  };
+  return { child, io, settle };
+}
+
 /** Run the rest of the test in an empty temp cwd, so the relative default watchDir is ours. */
 function inTempCwd(s) {
   const cwd = process.cwd();
@@ -1108,28 +1135,13 @@ describe('startQueueTailer: stop', () => {
 
   it('the process exits on its own after stop() (child process)', async () => {
     for (const mode of [[], ['fetch']]) {
-      const child = spawn(process.execPath, [EXITS, ...mode], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d) => {
-        out += d;
-      });
-      child.stderr.on('data', (d) => {
-        err += d;
-      });
-      const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+      const { child, io, settle } = runNode(EXITS, mode);
       let stoppedAt = null;
       const deadline = Date.now() + 15_000;
-      while (!out.includes('\n') && Date.now() < deadline && child.exitCode === null) await delay(10);
-      if (out.includes('\n')) stoppedAt = Date.now();
-      let result;
-      try {
-        result = await within(exited, 5000, `the child (${mode.join(' ') || 'native http'}) to exit by itself after stop()`);
-      } catch (e) {
-        child.kill('SIGKILL');
-        await exited;
-        throw new Error(`${e.message}; stdout=${out} stderr=${err}`);
-      }
+      while (!io.out.includes('\n') && Date.now() < deadline && child.exitCode === null) await delay(10);
+      if (io.out.includes('\n')) stoppedAt = Date.now();
+      const result = await settle(5000, `the child (${mode.join(' ') || 'native http'}) to exit by itself after stop()`);
+      const { out, err } = io;
       assert.ok(stoppedAt, `the child reported its stop: stdout=${out} stderr=${err}`);
       assert.deepEqual(result, { code: 0, signal: null }, `stderr=${err}`);
       const report = JSON.parse(out.trim().split('\n')[0]);
@@ -1145,27 +1157,9 @@ describe('startQueueTailer: stop', () => {
 
   it('a failure inside the native tailer after ready is logged once as queue-tailer:internal-error, the tailer stops, stop() rejects, and the process exits on its own (child process, MC_NATIVE_FAULT)', async () => {
     for (const mode of ['stop', 'nostop']) {
-      const child = spawn(process.execPath, [FAULT, mode], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, MC_NATIVE_FAULT: 'tailer-after-ready' },
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d) => {
-        out += d;
-      });
-      child.stderr.on('data', (d) => {
-        err += d;
-      });
-      const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-      let result;
-      try {
-        result = await within(exited, 20_000, `the faulty tailer's process (${mode}) to exit by itself`);
-      } catch (e) {
-        child.kill('SIGKILL');
-        await exited;
-        throw new Error(`${e.message}; stdout=${out} stderr=${err}`);
-      }
+      const { io, settle } = runNode(FAULT, [mode], { ...process.env, MC_NATIVE_FAULT: 'tailer-after-ready' });
+      const result = await settle(20_000, `the faulty tailer's process (${mode}) to exit by itself`);
+      const { out, err } = io;
       assert.deepEqual(result, { code: 0, signal: null }, `stdout=${out} stderr=${err}`);
       const report = JSON.parse(out.trim().split('\n')[0]);
       assert.equal(report.started, true, 'the tailer started before the fault');
