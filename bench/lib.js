@@ -87,9 +87,10 @@ async function withTempDir(prefix, fn, base = os.tmpdir()) {
  * Rejects (and kills every child still running) if one fails, exits early or
  * the whole run exceeds `timeoutMs`. Messages use the 'advanced'
  * serialization, so bigints pass. Children exit only when told (by
- * disconnecting), so no exit can overtake its last message.
+ * disconnecting), so no exit can overtake its last message. `env` is the
+ * children's environment (this process's by default).
  */
-function forkAndCollect(script, n, argsFor, { timeoutMs }) {
+function forkAndCollect(script, n, argsFor, { timeoutMs, env = process.env }) {
   return new Promise((resolve, reject) => {
     const children = [];
     const results = new Array(n);
@@ -117,7 +118,7 @@ function forkAndCollect(script, n, argsFor, { timeoutMs }) {
       timeoutMs,
     );
     for (let i = 0; i < n; i++) {
-      const child = fork(script, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(script, [], { env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       children.push(child);
       const who = `child ${i} (pid ${child.pid})`;
       child.on('message', (msg) => {

@@ -10,7 +10,10 @@ const os = require('node:os');
 const { parseArgs } = require('node:util');
 const lib = require('./lib.js');
 
+const FLOOR = require('./disk-floor.js');
+
 const SCENARIOS = [
+  FLOOR,
   require('./loop-registry.js'),
   require('./queue-tailer.js'),
   require('./executor-events.js'),
@@ -62,10 +65,15 @@ async function main() {
   };
   if (!values.json) console.log(`node ${report.node}, ${report.platform}, ${report.cpus} CPUs, tmpdir ${report.tmpdir}`);
   let failed = false;
-  for (const scenario of selected) {
+  // The floor runs first and, when anything else runs, last again: every
+  // ratio is read against floors measured in the same run.
+  const order = selected.includes(FLOOR) && selected.length > 1 ? [...selected, FLOOR] : selected;
+  // Shared by the scenarios: the floors measured, and the sweeps to set beside them.
+  const context = { timeoutMs, floors: [], sweeps: [] };
+  for (const scenario of order) {
     const began = Date.now();
     try {
-      const tables = await scenario.run(values, { timeoutMs });
+      const tables = await scenario.run(values, context);
       report.scenarios.push({ name: scenario.name, ok: true, seconds: (Date.now() - began) / 1000, tables });
       if (!values.json) for (const t of tables) lib.printTable(`[${scenario.name}] ${t.title}`, t.rows);
     } catch (err) {
@@ -74,8 +82,30 @@ async function main() {
       process.stderr.write(`\n[${scenario.name}] FAILED: ${err.stack || err}\n`);
     }
   }
+  const ratios = floorRatios(context);
+  if (ratios.length) {
+    report.floorRatios = ratios;
+    if (!values.json) lib.printTable('[disk-floor] Each sweep against the floors measured first and last in this run', ratios);
+  }
   if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   return failed ? 1 : 0;
+}
+
+/** One row per sweep: its time beside the floors of as many sessions, as ratios. */
+function floorRatios({ floors, sweeps }) {
+  return sweeps.map((sweep) => {
+    const row = { case: sweep.case, 'sweep ms': sweep.ms };
+    const same = floors.filter((f) => f.sessions === sweep.sessions);
+    ['first', 'last'].forEach((when, i) => {
+      const floor = same[i === 0 ? 0 : same.length - 1];
+      const measured = floor && (i === 0 || same.length > 1);
+      row[`floor ms (${when})`] = measured ? floor.bestMs : '';
+      row[`× floor (${when})`] = measured ? FLOOR.ratio(sweep.ms, floor.bestMs) : '';
+    });
+    const worst = Math.max(...same.map((f) => FLOOR.ratio(sweep.ms, f.bestMs)));
+    row.target = same.length ? lib.target(worst <= sweep.targetRatio, `≤ ${sweep.targetRatio}× floor`) : `no floor of ${sweep.sessions} sessions`;
+    return row;
+  });
 }
 
 main().then(

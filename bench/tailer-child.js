@@ -17,11 +17,40 @@ async function until(check, what, ms = 60000) {
   }
 }
 
+/** Inotify watches this process holds (Linux: `inotify wd:` lines of /proc/self/fdinfo); null elsewhere. */
+function inotifyWatches() {
+  let fds;
+  try {
+    fds = fs.readdirSync('/proc/self/fdinfo');
+  } catch {
+    return null;
+  }
+  let watches = 0;
+  for (const fd of fds) {
+    try {
+      watches += (fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').match(/^inotify wd:/gm) || []).length;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return watches;
+}
+
+/** The kernel's limit on inotify watches per user; null where there is none to read. */
+function maxUserWatches() {
+  try {
+    return Number(fs.readFileSync('/proc/sys/fs/inotify/max_user_watches', 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
 const tasks = {
   async tail({ root, url, idleSeconds }, { startQueueTailer }) {
     const start = process.hrtime.bigint();
     const tailer = await startQueueTailer({ aiwgServeUrl: url, watchDir: root });
     const ready = process.hrtime.bigint();
+    const watches = inotifyWatches();
     fs.writeFileSync(path.join(root, 'started'), '');
     let idleCpuUs = null;
     if (idleSeconds) {
@@ -32,7 +61,7 @@ const tasks = {
     }
     await until(() => fs.existsSync(path.join(root, 'stop')), 'the stop file');
     await tailer.stop();
-    return { start, ready, idleCpuUs, maxRssKb: process.resourceUsage().maxRSS };
+    return { start, ready, idleCpuUs, watches, maxRssKb: process.resourceUsage().maxRSS };
   },
 };
 
@@ -72,4 +101,4 @@ async function withTailer(root, url, timeoutMs, during, idleSeconds = 0) {
   return { result, value };
 }
 
-module.exports = { until, withTailer, mission, missionId, writeSession };
+module.exports = { until, withTailer, mission, missionId, writeSession, maxUserWatches };
