@@ -60,7 +60,17 @@ describe('another process appends missions while the bridge writes back (§9.5)'
         const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
         return doc.missions.length === COUNT && doc.missions.every((m) => m.status !== 'queued') && doc;
       };
-      const doc = await waitFor(() => { try { return settled(); } catch { return false; } }, 30_000, 'every mission settled');
+      const doc = await waitFor(() => { try { return settled(); } catch { return false; } }, 30_000, 'every mission settled').catch((err) => {
+        // Say what was left: missions lost from the file, or still queued.
+        const now = JSON.parse(fs.readFileSync(file, 'utf8')).missions;
+        const inFile = new Set(now.map((m) => m.id));
+        const lost = ids.filter((id) => !inFile.has(id));
+        const queued = now.filter((m) => m.status === 'queued').map((m) => m.id);
+        const posted = new Set(serve.requests.map((r) => JSON.parse(r.body).mission_id));
+        const tail = logs.slice(-20).map((l) => `${l.msg} ${JSON.stringify(l.meta)}`);
+        err.message += `; ${now.length} in the file; lost: ${lost.join(', ') || 'none'}; still queued: ${queued.map((id) => `${id}${posted.has(id) ? ' (POSTed)' : ''}`).join(', ') || 'none'}; last log lines:\n${tail.join('\n')}`;
+        throw err;
+      });
 
       assert.deepEqual(doc.missions.map((m) => m.id).sort(), [...ids].sort(), 'every appended mission is in the file');
       const posts = new Map();
