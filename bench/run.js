@@ -15,6 +15,7 @@ const FLOOR = require('./disk-floor.js');
 const SCENARIOS = [
   FLOOR,
   require('./loop-registry.js'),
+  require('./registry-calls.js'),
   require('./queue-tailer.js'),
   require('./executor-events.js'),
 ];
