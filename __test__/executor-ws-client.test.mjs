@@ -1322,14 +1322,30 @@ describe('startExecutorWS with an injected WebSocketImpl (§5)', { timeout: 1000
   });
 });
 
+/** The most the kernel may buffer on a loopback connection (receive + send side), where it says. */
+function socketBufferMax() {
+  const max = (file) => {
+    try {
+      return Number(fs.readFileSync(file, 'utf8').trim().split(/\s+/)[2]) || 0;
+    } catch {
+      return 0;
+    }
+  };
+  return max('/proc/sys/net/ipv4/tcp_rmem') + max('/proc/sys/net/ipv4/tcp_wmem');
+}
+
 // ---------------------------------------------------------------------------
 // The bounded queue between socket and consumer (issue 12), through the
 // internal flow hook (not public API; see js/executor-ws-client.js).
 
 describe('backpressure: the flow hook and the one bounded queue (issue 12)', { timeout: 30000 }, () => {
   const FLOW = Symbol.for('@aiwg/mc-native/executor-ws:flow');
-  const FRAMES = 1500;
-  const PAD = 'x'.repeat(8 * 1024); // 1500 × 8 KiB: more than the loopback buffers hold
+  const PAD = 'x'.repeat(8 * 1024);
+  // More than the loopback socket buffers can ever hold, so a reader that
+  // stops leaves the rest in the server's buffer: on Linux the kernel may
+  // grow a receive buffer to tcp_rmem's maximum (32 MiB by default), with
+  // tcp_wmem's maximum on the sending side.
+  const FRAMES = Math.max(1500, Math.ceil((socketBufferMax() + 8 * 1024 * 1024) / PAD.length));
   const flood = (conn) => {
     for (let n = 0; n < FRAMES; n += 1) conn.ws.send(JSON.stringify({ event: 'mission.progress', n, pad: PAD }));
   };
