@@ -46,8 +46,8 @@ impl Bridge {
                 false
             }
         };
-        if !deferred {
-            self.scanner.release(&job.key);
+        if !deferred && self.scanner.release(&job.key) {
+            self.examine_later(job.path.clone(), 0.0);
         }
     }
 

@@ -113,9 +113,12 @@ impl Bridge {
             );
             let written = self.writeback.submit(&self.tasks, path, update);
             let bridge = Arc::clone(self);
+            let path = path.to_path_buf();
             self.spawn(async move {
                 let _ = written.await;
-                bridge.scanner.release(&key);
+                if bridge.scanner.release(&key) {
+                    bridge.examine_later(path, 0.0);
+                }
             });
         }
         // §9.1: missions an executor holds are followed again after a restart.

@@ -42,6 +42,10 @@ pub(super) struct Scanner {
     seq: AtomicU64,
     /// Keys queued, in flight or waiting for a retry.
     claimed: Mutex<HashSet<String>>,
+    /// Claimed keys whose mission was seen reverted (back to `queued` as it
+    /// was before its dispatch) while claimed: their session is examined
+    /// again once the claim is released, or the revert would go unseen.
+    reverted_while_claimed: Mutex<HashSet<String>>,
     /// Each session file as it was when last examined.
     seen: Mutex<HashMap<PathBuf, Fingerprint>>,
     /// Unreadable files, as they were when that was logged.
@@ -92,6 +96,7 @@ impl Scanner {
             dry_run,
             seq: AtomicU64::new(0),
             claimed: Mutex::default(),
+            reverted_while_claimed: Mutex::default(),
             seen: Mutex::default(),
             unreadable: Mutex::default(),
             invalid_logged: Mutex::default(),
@@ -199,6 +204,12 @@ impl Scanner {
             }
             let key = format!("{session_id}:{mission_id}");
             if !lock(&self.claimed).insert(key.clone()) {
+                // In flight, or its outcome being written. Another writer
+                // may already have reverted that outcome: no event may
+                // come again, so look once more when the claim is released.
+                if self.remembered.reverted(&key, mission).is_some() {
+                    lock(&self.reverted_while_claimed).insert(key);
+                }
                 continue;
             }
             if let Some(update) = self.remembered.reverted(&key, mission) {
@@ -224,9 +235,11 @@ impl Scanner {
         }
     }
 
-    /// A key may be dispatched again.
-    pub(super) fn release(&self, key: &str) {
+    /// A key may be dispatched again. `true` when its mission was seen
+    /// reverted while it was claimed: examine its session again.
+    pub(super) fn release(&self, key: &str) -> bool {
         lock(&self.claimed).remove(key);
+        lock(&self.reverted_while_claimed).remove(key)
     }
 
     /// Whether `path` differs from when it was last examined (or is new).
@@ -300,4 +313,36 @@ fn index_in(slice: &[Value], item: &Value) -> usize {
 /// A lock that a panicked holder does not poison for everyone else.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mission_control::log::Recorder;
+
+    #[test]
+    fn a_revert_seen_while_claimed_asks_for_another_look_on_release() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sessions").join("a").join("session.json");
+        let queued = json!({"id": "m-1", "objective": "x", "status": "queued"});
+        let mut doc = json!({"id": "s", "missions": [queued.clone(), {"id": "m-2", "objective": "y", "status": "queued"}]});
+        session::write_session(&path, &mut doc).expect("write");
+        let log: Logger = Arc::new(Recorder::default());
+        let scanner = Scanner::new(dir.path().to_path_buf(), "http://serve".into(), false);
+
+        let jobs = scanner.examine(&path, &log).jobs;
+        assert_eq!(jobs.len(), 2, "both queued missions claimed");
+        // m-1's outcome is on its way to the file; m-2 is still in flight.
+        let assigned = StatusUpdate {
+            mission_id: json!("m-1"),
+            status: json!("assigned"),
+            ..StatusUpdate::default()
+        };
+        scanner.remembered.remember("s:m-1", &queued, assigned);
+        // Another writer puts m-1 back as it was: seen while both are claimed.
+        assert!(scanner.examine(&path, &log).jobs.is_empty());
+        assert!(scanner.release("s:m-1"), "the revert is looked at again");
+        assert!(!scanner.release("s:m-2"), "nothing was reverted for m-2");
+        assert!(!scanner.release("s:m-1"), "asked for once");
+    }
 }

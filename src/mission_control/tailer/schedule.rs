@@ -198,7 +198,8 @@ impl Bridge {
         let (key, path) = (job.key.clone(), job.path.clone());
         self.spawn(async move {
             sleep_ms(delay, &bridge.stop).await;
-            bridge.scanner.release(&key);
+            // Examined again below in any case.
+            let _ = bridge.scanner.release(&key);
             if !bridge.stop.is_cancelled() {
                 bridge.examine(path).await;
             }
