@@ -1338,7 +1338,7 @@ function socketBufferMax() {
 // The bounded queue between socket and consumer (issue 12), through the
 // internal flow hook (not public API; see js/executor-ws-client.js).
 
-describe('backpressure: the flow hook and the one bounded queue (issue 12)', { timeout: 30000 }, () => {
+describe('backpressure: the flow hook and the one bounded queue (issue 12)', { timeout: 60_000 }, () => {
   const FLOW = Symbol.for('@aiwg/mc-native/executor-ws:flow');
   const PAD = 'x'.repeat(8 * 1024);
   // More than the loopback socket buffers can ever hold, so a reader that
@@ -1346,8 +1346,13 @@ describe('backpressure: the flow hook and the one bounded queue (issue 12)', { t
   // grow a receive buffer to tcp_rmem's maximum (32 MiB by default), with
   // tcp_wmem's maximum on the sending side.
   const FRAMES = Math.max(1500, Math.ceil((socketBufferMax() + 8 * 1024 * 1024) / PAD.length));
-  const flood = (conn) => {
-    for (let n = 0; n < FRAMES; n += 1) conn.ws.send(JSON.stringify({ event: 'mission.progress', n, pad: PAD }));
+  // Sent in slices, so the client in this same process gets its turns
+  // (its 'open', its first events) while the server is still sending.
+  const flood = async (conn) => {
+    for (let n = 0; n < FRAMES; n += 1) {
+      conn.ws.send(JSON.stringify({ event: 'mission.progress', n, pad: PAD }));
+      if (n % 256 === 255) await new Promise((r) => setImmediate(r));
+    }
   };
 
   /** A consumer that says full() after `fullAt` events, and records every n. */
@@ -1384,14 +1389,14 @@ describe('backpressure: the flow hook and the one bounded queue (issue 12)', { t
       }));
       assert.ok(c.control, 'the hook is called before startExecutorWS returns');
       assert.equal(made.length, 1, 'and the socket is still made before it returns');
-      await within(stream.ready, 3000, 'ready');
+      await within(stream.ready, 10_000, 'ready');
       await waitFor(() => made[0].isPaused, 5000, 'the client socket paused');
       await sleep(200);
       assert.equal(c.got.length, 10, 'nothing reaches onEvent while full');
       assert.ok(made[0].isPaused);
       assert.ok(serve.connections[0].ws.bufferedAmount > 0, 'the server is held back');
       c.control.room();
-      await waitFor(() => c.got.length === FRAMES, 10000, 'every event');
+      await waitFor(() => c.got.length === FRAMES, 20_000, 'every event');
       assert.ok(inOrder(c.got), 'in order');
       assert.equal(made[0].isPaused, false, 'resumed');
       assert.deepEqual(rec.lines('executor-ws:backpressure-unavailable'), []);
@@ -1429,7 +1434,7 @@ describe('backpressure: the flow hook and the one bounded queue (issue 12)', { t
       await sleep(200);
       assert.equal(c.got.length, 5, 'queued, not delivered, while full');
       c.control.room();
-      await waitFor(() => c.got.length === FRAMES, 10000, 'every event');
+      await waitFor(() => c.got.length === FRAMES, 20_000, 'every event');
       assert.ok(inOrder(c.got), 'in order');
       assert.deepEqual(rec.lines('executor-ws:backpressure-unavailable'), [{ executorId: 'ex-bp-nopause' }]);
       await stopAll(stream);
@@ -1447,14 +1452,14 @@ describe('backpressure: the flow hook and the one bounded queue (issue 12)', { t
         aiwgServeUrl: serve.url, executorId: 'ex-bp-native',
         onEvent: c.onEvent, onState: rec.onState, logger: rec.logger, [FLOW]: c.hook,
       }));
-      await within(stream.ready, 3000, 'ready');
+      await within(stream.ready, 10_000, 'ready');
       await waitFor(() => c.got.length === 10, 5000, 'the first events');
       await sleep(300);
       assert.equal(c.got.length, 10, 'nothing reaches onEvent while full');
       assert.ok(serve.connections[0].ws.bufferedAmount > 0, 'the server is held back');
       // A full consumer twice over: room(), full() again from onEvent, room().
       c.control.room();
-      await waitFor(() => c.got.length === FRAMES, 10000, 'every event');
+      await waitFor(() => c.got.length === FRAMES, 20_000, 'every event');
       assert.ok(inOrder(c.got), 'in order');
       await stopAll(stream);
     } finally {
