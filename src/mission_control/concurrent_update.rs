@@ -85,7 +85,11 @@ pub(crate) fn update<T>(
         let mut session = base.clone();
         let (write, result) = change(&mut session);
         let source = (keep_source && base_is_read).then(|| read.bytes.clone());
-        if !write {
+        // Nothing to change, and nothing carried: done. What a round before
+        // carried (another writer's change that lost its place, such as a
+        // mission appended to a file our swap had just displaced) must be
+        // written even when the change itself is a no-op by now, or it is lost.
+        if !write && base_is_read {
             return Ok(Updated::Done {
                 session,
                 source,
