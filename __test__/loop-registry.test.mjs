@@ -946,6 +946,82 @@ describe('getLoop / updateLoop', () => {
   });
 });
 
+describe('reads of files that have settled (README: reads served from memory)', () => {
+  // Files unchanged for longer than the stamp rule's 2 s are not read again
+  // while one stat shows them unchanged. Every way another process can
+  // change them must still be seen at once.
+  const SETTLE_MS = 2300;
+
+  it('sees in-place rewrites of the same size, renames, removals and bad JSON; hands out fresh copies', async () => {
+    const m = manager();
+    const { loopId } = await m.createLoop({ objective: 'settle me' });
+    const statePath = path.join(m.loopsDir, loopId, 'session-state.json');
+    const state = JSON.parse(fs.readFileSync(statePath, 'utf8'));
+    state.note = 'A';
+    const text = JSON.stringify(state, null, 2).replace('"note": "A"', '"note": "A", "__proto__": {"own": true}');
+    fs.writeFileSync(statePath, text);
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+
+    // Settled: read once, then served by stat; each call gets its own copy.
+    const first = m.getLoop(loopId);
+    const second = m.getLoop(loopId);
+    assert.equal(second.note, 'A');
+    assert.notEqual(first, second);
+    first.note = 'mutated';
+    first.iterations.push('x');
+    assert.deepEqual(m.getLoop(loopId), JSON.parse(text));
+    assert.ok(Object.hasOwn(m.getLoop(loopId), '__proto__'), 'an own __proto__ key stays an own key');
+    assert.equal(Object.getPrototypeOf(m.getLoop(loopId)), Object.prototype);
+    assert.deepEqual(Object.keys(m.getLoop(loopId)), Object.keys(JSON.parse(text)));
+    const reg = m.loadRegistry();
+    reg.active_loops.length = 0;
+    assert.equal(m.listActiveLoops().length, 1);
+
+    // In place (same inode), the same size, right after a read.
+    fs.writeFileSync(statePath, text.replace('"note": "A"', '"note": "B"'));
+    assert.equal(m.getLoop(loopId).note, 'B');
+    assert.equal(m.getLoop(loopId).note, 'B');
+    // Replaced by rename.
+    fs.writeFileSync(`${statePath}.tmp`, text.replace('"note": "A"', '"note": "C"'));
+    fs.renameSync(`${statePath}.tmp`, statePath);
+    assert.equal(m.getLoop(loopId).note, 'C');
+    // Corrupted in place.
+    fs.writeFileSync(statePath, '{"version": "1.0.0", trunc');
+    assert.throws(() => m.getLoop(loopId), msg(/^Failed to load loop state: /));
+    assert.equal(m.isLoopAlive(loopId), false);
+    // Removed.
+    fs.rmSync(statePath);
+    assert.throws(() => m.getLoop(loopId), msg(/^Loop not found: /));
+
+    // The registry, rewritten in place by another writer (as the original does).
+    const registryText = fs.readFileSync(m.registryPath, 'utf8');
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    assert.equal(m.listActiveLoops()[0].status, 'running');
+    assert.equal(m.listActiveLoops()[0].status, 'running');
+    fs.writeFileSync(m.registryPath, registryText.replace('"status": "running"', '"status": "paused!"'));
+    assert.equal(m.listActiveLoops()[0].status, 'paused!');
+    assert.equal(m.loadRegistry().active_loops[0].status, 'paused!');
+  });
+
+  it('ensureBaseDir recreates a directory removed after the base dir settled', async () => {
+    const m = manager();
+    m.ensureBaseDir();
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    m.ensureBaseDir();
+    m.loadRegistry();
+    for (const dir of [m.sharedDir, m.archiveDir, m.loopsDir]) {
+      fs.rmSync(dir, { recursive: true });
+      m.ensureBaseDir();
+      assert.ok(fs.statSync(dir).isDirectory(), `${dir} is back`);
+    }
+    // The whole base dir replaced by another one.
+    fs.rmSync(m.baseDir, { recursive: true });
+    fs.mkdirSync(m.baseDir);
+    assert.equal(m.listActiveLoops().length, 0);
+    for (const dir of [m.sharedDir, m.archiveDir, m.loopsDir]) assert.ok(fs.statSync(dir).isDirectory());
+  });
+});
+
 describe('updateLoopPid / isLoopAlive / detectCrashedLoops', () => {
   it('updateLoopPid sets currentPid in the state and pid in the registry; isLoopAlive follows', async () => {
     const m = manager();

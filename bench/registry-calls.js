@@ -20,6 +20,8 @@ const LOOPS = 4;
 const READ_TARGET = 0.7; // the reads a caller polls: well under plain JS
 const CALL_TARGET = 1.0;
 const FAST_READS = new Set(['listActiveLoops', 'getLoop', 'loadRegistry']);
+/** Longer than src/file_stamp.rs's SETTLE: the wait before the settled rows. */
+const SETTLED_MS = 2500;
 
 const options = {
   calls: { type: 'string', default: '20000', description: 'timed calls per sync registry call (registry-calls)' },
@@ -59,16 +61,21 @@ function callList(ids) {
   ];
 }
 
-/** Mean µs of `n` calls of `fn(k)` after a warm-up. */
+/** Mean µs of at least `n` calls of `fn(k)` (more, until they take 50 ms: a nanosecond call needs them), after a warm-up. */
 function meanMicros(fn, n) {
   const warm = Math.min(1000, Math.ceil(n / 10));
   let last;
   for (let k = 0; k < warm; k++) last = fn(k);
+  let done = 0;
   const start = process.hrtime.bigint();
-  for (let k = 0; k < n; k++) last = fn(k);
-  const ns = process.hrtime.bigint() - start;
+  let ns = 0n;
+  while (done < n || ns < 50_000_000n) {
+    for (let k = 0; k < n; k++) last = fn(k);
+    done += n;
+    ns = process.hrtime.bigint() - start;
+  }
   if (last === null) throw new Error('unreachable'); // keeps `last` (and the calls) live
-  return Number(ns) / 1000 / n;
+  return Number(ns) / 1000 / done;
 }
 
 /** Throw unless both implementations see the same registry and loops (so the race is fair). */
@@ -84,7 +91,16 @@ function checkSame(native, plain, ids) {
   for (const p of ['projectRoot', 'baseDir', 'registryPath', 'loopsDir', 'archiveDir', 'sharedDir', 'lockPath']) same(p, native[p], plain[p]);
 }
 
-async function perCall(calls, writeCalls, rounds) {
+/**
+ * The rows for every call, the files in `state`:
+ * - 'written': the registry and every loop's state rewritten just before
+ *   each call is timed (as while loops are being created and updated), so
+ *   every read reads;
+ * - 'settled': nothing written for longer than the stamp rule's 2 s (as a
+ *   status poller mostly sees them), so a read of an unchanged file is one
+ *   stat. Only the calls that write nothing.
+ */
+async function perCall(calls, writeCalls, rounds, state) {
   const { ExternalMultiLoopStateManager } = require(lib.PACKAGE);
   return lib.withTempDir('registry-calls', async (root) => {
     const native = new ExternalMultiLoopStateManager(root);
@@ -98,23 +114,41 @@ async function perCall(calls, writeCalls, rounds) {
       state: path.join(native.loopsDir, ids[0], 'session-state.json'),
       lock: native.lockPath,
     };
+    // releaseLock's case: a lock file naming another loop, which it reads and leaves.
+    const lockFile = () =>
+      fs.writeFileSync(files.lock, JSON.stringify({ pid: process.pid, loopId: 'bench-other-loop', timestamp: Date.now(), leaseExpiry: Date.now() + 30000, fencingToken: 1 }));
+    const rewrite = () => {
+      plain.saveRegistry(plain.loadRegistry());
+      for (const id of ids) plain.updateLoop(id, {});
+    };
+    const list = callList(ids).filter((c) => state === 'written' || !c.writes);
+    if (state === 'settled') {
+      lockFile();
+      await new Promise((resolve) => setTimeout(resolve, SETTLED_MS));
+    }
     const rows = [];
-    for (const c of callList(ids)) {
-      const n = c.writes ? writeCalls : calls;
-      // releaseLock's case: a lock file naming another loop, which it reads and leaves.
-      if (c.floor === 'lock') {
-        fs.writeFileSync(files.lock, JSON.stringify({ pid: process.pid, loopId: 'bench-other-loop', timestamp: Date.now(), leaseExpiry: Date.now() + 30000, fencingToken: 1 }));
-      }
-      try {
+    try {
+      for (const c of list) {
+        const n = c.writes ? writeCalls : calls;
         let best = { native: Infinity, plain: Infinity, floor: Infinity };
         for (let r = 0; r < rounds; r++) {
           for (const [key, mgr] of [['native', native], ['plain', plain]]) {
+            if (state === 'written') {
+              rewrite();
+              if (c.floor === 'lock') lockFile();
+            }
             const extra = c.prepare ? c.prepare(mgr) : undefined;
-            best[key] = Math.min(best[key], meanMicros((k) => c.run(mgr, k, extra), n));
+            try {
+              best[key] = Math.min(best[key], meanMicros((k) => c.run(mgr, k, extra), n));
+            } finally {
+              if (state === 'written' && c.floor === 'lock') fs.rmSync(files.lock, { force: true });
+            }
           }
           if (c.floor) {
             const file = files[c.floor];
+            if (state === 'written' && c.floor === 'lock') lockFile();
             best.floor = Math.min(best.floor, meanMicros(() => JSON.parse(fs.readFileSync(file, 'utf8')), n));
+            if (state === 'written' && c.floor === 'lock') fs.rmSync(files.lock, { force: true });
           }
         }
         const ratio = best.native / best.plain;
@@ -127,9 +161,9 @@ async function perCall(calls, writeCalls, rounds) {
           'native × JS': ratio,
           target: lib.target(ratio <= limit, `≤ ${limit.toFixed(1)}×`),
         });
-      } finally {
-        if (c.floor === 'lock') fs.rmSync(files.lock, { force: true });
       }
+    } finally {
+      fs.rmSync(files.lock, { force: true });
     }
     // Both left the registry as they found it: 4 loops, all running.
     if (native.listActiveLoops().filter((l) => l.status === 'running').length !== LOOPS) {
@@ -143,13 +177,10 @@ async function run(values) {
   const calls = lib.positiveInt('calls', values.calls);
   const writeCalls = lib.positiveInt('write-calls', values['write-calls']);
   const rounds = lib.positiveInt('call-rounds', values['call-rounds']);
+  const what = `${LOOPS} loops registered, ${lib.dirLabel(os.tmpdir())}: mean of ≥ ${calls} calls (writes ${writeCalls}), best of ${rounds} turns; floor = readFileSync + JSON.parse of the file read`;
   return [
-    {
-      title:
-        `Registry sync calls, ${LOOPS} loops registered, ${lib.dirLabel(os.tmpdir())}: mean of ${calls} calls ` +
-        `(writes ${writeCalls}), best of ${rounds} turns; floor = readFileSync + JSON.parse of the file read`,
-      rows: await perCall(calls, writeCalls, rounds),
-    },
+    { title: `Registry sync calls, files just written (every read reads), ${what}`, rows: await perCall(calls, writeCalls, rounds, 'written') },
+    { title: `Registry sync calls, files settled (unchanged > 2 s: a read is one stat), ${what}`, rows: await perCall(calls, writeCalls, rounds, 'settled') },
   ];
 }
 

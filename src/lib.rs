@@ -12,6 +12,7 @@ mod atomic_write;
 mod backoff;
 mod clock;
 mod error;
+mod file_stamp;
 mod fs_events;
 mod js_json;
 mod loop_registry;

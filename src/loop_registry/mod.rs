@@ -18,8 +18,10 @@ pub(crate) use loops::{check_loop_id, LOOP_SUBDIRS, STATE_FILE};
 
 use crate::atomic_write::{self, Durability};
 use crate::error::{IoContext, Result};
+use crate::file_stamp::{self, ReadCache, Stamp};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// Registry and loop-state files are replaced atomically (a reader or a
 /// killed process never sees a torn file) but not fsynced, as the original
@@ -34,6 +36,7 @@ pub(crate) struct LoopRegistry {
     pub base_dir: PathBuf,
     pub loops_dir: PathBuf,
     pub archive_dir: PathBuf,
+    shared_dir: PathBuf,
     lock: RegistryLock,
 }
 
@@ -44,9 +47,30 @@ impl LoopRegistry {
         LoopRegistry {
             loops_dir: base_dir.join("loops"),
             archive_dir: base_dir.join("archive"),
+            shared_dir: base_dir.join("shared"),
             lock: RegistryLock::new(lock_path),
             base_dir,
         }
+    }
+
+    /// Whether the base dir and its `loops`, `archive` and `shared`
+    /// directories are there. `reads` remembers the base dir's stamp once
+    /// they have been found there, so while no entry of the base dir is
+    /// added, removed or renamed one stat answers.
+    pub(crate) fn base_dir_present(&self, reads: &ReadCache) -> bool {
+        if reads.unchanged(&self.base_dir) {
+            return true;
+        }
+        let taken = SystemTime::now();
+        let Some(stamp) = Stamp::at(&self.base_dir) else {
+            return false;
+        };
+        let subdirs = [&self.loops_dir, &self.archive_dir, &self.shared_dir];
+        if !subdirs.iter().all(|dir| file_stamp::exists(dir)) {
+            return false;
+        }
+        reads.remember_if_settled(&self.base_dir, stamp, taken);
+        true
     }
 
     pub(crate) fn lock(&self) -> &RegistryLock {

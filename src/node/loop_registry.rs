@@ -4,6 +4,8 @@
 
 use super::{blocking, js_error};
 use crate::loop_registry::{self, LoopRegistry, LoopTag};
+use crate::file_stamp::{self, ReadCache};
+use napi::bindgen_prelude::{Either3, Null, Undefined};
 use napi_derive::napi;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +13,8 @@ use std::sync::Arc;
 #[napi(js_name = "LoopRegistry")]
 pub struct JsLoopRegistry {
     inner: Arc<LoopRegistry>,
+    /// The files the JS side read, by stamp (its parsed copies are kept there).
+    reads: ReadCache,
 }
 
 /// The caller's `JSON.stringify(loopId)` (absent for `undefined`).
@@ -39,7 +43,32 @@ impl JsLoopRegistry {
                 PathBuf::from(base_dir),
                 PathBuf::from(lock_path),
             )),
+            reads: ReadCache::default(),
         }
+    }
+
+    /// The text of `path`; `undefined` when it is unchanged since this
+    /// registry last read it (settled, see `file_stamp`), so the caller's
+    /// parse of that text still stands; `null` when it cannot be read here
+    /// and the caller reads it the way `fs` does.
+    #[napi(catch_unwind)]
+    pub fn read_text(&self, path: String) -> Either3<String, Null, Undefined> {
+        match self.reads.read(Path::new(&path)) {
+            file_stamp::Read::Text(text) => Either3::A(text),
+            file_stamp::Read::Unreadable => Either3::B(Null),
+            file_stamp::Read::Unchanged => Either3::C(()),
+        }
+    }
+
+    /// `ensureBaseDir`'s check: whether the base dir and its `loops`,
+    /// `archive` and `shared` directories are all there. One stat when the
+    /// base dir is unchanged since they were last found there (no entry in
+    /// it added, removed or renamed); otherwise a stat and three existence
+    /// checks, as many calls as the original's. `false` leaves the creating
+    /// to the caller, which does it with `fs` to fail as the original does.
+    #[napi(catch_unwind)]
+    pub fn base_dir_present(&self) -> bool {
+        self.inner.base_dir_present(&self.reads)
     }
 
     /// The public `acquireLock` from JS thread `realm`; resolves to the fencing token.
