@@ -3,8 +3,9 @@
 //! in the order it was queued, on tokio's blocking pool. Every writer in this
 //! process goes through it, so their read-modify-writes never interleave.
 //!
-//! Which queue a job belongs to depends on the file's canonical path, and
-//! resolving it is file-system work (`canonicalize`). It must not run on the
+//! Which queue a job belongs to depends on which file the path names,
+//! and finding that out is file-system work (a `stat` of its directory). It
+//! must not run on the
 //! caller's thread (for `applyStatusUpdate` that is the JS main thread), yet
 //! the order of [`enqueue_job`] calls must hold however the path is spelled.
 //! So [`enqueue_job`] only pushes `(path, job)` onto one channel, in call
@@ -24,7 +25,23 @@ use tokio::sync::oneshot;
 type Job = Box<dyn FnOnce() + Send>;
 
 /// Jobs waiting for one session file, in the order they were submitted.
-type Jobs = HashMap<PathBuf, VecDeque<Job>>;
+type Jobs = HashMap<QueueKey, VecDeque<Job>>;
+
+/// Which file a queue is for, however the caller spelled its path.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum QueueKey {
+    /// The file `name` in the directory with this device and inode: one
+    /// `stat` finds it, and every spelling of the directory (relative,
+    /// through `..` or a symlink) is the same directory.
+    InDir {
+        dev: u64,
+        ino: u64,
+        name: std::ffi::OsString,
+    },
+    /// The canonical path, where there are no inode numbers to go by (or
+    /// the path as given, when its directory does not exist yet).
+    Path(PathBuf),
+}
 
 /// What [`enqueue_job`] hands the router: the path as the caller spelled
 /// it, the job, and the caller's runtime (where its runner should run).
@@ -108,7 +125,7 @@ fn route(Routed { path, job, runtime }: Routed) {
 
 /// Run `key`'s queue on the caller's runtime's blocking pool, or on a
 /// thread of its own when the caller had no runtime.
-fn start_runner(key: PathBuf, runtime: Option<Handle>) {
+fn start_runner(key: QueueKey, runtime: Option<Handle>) {
     let runner = Runner(Some(key));
     match runtime {
         // A runtime shutting down drops the closure unrun: `Runner`'s drop
@@ -119,7 +136,7 @@ fn start_runner(key: PathBuf, runtime: Option<Handle>) {
 }
 
 /// A queue's runner; one that is dropped without having run gets a thread.
-struct Runner(Option<PathBuf>);
+struct Runner(Option<QueueKey>);
 
 impl Runner {
     fn run(mut self) {
@@ -144,22 +161,29 @@ impl Drop for Runner {
     }
 }
 
-/// One queue per file, however the caller spelled its path: the directory
-/// is resolved (`mc/sessions/a/session.json` and its absolute form share a
-/// queue). A directory that does not exist yet keeps the path as given.
-/// File-system work: runs on the router thread.
-fn queue_key(path: PathBuf) -> PathBuf {
-    match (
-        path.parent().filter(|p| !p.as_os_str().is_empty()),
-        path.file_name(),
-    ) {
-        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
-            .map(|d| d.join(name))
-            .unwrap_or(path),
-        _ => std::fs::canonicalize(".")
-            .map(|d| d.join(&path))
-            .unwrap_or(path),
+/// One queue per file, however the caller spelled its path
+/// (`mc/sessions/a/session.json` and its absolute form share a queue). A
+/// directory that does not exist yet keeps the path as given. File-system
+/// work: runs on the router thread.
+fn queue_key(path: PathBuf) -> QueueKey {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    #[cfg(unix)]
+    if let Some(name) = path.file_name() {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::metadata(dir.unwrap_or(Path::new("."))) {
+            return QueueKey::InDir {
+                dev: meta.dev(),
+                ino: meta.ino(),
+                name: name.to_os_string(),
+            };
+        }
+        return QueueKey::Path(path);
     }
+    let resolved = match (dir, path.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir).map(|d| d.join(name)),
+        _ => std::fs::canonicalize(".").map(|d| d.join(&path)),
+    };
+    QueueKey::Path(resolved.unwrap_or(path))
 }
 
 /// A job that runs after everything queued for `path` so far.
@@ -171,9 +195,9 @@ pub(crate) fn flush(path: PathBuf) -> oneshot::Receiver<()> {
     rx
 }
 
-/// Run the jobs of `path` until there are none; the path is in the map
+/// Run the jobs of `key` until there are none; the key is in the map
 /// exactly while this runs.
-fn run_jobs(path: &Path) {
+fn run_jobs(path: &QueueKey) {
     loop {
         let job = {
             let mut pending = jobs()
