@@ -45,6 +45,7 @@ pub(crate) struct Stamp {
 impl Stamp {
     /// The stamp of `meta`; `None` where the platform has no ctime.
     #[cfg(unix)]
+    #[allow(clippy::unnecessary_wraps)] // `None` on the platforms without a ctime
     pub(crate) fn of(meta: &fs::Metadata) -> Option<Stamp> {
         use std::os::unix::fs::MetadataExt;
         Some(Stamp {
@@ -343,7 +344,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = ReadCache::default();
         for size in [0, 1, 4095, 4096, 70_000, 1 << 20] {
-            let text: String = (0..size).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            let text: String = (0..size)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
             let path = settled_file(dir.path(), &format!("f{size}"), &text);
             assert_eq!(cache.read(&path), Read::Text(text), "size {size}");
         }

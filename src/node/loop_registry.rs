@@ -3,8 +3,8 @@
 //! builds every document with `JSON.parse` / `JSON.stringify` and calls these.
 
 use super::{blocking, js_error};
-use crate::loop_registry::{self, LoopRegistry, LoopTag};
 use crate::file_stamp::{self, ReadCache};
+use crate::loop_registry::{self, LoopRegistry, LoopTag};
 use napi::bindgen_prelude::{Either3, Null, Undefined};
 use napi_derive::napi;
 use std::path::{Path, PathBuf};

@@ -8,7 +8,9 @@
 //! Dispatches of one session from one tailer share its claim (a count), so
 //! `maxInflight` works within a session as well as across sessions.
 
+use crate::mission_control::session::{self, Unreadable};
 use crate::mission_control::sidecar::{open_no_follow, sidecar};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
@@ -17,8 +19,20 @@ use std::sync::{Arc, Mutex};
 /// The session claims one tailer holds.
 #[derive(Default)]
 pub(super) struct Claims {
-    /// The claims held, with how many dispatches use each.
-    held: Mutex<HashMap<PathBuf, (File, usize)>>,
+    /// The claims held, by session file.
+    held: Mutex<HashMap<PathBuf, Held>>,
+}
+
+/// One claimed session.
+struct Held {
+    /// The locked `.claim` file (closing it releases the lock).
+    _file: File,
+    /// How many dispatches use the claim.
+    users: usize,
+    /// The bytes a dispatch re-read last, parsed: the next re-read that
+    /// finds the same bytes need not parse them again (a sweep re-reads a
+    /// session once per mission).
+    last_read: Option<(Vec<u8>, Arc<Value>)>,
 }
 
 /// A session claimed for one dispatch; released with the last one.
@@ -38,8 +52,8 @@ impl Claims {
             .held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, users)) = held.get_mut(path) {
-            *users += 1;
+        if let Some(claimed) = held.get_mut(path) {
+            claimed.users += 1;
             return Some(self.claim(Some(path)));
         }
         let Ok(file) = open_no_follow(&sidecar(path, "claim")) else {
@@ -47,7 +61,14 @@ impl Claims {
         };
         match file.try_lock() {
             Ok(()) => {
-                held.insert(path.to_path_buf(), (file, 1));
+                held.insert(
+                    path.to_path_buf(),
+                    Held {
+                        _file: file,
+                        users: 1,
+                        last_read: None,
+                    },
+                );
                 Some(self.claim(Some(path)))
             }
             Err(TryLockError::WouldBlock) => None,
@@ -65,6 +86,37 @@ impl Claims {
     }
 }
 
+impl Claim {
+    /// The session file at `session_path` as it is now, parsed; its read
+    /// error when it cannot be read. The bytes are always read; they are
+    /// parsed only when they differ from what the last re-read under this
+    /// claim found.
+    pub(super) fn reread(&self, session_path: &Path) -> Result<Arc<Value>, Unreadable> {
+        let bytes = session::read_capped(&session::open_session(session_path)?)?;
+        let Some(path) = &self.path else {
+            return session::parse_session(&bytes).map(Arc::new);
+        };
+        let lock = || {
+            self.claims
+                .held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((_, parsed)) = lock()
+            .get(path)
+            .and_then(|claimed| claimed.last_read.as_ref())
+            .filter(|(seen, _)| *seen == bytes)
+        {
+            return Ok(Arc::clone(parsed));
+        }
+        let parsed = Arc::new(session::parse_session(&bytes)?);
+        if let Some(claimed) = lock().get_mut(path) {
+            claimed.last_read = Some((bytes, Arc::clone(&parsed)));
+        }
+        Ok(parsed)
+    }
+}
+
 impl Drop for Claim {
     fn drop(&mut self) {
         let Some(path) = &self.path else { return };
@@ -73,9 +125,9 @@ impl Drop for Claim {
             .held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, users)) = held.get_mut(path) {
-            *users -= 1;
-            if *users == 0 {
+        if let Some(claimed) = held.get_mut(path) {
+            claimed.users -= 1;
+            if claimed.users == 0 {
                 // Closing the file releases the lock.
                 held.remove(path);
             }
@@ -99,6 +151,30 @@ mod tests {
         assert!(theirs.try_claim(&path).is_none(), "released too early");
         drop(second);
         assert!(theirs.try_claim(&path).is_some(), "not released");
+    }
+
+    #[test]
+    fn a_reread_sees_every_change_to_the_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("session.json");
+        std::fs::write(&path, r#"{"missions":[{"id":"a","status":"queued"}]}"#).expect("write");
+        let claims = Arc::new(Claims::default());
+        let first = claims.try_claim(&path).expect("claimed");
+        let second = claims.try_claim(&path).expect("shared");
+        let one = first.reread(&path).expect("read");
+        let two = second.reread(&path).expect("read");
+        assert!(
+            Arc::ptr_eq(&one, &two),
+            "the same bytes are not parsed again"
+        );
+        // The same length, in place: seen.
+        std::fs::write(&path, r#"{"missions":[{"id":"a","status":"paused"}]}"#).expect("write");
+        assert_eq!(
+            first.reread(&path).expect("read")["missions"][0]["status"],
+            "paused"
+        );
+        std::fs::remove_file(&path).expect("rm");
+        assert!(matches!(second.reread(&path), Err(Unreadable::Missing)));
     }
 
     #[test]

@@ -73,6 +73,8 @@ impl Bridge {
                 return Ok(false);
             }
         };
+        // Its outcome is on the way: the session's next write waits for it.
+        let mut expected = Some(self.writeback.expect(&job.path));
         let payload =
             session::build_dispatch_payload(&mission, &Value::from(job.session_id.clone()));
         let outcome = dispatch_mission(
@@ -91,6 +93,7 @@ impl Bridge {
         let decision = decide(&outcome, &job.mission_id, &job.session_id, &now_iso());
         if let Some(update) = decision.update {
             let pending = self.submit_outcome(job, &mission, update);
+            expected.take();
             // Follow the executor now: an event it sends right away queues
             // behind the `assigned` write, so its guard sees `assigned`.
             if let (Some(mission_id), Some(executor_id)) =
@@ -101,6 +104,7 @@ impl Bridge {
             written(pending).await?;
             self.schedule.settled(&job.key);
         }
+        drop(expected);
         let (msg, meta) = decision.log;
         self.log.log(msg, meta);
         journal::append(&job.path, decision.journal);
@@ -119,9 +123,9 @@ impl Bridge {
         let claims = Arc::clone(&self.claims);
         tokio::task::spawn_blocking(move || {
             let claim = claims.try_claim(&path)?;
-            let session = session::load_session(&path).ok();
+            let session = claim.reread(&path).ok();
             let mission = session
-                .as_ref()
+                .as_deref()
                 .map(session::missions)
                 .and_then(|ms| ms.iter().find(|m| m.get("id") == Some(&mission_id)));
             let status = mission.and_then(|m| m.get("status")).cloned();

@@ -43,14 +43,65 @@ async fn apply_retrying(
 /// millisecond on every single event.
 const GATHER_TURNS: usize = 4;
 
+/// How long a batch waits at most for outcomes still expected for its file
+/// (see [`Writeback::expect`]) before it is written anyway.
+const GATHER_MAX: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// The write-back queues, one per session file with updates waiting.
 #[derive(Default)]
 pub(super) struct Writeback {
     /// A path is in the map while its writer task runs.
     pending: Mutex<HashMap<PathBuf, Pending>>,
+    /// Dispatches under way whose outcome will be written to the path: a
+    /// batch waits for them (up to [`GATHER_MAX`]), so the ten missions of
+    /// a session dispatched together are one durable write, not several.
+    expected: Arc<Mutex<HashMap<PathBuf, usize>>>,
+}
+
+/// An outcome on its way to a session file; dropped once it is submitted
+/// (or the dispatch ends without one).
+pub(super) struct Expected {
+    expected: Arc<Mutex<HashMap<PathBuf, usize>>>,
+    path: PathBuf,
+}
+
+impl Drop for Expected {
+    fn drop(&mut self) {
+        let mut expected = self
+            .expected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = expected.get_mut(&self.path) {
+            *count -= 1;
+            if *count == 0 {
+                expected.remove(&self.path);
+            }
+        }
+    }
 }
 
 impl Writeback {
+    /// Say that a dispatch whose outcome goes to `path` is under way.
+    pub(super) fn expect(&self, path: &Path) -> Expected {
+        *self
+            .expected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(path.to_path_buf())
+            .or_default() += 1;
+        Expected {
+            expected: Arc::clone(&self.expected),
+            path: path.to_path_buf(),
+        }
+    }
+
+    fn expecting(&self, path: &Path) -> bool {
+        self.expected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains_key(path)
+    }
+
     /// Queue `update` for `path`; the receiver says what became of it.
     pub(super) fn submit(
         self: &Arc<Self>,
@@ -82,6 +133,10 @@ impl Writeback {
             // next batch gathers anyway).
             for _ in 0..GATHER_TURNS {
                 tokio::task::yield_now().await;
+            }
+            let gathering = std::time::Instant::now();
+            while self.expecting(&path) && gathering.elapsed() < GATHER_MAX {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             }
             let batch = {
                 let mut pending = self
