@@ -90,7 +90,7 @@ impl Stamp {
 pub(crate) fn trusted_filesystem(path: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
     // statfs(2) f_type values (linux/magic.h).
-    const TRUSTED: [i64; 9] = [
+    const TRUSTED: [u64; 9] = [
         0xEF53,      // ext2, ext3, ext4
         0x5846_5342, // xfs
         0x9123_683E, // btrfs
@@ -113,8 +113,15 @@ pub(crate) fn trusted_filesystem(path: &Path) -> bool {
     }
     // SAFETY: statfs returned 0, so it filled `out`.
     let kind = unsafe { out.assume_init() }.f_type;
-    #[allow(clippy::unnecessary_cast, clippy::cast_lossless)] // f_type's width differs by libc
-    TRUSTED.contains(&(kind as i64))
+    // f_type is signed or not, 32 or 64 bits wide, by libc and arch; the
+    // magic numbers are 32-bit.
+    #[allow(
+        clippy::unnecessary_cast,
+        clippy::cast_lossless,
+        clippy::cast_possible_wrap
+    )]
+    let kind = (kind as u64) & 0xFFFF_FFFF;
+    TRUSTED.contains(&kind)
 }
 
 /// Whether stamps of files under `path` can be trusted: APFS or HFS+.

@@ -14,7 +14,7 @@
 //! queue that was idle.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
@@ -33,6 +33,7 @@ enum QueueKey {
     /// The file `name` in the directory with this device and inode: one
     /// `stat` finds it, and every spelling of the directory (relative,
     /// through `..` or a symlink) is the same directory.
+    #[cfg(unix)]
     InDir {
         dev: u64,
         ino: u64,
@@ -170,7 +171,7 @@ fn queue_key(path: PathBuf) -> QueueKey {
     #[cfg(unix)]
     if let Some(name) = path.file_name() {
         use std::os::unix::fs::MetadataExt;
-        if let Ok(meta) = std::fs::metadata(dir.unwrap_or(Path::new("."))) {
+        if let Ok(meta) = std::fs::metadata(dir.unwrap_or(std::path::Path::new("."))) {
             return QueueKey::InDir {
                 dev: meta.dev(),
                 ino: meta.ino(),
