@@ -84,11 +84,23 @@ impl Stamp {
     }
 }
 
+/// `statfs(2)` of the filesystem `path` is on.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+fn statfs(path: &Path) -> Option<libc::statfs> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut out = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `c_path` is a NUL-terminated path and `out` is writable
+    // storage for one `statfs`, which the call fills when it returns 0.
+    let rc = unsafe { libc::statfs(c_path.as_ptr(), out.as_mut_ptr()) };
+    // SAFETY: statfs returned 0, so it filled `out`.
+    (rc == 0).then(|| unsafe { out.assume_init() })
+}
+
 /// Whether stamps of files under `path` can be trusted: a local filesystem
 /// whose times this kernel keeps.
 #[cfg(target_os = "linux")]
 pub(crate) fn trusted_filesystem(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
     // statfs(2) f_type values (linux/magic.h).
     const TRUSTED: [u64; 9] = [
         0xEF53,      // ext2, ext3, ext4
@@ -101,18 +113,9 @@ pub(crate) fn trusted_filesystem(path: &Path) -> bool {
         0x794C_7630, // overlayfs (containers)
         0x8584_58F6, // ramfs
     ];
-    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+    let Some(kind) = statfs(path).map(|out| out.f_type) else {
         return false;
     };
-    let mut out = std::mem::MaybeUninit::<libc::statfs>::uninit();
-    // SAFETY: `c_path` is a NUL-terminated path and `out` is writable
-    // storage for one `statfs`, which the call fills when it returns 0.
-    let rc = unsafe { libc::statfs(c_path.as_ptr(), out.as_mut_ptr()) };
-    if rc != 0 {
-        return false;
-    }
-    // SAFETY: statfs returned 0, so it filled `out`.
-    let kind = unsafe { out.assume_init() }.f_type;
     // f_type is signed or not, 32 or 64 bits wide, by libc and arch; the
     // magic numbers are 32-bit.
     #[allow(
@@ -127,18 +130,9 @@ pub(crate) fn trusted_filesystem(path: &Path) -> bool {
 /// Whether stamps of files under `path` can be trusted: APFS or HFS+.
 #[cfg(target_os = "macos")]
 pub(crate) fn trusted_filesystem(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+    let Some(out) = statfs(path) else {
         return false;
     };
-    let mut out = std::mem::MaybeUninit::<libc::statfs>::uninit();
-    // SAFETY: as for Linux: a NUL-terminated path and storage for one statfs.
-    let rc = unsafe { libc::statfs(c_path.as_ptr(), out.as_mut_ptr()) };
-    if rc != 0 {
-        return false;
-    }
-    // SAFETY: statfs returned 0, so it filled `out`.
-    let out = unsafe { out.assume_init() };
     // SAFETY: f_fstypename is a NUL-terminated name the kernel wrote.
     let name = unsafe { std::ffi::CStr::from_ptr(out.f_fstypename.as_ptr()) };
     matches!(name.to_bytes(), b"apfs" | b"hfs")
