@@ -192,32 +192,43 @@ class ExternalMultiLoopStateManager {
   }
 
   /**
-   * `JSON.parse` of `file`'s text as `readJson` gives it, read natively.
-   * A file unchanged since this manager last read it (as its stamp shows
-   * once the file has settled, see src/file_stamp.rs) is not read or parsed
-   * again: the caller gets a fresh copy of the value. `undefined` when the
-   * file cannot be read here (missing, not a regular file, not UTF-8): the
-   * caller goes the original's way, to fail as it does.
+   * `file`'s text read natively, remembered in `#texts`: the text read now;
+   * `undefined` when it is unchanged since this manager last read it (as
+   * its stamp shows once the file has settled, see src/file_stamp.rs), its
+   * text then in `#texts`; `null` when it cannot be read here (missing, not
+   * a regular file, not UTF-8, an I/O error), so the caller goes the
+   * original's way, with `fs`, to fail as it does.
+   */
+  #nativeRead(file) {
+    const text = this.#native.readText(file);
+    if (typeof text === 'string') {
+      if (this.#texts.size >= 1024) this.#texts.clear();
+      this.#texts.set(file, { text, value: undefined });
+      return text;
+    }
+    if (text === null || !this.#texts.has(file)) {
+      this.#texts.delete(file);
+      return null;
+    }
+    return undefined;
+  }
+
+  /**
+   * `JSON.parse` of `file`'s text as `readJson` gives it, read natively; an
+   * unchanged file is not read or parsed again: the caller gets a fresh
+   * copy of the value. `undefined` when `#nativeRead` says `null`.
    */
   #readCached(file, what) {
-    const text = this.#native.readText(file);
-    if (text === null) {
-      this.#texts.delete(file);
-      return undefined;
+    const text = this.#nativeRead(file);
+    if (text === null) return undefined;
+    if (text !== undefined) return parseJson(text, file, what);
+    const known = this.#texts.get(file);
+    if (known.value === undefined) known.value = parseJson(known.text, file, what);
+    try {
+      return copyJson(known.value);
+    } catch {
+      return parseJson(known.text, file, what); // nested too deep to copy by recursion
     }
-    if (text === undefined) {
-      const known = this.#texts.get(file);
-      if (known === undefined) return readJson(file, what);
-      if (known.value === undefined) known.value = parseJson(known.text, file, what);
-      try {
-        return copyJson(known.value);
-      } catch {
-        return parseJson(known.text, file, what); // nested too deep to copy by recursion
-      }
-    }
-    if (this.#texts.size >= 1024) this.#texts.clear();
-    this.#texts.set(file, { text, value: undefined });
-    return parseJson(text, file, what);
   }
 
   generateLoopId(task) {
@@ -303,16 +314,9 @@ class ExternalMultiLoopStateManager {
 
   /** The lock file's text, read natively when it can be (as `readFileSync` would otherwise). */
   #lockText() {
-    const file = this.#lockPath;
-    const text = this.#native.readText(file);
-    if (typeof text === 'string') {
-      this.#texts.set(file, { text, value: undefined });
-      return text;
-    }
-    const known = text === undefined ? this.#texts.get(file) : undefined;
-    if (known !== undefined) return known.text;
-    this.#texts.delete(file);
-    return fs.readFileSync(file, 'utf8');
+    const text = this.#nativeRead(this.#lockPath);
+    if (text === null) return fs.readFileSync(this.#lockPath, 'utf8');
+    return text ?? this.#texts.get(this.#lockPath).text;
   }
 
   processExists(pid) {
