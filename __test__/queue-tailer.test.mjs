@@ -120,7 +120,7 @@ function missionIn(file, id) {
 function statusOf(file, id) {
   return missionIn(file, id)?.status;
 }
-/** Files the bridge keeps beside a session file: its journal, the writers' lock and the dispatch claim (§9.5, §9.10). */
+/** Files the bridge keeps beside a session file: its journal, the writers' lock and, on Windows, the dispatch claim (§9.5, §9.10). */
 const BESIDE_SESSION = /(^|\/)(log\.jsonl|\.session\.json\.(lock|claim))$/;
 /** Every regular file under `dir`, relative, sorted. */
 function listFiles(dir) {

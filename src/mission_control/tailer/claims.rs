@@ -1,15 +1,19 @@
 //! Which bridge dispatches a session's missions (§9.5): a `flock` on the
-//! sidecar `.<name>.claim` beside the session file, held from the re-read
-//! that finds a mission `queued` until its outcome is on disk. A second
-//! bridge on the same queue finds the claim taken and looks again shortly;
-//! a bridge that is killed loses the claim with its last file descriptor,
-//! and the survivor takes the session over.
+//! session's directory (`sessions/<id>/`, on Windows the sidecar
+//! `.<name>.claim` beside the file), held from the re-read that finds a
+//! mission `queued` until its outcome is on disk. A second bridge on the
+//! same queue finds the claim taken and looks again shortly; a bridge that
+//! is killed loses the claim with its last file descriptor, and the
+//! survivor takes the session over.
+//!
+//! The directory is there already: locking it costs no new inode, where a
+//! sidecar per session was one more file created in a sweep of fresh
+//! sessions (inode allocation was the sweep's largest kernel cost).
 //!
 //! Dispatches of one session from one tailer share its claim (a count), so
 //! `maxInflight` works within a session as well as across sessions.
 
 use crate::mission_control::session::{self, Unreadable};
-use crate::mission_control::sidecar::{open_no_follow, sidecar};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fs::{File, TryLockError};
@@ -25,7 +29,7 @@ pub(super) struct Claims {
 
 /// One claimed session.
 struct Held {
-    /// The locked `.claim` file (closing it releases the lock).
+    /// The locked directory or `.claim` file (closing it releases the lock).
     _file: File,
     /// How many dispatches use the claim.
     users: usize,
@@ -45,8 +49,8 @@ pub(super) struct Claim {
 impl Claims {
     /// Claim the session file `path` for a dispatch; `None` when another
     /// bridge holds it. A session whose directory is gone, or whose claim
-    /// path cannot be opened (a planted symlink is never followed), gets an
-    /// empty claim: the dispatch's re-read decides.
+    /// cannot be opened (a symlink is never followed), gets an empty claim:
+    /// the dispatch's re-read decides.
     pub(super) fn try_claim(self: &Arc<Self>, path: &Path) -> Option<Claim> {
         let mut held = self
             .held
@@ -56,7 +60,7 @@ impl Claims {
             claimed.users += 1;
             return Some(self.claim(Some(path)));
         }
-        let Ok(file) = open_no_follow(&sidecar(path, "claim")) else {
+        let Ok(file) = open_claim(path) else {
             return Some(self.claim(None));
         };
         match file.try_lock() {
@@ -84,6 +88,29 @@ impl Claims {
             path: path.map(Path::to_path_buf),
         }
     }
+}
+
+/// What a claim on the session file `path` locks: its directory, opened
+/// read-only without following a symlink there.
+#[cfg(unix)]
+fn open_claim(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)
+}
+
+/// What a claim on the session file `path` locks: the sidecar
+/// `.<name>.claim` beside it (a directory cannot be locked here).
+#[cfg(not(unix))]
+fn open_claim(path: &Path) -> std::io::Result<File> {
+    use crate::mission_control::sidecar::{open_no_follow, sidecar};
+    open_no_follow(&sidecar(path, "claim"))
 }
 
 impl Claim {
@@ -184,5 +211,32 @@ mod tests {
         let claims = Arc::new(Claims::default());
         assert!(claims.try_claim(&path).is_some());
         assert!(claims.try_claim(&path).is_some());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_claim_creates_no_file_and_follows_no_symlinked_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("session.json");
+        std::fs::write(&path, "{}").expect("write");
+        let claims = Arc::new(Claims::default());
+        let claim = claims.try_claim(&path).expect("claimed");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(
+            names,
+            ["session.json"],
+            "nothing created beside the session"
+        );
+        drop(claim);
+        // A directory reached through a symlink is not locked, so two
+        // tailers would not exclude each other there: the claim is empty.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path(), &link).expect("symlink");
+        let through = link.join("session.json");
+        let first = claims.try_claim(&through).expect("empty claim");
+        assert!(first.path.is_none(), "a symlinked directory was locked");
     }
 }
