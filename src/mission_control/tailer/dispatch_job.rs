@@ -1,11 +1,10 @@
 //! One mission's dispatch, start to end: claim its session against other
 //! bridges (§9.5) and re-read it to check the mission is still `queued`
-//! (both on the blocking pool),
-//! dispatch it, carry out the [`outcome`](super::outcome) decision (write,
+//! (see [`reread`](super::reread)), dispatch it, carry out the [`outcome`](super::outcome) decision (write,
 //! follow, log, journal) and release or defer its key.
 
-use super::claims::Claim;
 use super::outcome::decide;
+use super::reread::Reread;
 use super::schedule::{InFlight, Job, CLAIM_RETRY_MS};
 use super::writeback::Written;
 use super::Bridge;
@@ -22,14 +21,6 @@ use tokio::sync::OwnedSemaphorePermit;
 
 /// A queued status write's outcome.
 pub(super) type Pending = tokio::sync::oneshot::Receiver<Written>;
-
-/// What the re-read before a dispatch found.
-enum Reread {
-    /// Still `queued`: the mission as it is now.
-    Queued(Value),
-    /// Gone or moved on: its status (`null` when gone).
-    Not(Value),
-}
 
 impl Bridge {
     /// Run one job; `slot` is its place among the `maxInflight` dispatches,
@@ -59,7 +50,11 @@ impl Bridge {
         }
         // The claim is held until the outcome is on disk, so another bridge
         // re-reading the session then sees it (§9.5).
-        let Some((_claim, reread)) = self.claim_and_reread(job).await? else {
+        let answer = self
+            .rereads
+            .claim_and_reread(&job.path, &job.mission_id)
+            .await?;
+        let Some((_claim, reread)) = answer else {
             self.look_again_later(job, CLAIM_RETRY_MS);
             return Ok(true);
         };
@@ -113,30 +108,6 @@ impl Bridge {
         }
         self.retry_later(job);
         Ok(true)
-    }
-
-    /// Claim the session, then re-read it: is the mission still `queued`?
-    /// `None` when another bridge holds the claim. Both in one trip to the
-    /// blocking pool (a `flock`, then up to 32 MiB to read and parse).
-    async fn claim_and_reread(&self, job: &Job) -> Result<Option<(Claim, Reread)>> {
-        let (path, mission_id) = (job.path.clone(), job.mission_id.clone());
-        let claims = Arc::clone(&self.claims);
-        tokio::task::spawn_blocking(move || {
-            let claim = claims.try_claim(&path)?;
-            let session = claim.reread(&path).ok();
-            let mission = session
-                .as_deref()
-                .map(session::missions)
-                .and_then(|ms| ms.iter().find(|m| m.get("id") == Some(&mission_id)));
-            let status = mission.and_then(|m| m.get("status")).cloned();
-            let reread = match (mission, status) {
-                (Some(m), Some(s)) if s.as_str() == Some("queued") => Reread::Queued(m.clone()),
-                (_, status) => Reread::Not(status.unwrap_or(Value::Null)),
-            };
-            Some((claim, reread))
-        })
-        .await
-        .map_err(|e| Error::Message(format!("re-reading the session failed: {e}")))
     }
 
     /// Queue the outcome of `job`'s dispatch (of `mission`, as read before

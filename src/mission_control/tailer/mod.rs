@@ -10,8 +10,8 @@
 //!   reads one session and finds what to dispatch).
 //! - [`schedule`]: the FIFO queue, the `maxInflight` slots, deferral rounds.
 //! - [`dispatch_job`]: claim, re-check, dispatch, outcome, write, follow,
-//!   with [`outcome`] the pure outcome → status-update decision and
-//!   [`claims`] the lock against other bridges.
+//!   with [`reread`] the check before it ([`claims`] the lock against
+//!   other bridges) and [`outcome`] the pure outcome → status-update decision.
 //! - [`follow`]: executor subscriptions and event routing ([`executors`]
 //!   holds who follows what; [`backlog`] bounds events in flight; [`inbox`]
 //!   is the bounded way in for streams the caller runs).
@@ -33,6 +33,7 @@ mod intake;
 mod outcome;
 mod remembered;
 mod report;
+mod reread;
 mod scan;
 mod schedule;
 pub(crate) mod watch;
@@ -78,8 +79,8 @@ struct Bridge {
     scanner: Scanner,
     schedule: Schedule,
     writeback: Arc<Writeback>,
-    /// Sessions this tailer is dispatching from, locked against other bridges.
-    claims: Arc<claims::Claims>,
+    /// The checks before dispatches, and the claims on sessions they take.
+    rereads: Arc<reread::Rereads>,
     executors: executors::Executors,
     /// Set when the caller runs the executor streams.
     external_subscribe: Option<executors::Subscribe>,
@@ -137,7 +138,7 @@ pub(crate) async fn run(
         abandon: CancellationToken::new(),
         tasks: TaskTracker::new(),
         writeback: Arc::new(Writeback::default()),
-        claims: Arc::default(),
+        rereads: Arc::default(),
         executors: executors::Executors::default(),
         external_subscribe,
         backlog: Arc::default(),
