@@ -6,7 +6,10 @@
 //   writes back before it resolves; the files are checked afterwards), the
 //   tailer process's peak RSS and the inotify watches it holds. Again with
 //   L sessions (--large-sessions, 100,000 missions by default), after a
-//   floor of its own; run.js sets every sweep beside its floor.
+//   floor of its own; run.js sets every sweep beside its floor. Before each
+//   sweep, its POST floor: as many missions POSTed to the same serve with
+//   the package's dispatchMission, 8 at a time (the tailer's maxInflight),
+//   no files touched. A sweep cannot beat it, whatever the disk.
 // - append: a session among S idle ones; a mission is appended (temp file
 //   + rename) and the time until serve receives its POST is measured, K times.
 // - idle: a tailer watching S (and L) sessions with nothing queued; CPU it
@@ -19,7 +22,7 @@ const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 const lib = require('./lib.js');
-const { until, withTailer, mission, writeSession, maxUserWatches } = require('./tailer-child.js');
+const { until, withTailer, postFloor, mission, writeSession, maxUserWatches, MAX_INFLIGHT } = require('./tailer-child.js');
 const { measureFloor } = require('./disk-floor.js');
 
 const TARGETS = { sweepRssMb: 100, largeRssMb: 200, sweepFloorRatio: 2, appendP50: 1, appendP99: 3, idleCpuS: 0.1 };
@@ -68,20 +71,24 @@ async function sweep(sessions, missionsPer, timeoutMs, sweeps, rssBoundMb = TARG
     try {
       const files = [];
       for (let i = 0; i < sessions; i++) files.push(writeSession(root, i, Array.from({ length: missionsPer }, () => mission('queued'))).file);
+      const total = sessions * missionsPer;
+      const postsMs = await postFloor(serve.url, total, timeoutMs);
+      serve.received.clear();
       const { result } = await withTailer(root, serve.url, timeoutMs, async () => {});
       let assigned = 0;
       for (const f of files) assigned += JSON.parse(fs.readFileSync(f, 'utf8')).missions.filter((m) => m.status === 'assigned').length;
-      const total = sessions * missionsPer;
       if (assigned !== total) throw new Error(`only ${assigned} of ${total} missions assigned on disk`);
       const ms = lib.nsToMs(result.ready - result.start);
       const rssMb = result.maxRssKb / 1024;
-      sweeps.push({ case: `sweep of ${sessions} sessions × ${missionsPer} missions`, sessions, ms, targetRatio: TARGETS.sweepFloorRatio });
+      sweeps.push({ case: `sweep of ${sessions} sessions × ${missionsPer} missions`, sessions, ms, postsMs, targetRatio: TARGETS.sweepFloorRatio });
       const limit = maxUserWatches();
       return [{
         case: `${sessions} sessions × ${missionsPer} missions`,
         'all assigned ms': ms,
         'missions/s': total / (ms / 1000),
         'POSTs': serve.received.size,
+        [`POST floor ms (${MAX_INFLIGHT} in flight)`]: postsMs,
+        '× POST floor': ms / postsMs,
         'peak RSS MB': rssMb,
         'inotify watches': result.watches === null ? 'n/a' : `${result.watches} of ${limit ?? '?'}`,
         target: lib.target(rssMb < rssBoundMb, `< ${rssBoundMb} MB; time: see the floor table`),

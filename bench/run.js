@@ -103,6 +103,9 @@ function floorRatios({ floors, sweeps }) {
       row[`floor ms (${when})`] = measured ? floor.bestMs : '';
       row[`× floor (${when})`] = measured ? FLOOR.ratio(sweep.ms, floor.bestMs) : '';
     });
+    // The POSTs alone, with no disk at all, bound the sweep from below too.
+    row['POST floor ms'] = sweep.postsMs ?? '';
+    row['× POST floor'] = sweep.postsMs ? FLOOR.ratio(sweep.ms, sweep.postsMs) : '';
     const worst = Math.max(...same.map((f) => FLOOR.ratio(sweep.ms, f.bestMs)));
     row.target = same.length ? lib.target(worst <= sweep.targetRatio, `≤ ${sweep.targetRatio}× floor`) : `no floor of ${sweep.sessions} sessions`;
     return row;

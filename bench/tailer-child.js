@@ -45,7 +45,26 @@ function maxUserWatches() {
   }
 }
 
+/** The tailer's default `maxInflight` (SPEC §9.3): the POST floor uses as many. */
+const MAX_INFLIGHT = 8;
+
 const tasks = {
+  // The POST floor: `count` missions POSTed with the package's own
+  // dispatchMission, MAX_INFLIGHT at a time, with no files read or written.
+  async posts({ url, count }, { dispatchMission }) {
+    const options = { aiwgServeUrl: url, logger: () => {} };
+    let next = 0;
+    const start = process.hrtime.bigint();
+    const worker = async () => {
+      while (next < count) {
+        const i = next++;
+        const outcome = await dispatchMission(options, 'mc-bench-floor', { mission_id: `m-floor-${i}`, objective: 'benchmark mission' });
+        if (outcome.outcome !== 'accepted') throw new Error(`the floor's POST ${i} was not accepted: ${JSON.stringify(outcome)}`);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(MAX_INFLIGHT, count) }, worker));
+    return { ns: process.hrtime.bigint() - start };
+  },
   async tail({ root, url, idleSeconds }, { startQueueTailer }) {
     const start = process.hrtime.bigint();
     const tailer = await startQueueTailer({ aiwgServeUrl: url, watchDir: root });
@@ -101,4 +120,10 @@ async function withTailer(root, url, timeoutMs, during, idleSeconds = 0) {
   return { result, value };
 }
 
-module.exports = { until, withTailer, mission, missionId, writeSession, maxUserWatches };
+/** The time `count` bare POSTs to `url` take, MAX_INFLIGHT at a time (ms). */
+async function postFloor(url, count, timeoutMs) {
+  const [{ ns }] = await lib.forkAndCollect(__filename, 1, () => ({ task: 'posts', url, count }), { timeoutMs });
+  return lib.nsToMs(ns);
+}
+
+module.exports = { until, withTailer, postFloor, mission, missionId, writeSession, maxUserWatches, MAX_INFLIGHT };
