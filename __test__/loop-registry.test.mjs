@@ -827,6 +827,28 @@ describe('createLoop', () => {
     });
   });
 
+  it('a registry that fills while createLoop waits for the lock: refused, and nothing of the loop is left', async () => {
+    const root = tmpRoot();
+    const m = manager(root);
+    const other = manager(root);
+    for (let i = 1; i <= 3; i++) await m.createLoop({ objective: `loop ${i}` });
+    // Another process holds the lock while it registers a fourth loop.
+    await other.acquireLock('filler');
+    const refused = m.createLoop({ objective: 'late' });
+    let settled = false;
+    refused.then(() => (settled = true), () => (settled = true));
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(settled, false, 'createLoop did not wait for the lock');
+    const registry = other.loadRegistry();
+    registry.active_loops.push({ ...registry.active_loops[0], loop_id: 'ralph-filler-00000000' });
+    other.saveRegistry(registry);
+    other.releaseLock('filler');
+    await assert.rejects(refused, msg(/^Cannot create loop: 4 loops already active \(max: 4\)\./));
+    const late = fs.readdirSync(m.loopsDir).filter((d) => d.startsWith('ralph-late-'));
+    assert.deepEqual(late, [], 'the refused loop left its directory behind');
+    assert.deepEqual(m.listActiveLoops().map((e) => e.loop_id).filter((id) => id.startsWith('ralph-late-')), []);
+  });
+
   it('a config.loopId that would escape loops/ is refused and nothing is written', async () => {
     const root = tmpRoot();
     const m = manager(root);
