@@ -111,11 +111,11 @@ const LEVEL_STYLE = { error: 'red', warn: 'yellow', info: 'bold', debug: 'gray' 
  * debug: the tailer's `dispatch-failed` or `dispatch-deferred` follows.)
  */
 function levelOf(msg) {
-  if (/:(dispatch-error|tick-error|construct-failed|handler-error)$/.test(msg)) return 'error';
+  if (/:(dispatch-error|tick-error|write-failed|construct-failed|handler-error)$/.test(msg)) return 'error';
   if (/:(dispatch-failed|dispatch-deferred|session-unreadable|skip-invalid-mission|event-unmapped-mission|bad-message)$/.test(msg)) {
     return 'warn';
   }
-  if (/^queue-tailer:(start|stop|would-dispatch|dispatched|event-applied)$/.test(msg)) return 'info';
+  if (/^queue-tailer:(start|stop|would-dispatch|dispatched|event-applied|write-recovered)$/.test(msg)) return 'info';
   return 'debug';
 }
 

@@ -60,6 +60,17 @@ impl Bridge {
         };
         let mission = match reread {
             Reread::Queued(mission) => mission,
+            Reread::Unreadable { error, first } => {
+                // Not a mission gone: look again until the file reads.
+                if first {
+                    self.log.log(
+                        "queue-tailer:session-unreadable",
+                        json!({"path": job.path.to_string_lossy(), "sessionId": job.session_id, "error": error}),
+                    );
+                }
+                self.look_again_later(job, CLAIM_RETRY_MS);
+                return Ok(true);
+            }
             Reread::Not(observed) => {
                 self.log.log(
                     "queue-tailer:skip-no-longer-queued",
@@ -116,7 +127,10 @@ impl Bridge {
         self.scanner
             .remembered
             .remember(&job.key, mission, update.clone());
-        self.writeback.submit(&self.tasks, &job.path, update)
+        // The initial sweep waits for this job; if the write must wait for
+        // the disk, the sweep need not (the job goes on trying).
+        self.writeback
+            .submit_watching(&self.tasks, &job.path, update, Some(job.done.clone()))
     }
 }
 

@@ -16,10 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// When to look again at a session directory whose file was missing: a file
-/// written right after its directory was created can beat the directory's watch.
-const LOOK_AGAIN_MS: f64 = 100.0;
-
 impl Bridge {
     /// Run `work` on the blocking pool; `None` if it panicked (an internal
     /// error, reported as such).
@@ -125,8 +121,8 @@ impl Bridge {
         for (mission_id, executor_id) in held {
             self.follow(&mission_id, path, &executor_id);
         }
-        if look_again {
-            self.examine_later(path.to_path_buf(), LOOK_AGAIN_MS);
+        if let Some(delay) = look_again {
+            self.examine_later(path.to_path_buf(), delay);
         }
         if queue {
             self.schedule.push(&jobs);

@@ -121,6 +121,7 @@ pub(crate) async fn run(
             .await
             .unwrap_or_else(|_| config.watch_dir.clone());
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    let writeback = Arc::new(Writeback::new(Arc::clone(&log), stop.clone()));
     let bridge = Arc::new(Bridge {
         dispatch: DispatchOptions {
             aiwg_serve_url: config.aiwg_serve_url.clone(),
@@ -137,7 +138,7 @@ pub(crate) async fn run(
         stop,
         abandon: CancellationToken::new(),
         tasks: TaskTracker::new(),
-        writeback: Arc::new(Writeback::default()),
+        writeback,
         rereads: Arc::default(),
         executors: executors::Executors::default(),
         external_subscribe,

@@ -9,7 +9,7 @@
 
 use super::claims::{Claim, Claims};
 use crate::error::{Error, Result};
-use crate::mission_control::session;
+use crate::mission_control::session::{self, Unreadable};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +23,10 @@ pub(super) enum Reread {
     Queued(Value),
     /// Gone or moved on: its status (`null` when gone).
     Not(Value),
+    /// The file is there but could not be read (no descriptors left, no
+    /// permission, an I/O error): nothing is known, so nothing is decided.
+    /// `first` when this error is new for the file (log it then).
+    Unreadable { error: String, first: bool },
 }
 
 /// How many turns of the scheduler a re-read waits for jobs to join it.
@@ -46,6 +50,8 @@ pub(super) struct Rereads {
     claims: Arc<Claims>,
     /// Re-reads asked for and not started, by session file.
     waiting: Mutex<HashMap<PathBuf, Group>>,
+    /// The read error each file gave last, until it reads again.
+    failing: Mutex<HashMap<PathBuf, String>>,
     next_id: AtomicU64,
 }
 
@@ -98,6 +104,37 @@ impl Rereads {
     }
 }
 
+impl Rereads {
+    /// The session as `claim`'s re-read finds it: `None` when it is gone
+    /// (or not a session a dispatch can use); the error, and whether it is
+    /// new for the file, when it cannot be read.
+    #[allow(clippy::type_complexity)]
+    fn read(
+        &self,
+        claim: &Claim,
+        path: &Path,
+    ) -> std::result::Result<Option<Arc<Value>>, (String, bool)> {
+        let read = match claim.reread(path) {
+            Ok(session) => Ok(Some(session)),
+            Err(Unreadable::Io(e)) => Err(e.to_string()),
+            // Gone, too large or not JSON: the scan of the file says so.
+            Err(_) => Ok(None),
+        };
+        let mut failing = lock(&self.failing);
+        match read {
+            Ok(session) => {
+                failing.remove(path);
+                Ok(session)
+            }
+            Err(error) => {
+                let first = failing.get(path) != Some(&error);
+                failing.insert(path.to_path_buf(), error.clone());
+                Err((error, first))
+            }
+        }
+    }
+}
+
 /// One group's re-read, run on the blocking pool. Dropped without running
 /// (the runtime shutting down), it drops the group, so its jobs get an
 /// error instead of waiting forever.
@@ -118,13 +155,23 @@ impl Run {
             .iter()
             .map(|_| claims.try_claim(&self.path))
             .collect();
-        let session = claimed
+        let read = claimed
             .iter()
             .flatten()
             .next()
-            .and_then(|claim| claim.reread(&self.path).ok());
+            .map(|claim| self.rereads.read(claim, &self.path));
         for ((mission_id, reply), claim) in group.jobs.into_iter().zip(claimed) {
-            let answer = claim.map(|claim| (claim, find(session.as_deref(), &mission_id)));
+            let answer = claim.map(|claim| {
+                let found = match &read {
+                    Some(Err((error, first))) => Reread::Unreadable {
+                        error: error.clone(),
+                        first: *first,
+                    },
+                    Some(Ok(session)) => find(session.as_deref(), &mission_id),
+                    None => find(None, &mission_id),
+                };
+                (claim, found)
+            });
             let _ = reply.send(answer);
         }
     }
@@ -179,6 +226,7 @@ mod tests {
             .map(|a| match a {
                 Some((_, Reread::Queued(m))) => format!("queued {}", m["id"]),
                 Some((_, Reread::Not(s))) => format!("not {s}"),
+                Some((_, Reread::Unreadable { error, .. })) => format!("unreadable {error}"),
                 None => "unclaimed".into(),
             })
             .collect();
@@ -229,6 +277,34 @@ mod tests {
             .await
             .expect("reread");
         assert!(answer.is_some(), "the claim was not released");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_that_cannot_be_read_is_not_a_mission_gone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // There, but reading it fails (EISDIR).
+        let path = dir.path().join("session.json");
+        std::fs::create_dir(&path).expect("mkdir");
+        let rereads = Arc::new(Rereads::default());
+        let id = Value::from("a");
+        let first = rereads.claim_and_reread(&path, &id).await.expect("reread");
+        assert!(
+            matches!(first, Some((_, Reread::Unreadable { first: true, .. }))),
+            "a read error was taken for a decision"
+        );
+        let again = rereads.claim_and_reread(&path, &id).await.expect("reread");
+        assert!(
+            matches!(again, Some((_, Reread::Unreadable { first: false, .. }))),
+            "the same error is new again"
+        );
+        std::fs::remove_dir(&path).expect("rmdir");
+        write(&path, "queued");
+        let read = rereads.claim_and_reread(&path, &id).await.expect("reread");
+        assert!(matches!(read, Some((_, Reread::Queued(_)))));
+        assert!(
+            lock(&rereads.failing).is_empty(),
+            "the error outlived the read"
+        );
     }
 
     /// Ask for every id at once, as a sweep's jobs do.

@@ -5,6 +5,7 @@
 use super::remembered::Remembered;
 use super::schedule::Job;
 use crate::atomic_write;
+use crate::backoff::backoff_ms;
 use crate::js_json::slice_utf16;
 use crate::mission_control::log::Logger;
 use crate::mission_control::mission::StatusUpdate;
@@ -17,6 +18,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio_util::sync::CancellationToken;
+
+/// When to look again at a session directory whose file was missing: a file
+/// written right after its directory was created can beat the directory's
+/// watch. Also the first wait before another look at a file that could not
+/// be read (it doubles, up to [`READ_RETRY_MAX_MS`]).
+pub(super) const LOOK_AGAIN_MS: f64 = 100.0;
+/// The longest wait between looks at a file that cannot be read.
+const READ_RETRY_MAX_MS: f64 = 2000.0;
 
 /// What a file looked like: changes when it is rewritten.
 type Fingerprint = Option<(u64, Option<SystemTime>, u64)>;
@@ -59,6 +68,11 @@ pub(super) struct Scanner {
     /// half-written before the directory's watch exists, and then no event
     /// would ever bring the tailer back to it.
     rechecked: Mutex<HashSet<PathBuf>>,
+    /// Session files that exist but could not be read (no descriptors
+    /// left, no permission, an I/O error), with how many times in a row:
+    /// looked at again, less often each time, until they read (no event
+    /// may ever come: `chmod` or freed descriptors make none).
+    read_failures: Mutex<HashMap<PathBuf, u32>>,
     /// Outcomes written, to restore if another writer reverts one.
     pub remembered: Remembered,
 }
@@ -66,9 +80,10 @@ pub(super) struct Scanner {
 /// What examining a session file found.
 pub(super) struct Examined {
     pub jobs: Vec<Arc<Job>>,
-    /// The file was missing from an existing directory, or is unreadable
-    /// for the first time in a row: look again soon.
-    pub look_again: bool,
+    /// Look again after this many ms: the file was missing from an
+    /// existing directory, is unreadable for the first time in a row, or
+    /// could not be read at all.
+    pub look_again: Option<f64>,
     /// Missions an executor holds (§9.1): `(mission id, executor id)`.
     pub held: Vec<(String, String)>,
     /// Outcomes another writer reverted, to write again (see [`Remembered`]),
@@ -80,7 +95,7 @@ impl From<Vec<Arc<Job>>> for Examined {
     fn from(jobs: Vec<Arc<Job>>) -> Self {
         Examined {
             jobs,
-            look_again: false,
+            look_again: None,
             held: Vec::new(),
             restore: Vec::new(),
         }
@@ -102,6 +117,7 @@ impl Scanner {
             invalid_logged: Mutex::default(),
             awaiting: Mutex::default(),
             rechecked: Mutex::default(),
+            read_failures: Mutex::default(),
             remembered: Remembered::default(),
         }
     }
@@ -129,13 +145,23 @@ impl Scanner {
             Err(Unreadable::Missing) if lock(&self.awaiting).insert(path.to_path_buf()) => {
                 return Examined {
                     jobs: Vec::new(),
-                    look_again: true,
+                    look_again: Some(LOOK_AGAIN_MS),
                     held: Vec::new(),
                     restore: Vec::new(),
                 };
             }
+            Err(Unreadable::Io(e)) => {
+                let mut examined = self.unreadable(path, print, &e.to_string(), log);
+                let mut failures = lock(&self.read_failures);
+                let n = failures.entry(path.to_path_buf()).or_insert(0);
+                *n += 1;
+                examined.look_again =
+                    Some(backoff_ms(f64::from(*n), LOOK_AGAIN_MS).min(READ_RETRY_MAX_MS));
+                return examined;
+            }
             Err(e) => return self.unreadable(path, print, &e.to_string(), log),
         };
+        lock(&self.read_failures).remove(path);
         lock(&self.awaiting).remove(path);
         lock(&self.rechecked).remove(path);
         lock(&self.unreadable).remove(path);
@@ -229,7 +255,7 @@ impl Scanner {
         }
         Examined {
             jobs,
-            look_again: false,
+            look_again: None,
             held,
             restore,
         }
@@ -275,7 +301,8 @@ impl Scanner {
         }
         drop(unreadable);
         let mut examined: Examined = Vec::new().into();
-        examined.look_again = print.is_some() && lock(&self.rechecked).insert(path.to_path_buf());
+        examined.look_again = (print.is_some() && lock(&self.rechecked).insert(path.to_path_buf()))
+            .then_some(LOOK_AGAIN_MS);
         examined
     }
 
@@ -344,5 +371,37 @@ mod tests {
         assert!(scanner.release("s:m-1"), "the revert is looked at again");
         assert!(!scanner.release("s:m-2"), "nothing was reverted for m-2");
         assert!(!scanner.release("s:m-1"), "asked for once");
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_read_is_looked_at_again_less_often_until_it_reads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sessions").join("a").join("session.json");
+        // There, but reading it fails (EISDIR): as EMFILE or EACCES would.
+        std::fs::create_dir_all(&path).expect("mkdir");
+        let recorder = Arc::new(Recorder::default());
+        let log: Logger = recorder.clone();
+        let scanner = Scanner::new(dir.path().to_path_buf(), "http://serve".into(), false);
+        let delays: Vec<_> = (0..7)
+            .map(|_| scanner.examine(&path, &log).look_again)
+            .collect();
+        assert_eq!(
+            delays,
+            [100.0, 200.0, 400.0, 800.0, 1600.0, 2000.0, 2000.0].map(Some),
+            "looked at again, backing off to a cap, every time"
+        );
+        let logged = recorder.0.lock().expect("log").len();
+        assert_eq!(logged, 1, "logged once, not once per look");
+        std::fs::remove_dir(&path).expect("rmdir");
+        let mut doc =
+            json!({"id": "s", "missions": [{"id": "m-1", "objective": "x", "status": "queued"}]});
+        session::write_session(&path, &mut doc).expect("write");
+        let examined = scanner.examine(&path, &log);
+        assert_eq!(examined.jobs.len(), 1);
+        assert_eq!(examined.look_again, None);
+        assert!(
+            lock(&scanner.read_failures).is_empty(),
+            "the failures outlived the read"
+        );
     }
 }

@@ -329,7 +329,10 @@ async fn a_write_back_waits_out_a_half_written_file() {
     let whole = fs::read_to_string(&path).expect("read");
     fs::write(&path, &whole[..whole.len() / 2]).expect("half");
     let tasks = TaskTracker::new();
-    let writeback = Arc::new(Writeback::default());
+    let writeback = Arc::new(Writeback::new(
+        crate::mission_control::log::silent(),
+        CancellationToken::new(),
+    ));
     let update = StatusUpdate {
         mission_id: json!("m-1"),
         status: json!("assigned"),

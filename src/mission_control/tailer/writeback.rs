@@ -1,19 +1,36 @@
 //! Status write-back: updates for one session file are queued and applied
 //! in batches, one read and one write per batch, so a burst of outcomes for
 //! one session becomes a few writes instead of one each.
+//!
+//! A batch that cannot be written (disk full, a read-only mount, no
+//! permission, out of file descriptors, another writer that never lets
+//! go) is not dropped: it is tried again with a capped backoff for as long
+//! as the bridge runs. The failure is logged once per file and kind of
+//! error (`queue-tailer:write-failed`), and the write that finally lands
+//! once (`queue-tailer:write-recovered`).
 
+use crate::backoff::{backoff_ms, sleep_ms};
+use crate::error::Error;
+use crate::mission_control::log::Logger;
 use crate::mission_control::status::{apply_status_updates_batched, StatusUpdate, UpdateResult};
-use std::collections::HashMap;
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// What became of one update, or why it could not be written.
 pub(super) type Written = Result<UpdateResult, String>;
 
-/// Updates waiting for one file's next batch, each with its reply.
-type Pending = Vec<(StatusUpdate, oneshot::Sender<Written>)>;
+/// Updates waiting for one file's next batch, each with its reply and,
+/// if it has one, the token to cancel when a try of its write fails.
+type Pending = Vec<(
+    StatusUpdate,
+    oneshot::Sender<Written>,
+    Option<CancellationToken>,
+)>;
 
 /// A session file that does not parse is being rewritten in place by
 /// another writer (older `aiwg mc` CLIs): try again this often, this many
@@ -47,9 +64,16 @@ const GATHER_TURNS: usize = 4;
 /// (see [`Writeback::expect`]) before it is written anyway.
 const GATHER_MAX: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// The first wait before a failed write is tried again (it doubles).
+const FAILED_RETRY_BASE_MS: f64 = 50.0;
+/// The longest wait between tries of a failed write.
+const FAILED_RETRY_MAX_MS: f64 = 2000.0;
+
 /// The write-back queues, one per session file with updates waiting.
-#[derive(Default)]
 pub(super) struct Writeback {
+    log: Logger,
+    /// The bridge's stop: a failed write is tried again until then.
+    stop: CancellationToken,
     /// A path is in the map while its writer task runs.
     pending: Mutex<HashMap<PathBuf, Pending>>,
     /// Dispatches under way whose outcome will be written to the path: a
@@ -81,6 +105,15 @@ impl Drop for Expected {
 }
 
 impl Writeback {
+    pub(super) fn new(log: Logger, stop: CancellationToken) -> Self {
+        Writeback {
+            log,
+            stop,
+            pending: Mutex::default(),
+            expected: Arc::default(),
+        }
+    }
+
     /// Say that a dispatch whose outcome goes to `path` is under way.
     pub(super) fn expect(&self, path: &Path) -> Expected {
         *self
@@ -109,15 +142,29 @@ impl Writeback {
         path: &Path,
         update: StatusUpdate,
     ) -> oneshot::Receiver<Written> {
+        self.submit_watching(tasks, path, update, None)
+    }
+
+    /// [`Writeback::submit`], cancelling `on_failure` as soon as a try of
+    /// the write fails: the receiver then answers only once a later try
+    /// lands (or the bridge stops), and whoever waits for the first try
+    /// (the initial sweep) need not wait for the disk to come back.
+    pub(super) fn submit_watching(
+        self: &Arc<Self>,
+        tasks: &TaskTracker,
+        path: &Path,
+        update: StatusUpdate,
+        on_failure: Option<CancellationToken>,
+    ) -> oneshot::Receiver<Written> {
         let (tx, rx) = oneshot::channel();
         let mut pending = self
             .pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(queue) = pending.get_mut(path) {
-            queue.push((update, tx));
+            queue.push((update, tx, on_failure));
         } else {
-            pending.insert(path.to_path_buf(), vec![(update, tx)]);
+            pending.insert(path.to_path_buf(), vec![(update, tx, on_failure)]);
             let this = Arc::clone(self);
             let path = path.to_path_buf();
             tasks.spawn(async move { this.drain(path).await });
@@ -151,20 +198,78 @@ impl Writeback {
                     }
                 }
             };
-            let (updates, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            match apply_retrying(&path, updates).await {
+            self.write_batch(&path, batch).await;
+        }
+    }
+
+    /// Write `batch` to `path` and answer each of its updates. A write
+    /// that fails is tried again until it lands or the bridge stops (then
+    /// each gets the last error); updates queued for `path` meanwhile join
+    /// the next try.
+    async fn write_batch(&self, path: &Path, mut batch: Pending) {
+        let mut reported: HashSet<String> = HashSet::new();
+        let mut failures = 0u32;
+        loop {
+            let updates = batch.iter().map(|(update, _, _)| update.clone()).collect();
+            let error = match apply_retrying(path, updates).await {
                 Ok(done) => {
-                    for (reply, what) in replies.into_iter().zip(done.outcome.each) {
+                    if failures > 0 {
+                        self.log.log(
+                            "queue-tailer:write-recovered",
+                            json!({"path": path.to_string_lossy(), "failedAttempts": failures}),
+                        );
+                    }
+                    for ((_, reply, _), what) in batch.into_iter().zip(done.outcome.each) {
                         let _ = reply.send(Ok(what));
                     }
+                    return;
                 }
-                Err(e) => {
-                    let message = e.to_string();
-                    for reply in replies {
-                        let _ = reply.send(Err(message.clone()));
+                Err(e) => e,
+            };
+            if !self.stop.is_cancelled() {
+                failures += 1;
+                let retry_ms =
+                    backoff_ms(f64::from(failures), FAILED_RETRY_BASE_MS).min(FAILED_RETRY_MAX_MS);
+                let code = failure_code(&error);
+                if reported.insert(code.clone()) {
+                    self.log.log(
+                        "queue-tailer:write-failed",
+                        json!({"path": path.to_string_lossy(), "code": code, "error": error.to_string(), "retryMs": retry_ms}),
+                    );
+                }
+                batch.extend(self.take_pending(path));
+                for (_, _, on_failure) in &batch {
+                    if let Some(token) = on_failure {
+                        token.cancel();
                     }
                 }
+                sleep_ms(retry_ms, &self.stop).await;
+            }
+            if self.stop.is_cancelled() {
+                let message = error.to_string();
+                for (_, reply, _) in batch {
+                    let _ = reply.send(Err(message.clone()));
+                }
+                return;
             }
         }
     }
+
+    /// The updates queued for `path` and not yet in a batch.
+    fn take_pending(&self, path: &Path) -> Pending {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(path)
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+}
+
+/// What kind of failure `error` is, for logging it once: the I/O error's
+/// code (`ENOSPC`, `EROFS`, …) or `error`.
+fn failure_code(error: &Error) -> String {
+    error
+        .io_parts()
+        .map_or_else(|| "error".to_owned(), |parts| parts.code.to_string())
 }
