@@ -51,6 +51,48 @@ function fill(dir) {
   return filler;
 }
 
+/** `sessions` session files of `per` queued missions under `root`; → their paths. */
+function writeSessions(root, tag, sessions, per) {
+  const files = [];
+  for (let i = 0; i < sessions; i++) {
+    const file = path.join(root, 'sessions', `mc-${tag}-${i}`, 'session.json');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const missions = Array.from({ length: per }, (_, k) => ({ id: `m-${tag}-${i}-${k}`, objective: 'o', status: 'queued' }));
+    fs.writeFileSync(file, JSON.stringify({ id: `mc-${tag}-${i}`, missions }, null, 2));
+    files.push(file);
+  }
+  return files;
+}
+
+/** Every mission status in `files`, in order (each file must parse). */
+const statuses = (files) => files.flatMap((f) => JSON.parse(fs.readFileSync(f, 'utf8')).missions.map((m) => m.status));
+
+/** What a recovered run must show: one POST a mission, no temp file left, `write-recovered` for every file. */
+function assertRecovered(serve, logs, files, total) {
+  const posted = serve.requests.map((r) => JSON.parse(r.body).mission_id);
+  assert.equal(posted.length, total, 'a mission was POSTed twice');
+  assert.equal(new Set(posted).size, total);
+  const recovered = new Set(logs.filter((l) => l.msg === 'queue-tailer:write-recovered').map((l) => l.meta.path));
+  assert.equal(recovered.size, files.length, 'write-recovered for each session');
+  for (const file of files) {
+    const left = fs.readdirSync(path.dirname(file)).filter((n) => n.endsWith('.tmp'));
+    assert.deepEqual(left, [], `temp files left beside ${file}`);
+  }
+  assert.ok(!logs.some((l) => l.msg === 'queue-tailer:dispatch-error'), 'a failed write was dropped as a dispatch error');
+}
+
+/** The `write-failed` lines of `logs`: all of `code`, one per file. */
+function assertFailedOnce(logs, code, files) {
+  const failed = logs.filter((l) => l.msg === 'queue-tailer:write-failed');
+  const perFile = new Map();
+  for (const l of failed) {
+    assert.equal(l.meta.code, code, JSON.stringify(l.meta));
+    perFile.set(l.meta.path, (perFile.get(l.meta.path) || 0) + 1);
+  }
+  assert.equal(perFile.size, files.length, `a write-failed line for each session: ${JSON.stringify([...perFile])}`);
+  assert.ok([...perFile.values()].every((n) => n === 1), `logged once per file, not per try: ${JSON.stringify([...perFile])}`);
+}
+
 const tmpfs = smallTmpfs('4m');
 
 describe('faults of the disk (issue 14)', { skip: tmpfs.skip }, () => {
@@ -60,14 +102,7 @@ describe('faults of the disk (issue 14)', { skip: tmpfs.skip }, () => {
     const root = path.join(tmpfs.dir, 'watch');
     const SESSIONS = 20;
     const PER = 5;
-    const files = [];
-    for (let i = 0; i < SESSIONS; i++) {
-      const file = path.join(root, 'sessions', `mc-full-${i}`, 'session.json');
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      const missions = Array.from({ length: PER }, (_, k) => ({ id: `m-full-${i}-${k}`, objective: 'o', status: 'queued' }));
-      fs.writeFileSync(file, JSON.stringify({ id: `mc-full-${i}`, missions }, null, 2));
-      files.push(file);
-    }
+    const files = writeSessions(root, 'full', SESSIONS, PER);
     const filler = fill(tmpfs.dir);
 
     const serve = await startScriptedServe(() => ({ status: 202, body: { executor_id: 'ex-full' } }));
@@ -83,33 +118,58 @@ describe('faults of the disk (issue 14)', { skip: tmpfs.skip }, () => {
 
     const total = SESSIONS * PER;
     await waitFor(() => serve.requests.length >= total, 20_000, 'every mission POSTed');
-    const statuses = () => files.flatMap((f) => JSON.parse(fs.readFileSync(f, 'utf8')).missions.map((m) => m.status));
     // Nothing could be written: every file still parses, every mission is still queued.
     await new Promise((r) => setTimeout(r, 500));
-    assert.deepEqual(statuses(), Array(total).fill('queued'));
-    const failed = logs.filter((l) => l.msg === 'queue-tailer:write-failed');
-    assert.ok(failed.length >= SESSIONS, `a write-failed line for each session (${failed.length})`);
-    const perFile = new Map();
-    for (const l of failed) {
-      assert.equal(l.meta.code, 'ENOSPC', JSON.stringify(l.meta));
-      perFile.set(l.meta.path, (perFile.get(l.meta.path) || 0) + 1);
-    }
-    assert.ok([...perFile.values()].every((n) => n === 1), `logged once per file, not per try: ${JSON.stringify([...perFile])}`);
-    assert.ok(!logs.some((l) => l.msg === 'queue-tailer:dispatch-error'), 'a failed write was dropped as a dispatch error');
+    assert.deepEqual(statuses(files), Array(total).fill('queued'));
+    assertFailedOnce(logs, 'ENOSPC', files);
 
     const freedAt = Date.now();
     fs.unlinkSync(filler);
-    await waitFor(() => statuses().every((st) => st === 'assigned'), 15_000, 'every outcome written once space returned');
+    await waitFor(() => statuses(files).every((st) => st === 'assigned'), 15_000, 'every outcome written once space returned');
     t.diagnostic(`recovered ${Date.now() - freedAt} ms after the space returned`);
+    assertRecovered(serve, logs, files, total);
+  });
 
-    const posted = serve.requests.map((r) => JSON.parse(r.body).mission_id);
-    assert.equal(posted.length, total, 'a mission was POSTed twice');
-    assert.equal(new Set(posted).size, total);
-    const recovered = logs.filter((l) => l.msg === 'queue-tailer:write-recovered');
-    assert.ok(recovered.length >= SESSIONS, `write-recovered for each session (${recovered.length})`);
-    for (const file of files) {
-      const left = fs.readdirSync(path.dirname(file)).filter((n) => n.endsWith('.tmp'));
-      assert.deepEqual(left, [], `temp files left beside ${file}`);
-    }
+  it('read-only remount while dispatches are in flight: allowed; outcomes land once it is writable again', async (t) => {
+    const s = scope(t);
+    const ro = smallTmpfs('4m');
+    s.defer(() => ro.unmount());
+    const root = path.join(ro.dir, 'watch');
+    const SESSIONS = 10;
+    const PER = 5;
+    const files = writeSessions(root, 'ro', SESSIONS, PER);
+    const total = SESSIONS * PER;
+    let open;
+    const gate = new Promise((r) => (open = r));
+    const serve = await startScriptedServe(async () => {
+      await gate;
+      return { status: 202, body: { executor_id: 'ex-ro' } };
+    });
+    s.defer(() => serve.close());
+    const logs = [];
+    const starting = startQueueTailer({
+      aiwgServeUrl: serve.url,
+      watchDir: root,
+      disableWSSubscription: true,
+      logger: (msg, meta) => logs.push({ msg, meta }),
+    });
+    s.defer(async () => (await starting).stop());
+    await waitFor(() => serve.requests.length >= 1, 10_000, 'a dispatch in flight');
+    const remount = (mode) => spawnSync('mount', ['-o', `remount,${mode}`, ro.dir], { encoding: 'utf8' });
+    const toRo = remount('ro');
+    assert.equal(toRo.status, 0, `remount,ro refused while dispatching: ${toRo.stderr}`);
+    open();
+    await starting;
+    await waitFor(() => serve.requests.length >= total, 20_000, 'every mission POSTed');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(statuses(files), Array(total).fill('queued'));
+    assertFailedOnce(logs, 'EROFS', files);
+
+    const writableAt = Date.now();
+    const toRw = remount('rw');
+    assert.equal(toRw.status, 0, toRw.stderr);
+    await waitFor(() => statuses(files).every((st) => st === 'assigned'), 15_000, 'every outcome written once writable');
+    t.diagnostic(`recovered ${Date.now() - writableAt} ms after the remount`);
+    assertRecovered(serve, logs, files, total);
   });
 });
