@@ -93,6 +93,27 @@ describe('mc-native bridge', () => {
     assert.ok(journal.length >= 6, `journal: ${journal.length} lines`);
   });
 
+  it('executor tokens from a token file and MC_NATIVE_EXECUTOR_TOKENS reach the streams, a flag overriding both; none is printed', async (t) => {
+    const s = scope(t);
+    const serve = await fakeServe(s);
+    const { watchDir } = queue(s, []);
+    const file = path.join(watchDir, 'tokens');
+    fs.writeFileSync(file, '# for the event streams\nex-1=s3cret-from-file\n\nex-2=s3cret-from-file-2\n', { mode: 0o600 });
+    const cli = startCli(
+      s,
+      ['bridge', '--aiwg-serve', serve.url, '--watch', watchDir, '--subscribe-executors', 'ex-1,ex-2,ex-3',
+        '--executor-token-file', file, '--executor-token', 'ex-2=s3cret-from-flag'],
+      { env: { MC_NATIVE_EXECUTOR_TOKENS: 'ex-1=s3cret-from-env, ex-3=s3cret-from-env-3' } },
+    );
+    await waitFor(() => ['ex-1', 'ex-2', 'ex-3'].every((id) => serve.open(id).length === 1), 5000, 'three executor streams');
+    const tokenOf = (id) => serve.connections.find((c) => c.executorId === id)?.token;
+    assert.deepEqual(['ex-1', 'ex-2', 'ex-3'].map(tokenOf), ['s3cret-from-file', 's3cret-from-flag', 's3cret-from-env-3']);
+    cli.kill('SIGINT');
+    const { code } = await cli.exited;
+    assert.equal(code, 0, cli.stderr);
+    assert.ok(!cli.stdout.includes('s3cret') && !cli.stderr.includes('s3cret'), 'a token was printed');
+  });
+
   it('--json --verbose: one JSON object per line, debug lines included; SIGTERM stops it with 0', async (t) => {
     const s = scope(t);
     const serve = await fakeServe(s);

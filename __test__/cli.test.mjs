@@ -130,6 +130,32 @@ describe('mc-native: help and exit codes', () => {
     }
   });
 
+  it('a token file others may read is refused (as ssh refuses a key); bad pairs in the file or MC_NATIVE_EXECUTOR_TOKENS too, none echoed', async (t) => {
+    const s = scope(t);
+    const dir = tmpDir(s);
+    const file = path.join(dir, 'tokens');
+    fs.writeFileSync(file, '# executor tokens\nex-1=s3cret-one\n');
+    if (process.platform !== 'win32') {
+      for (const mode of [0o644, 0o640, 0o604, 0o660]) {
+        fs.chmodSync(file, mode);
+        const r = await runCli(['bridge', '--executor-token-file', file]);
+        const shown = mode.toString(8).padStart(4, '0');
+        assertOneLineError(r, 1, new RegExp(`executor token file .* is open to others \\(mode ${shown}\\).*chmod 600`));
+        assert.ok(!r.stderr.includes('s3cret'), 'a token was echoed');
+      }
+    }
+    fs.chmodSync(file, 0o600);
+    fs.writeFileSync(file, 'ex-1=s3cret-one\ns3cret-without-id\n');
+    const bad = await runCli(['bridge', '--executor-token-file', file]);
+    assertOneLineError(bad, 2, /--executor-token-file .* must look like ID=TOKEN/);
+    assert.ok(!bad.stderr.includes('s3cret'), 'a token was echoed');
+    const missing = await runCli(['bridge', '--executor-token-file', path.join(dir, 'none')]);
+    assertOneLineError(missing, 1, /cannot read the executor token file .*none: ENOENT/);
+    const env = await runCli(['bridge'], { env: { MC_NATIVE_EXECUTOR_TOKENS: 'ex-1=ok,s3cret-alone' } });
+    assertOneLineError(env, 2, /MC_NATIVE_EXECUTOR_TOKENS must look like ID=TOKEN/);
+    assert.ok(!env.stderr.includes('s3cret'), 'a token was echoed');
+  });
+
   it('runtime errors (missing directories) are one line with a hint and exit 1', async (t) => {
     const s = scope(t);
     const dir = tmpDir(s);

@@ -2,7 +2,11 @@
 // `mc-native bridge`: the queue tailer (`startQueueTailer`) run from the
 // terminal, as `aiwg mc bridge` runs it, until SIGINT or SIGTERM.
 
+const fs = require('node:fs');
 const out = require('./output.js');
+
+/** Executor tokens from the environment: `ID=TOKEN` pairs, separated by commas or whitespace. */
+const TOKENS_ENV = 'MC_NATIVE_EXECUTOR_TOKENS';
 
 const DEFAULT_SERVE = 'http://127.0.0.1:7337';
 /** How long a stop may take: the tailer's 5 s drain, and a little for the streams. */
@@ -18,6 +22,7 @@ const OPTIONS = {
   'request-timeout-ms': { type: 'string' },
   'subscribe-executors': { type: 'string', multiple: true },
   'executor-token': { type: 'string', multiple: true },
+  'executor-token-file': { type: 'string' },
   'dry-run': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   verbose: { type: 'boolean', short: 'v', default: false },
@@ -40,7 +45,11 @@ Options:
   --max-inflight N            dispatches at a time (default 8)
   --request-timeout-ms N      per dispatch request (default 30000)
   --subscribe-executors A,B   follow these executors' events from the start
-  --executor-token ID=TOKEN   the token for executor ID's event stream (repeatable)
+  --executor-token-file FILE  executor tokens, one ID=TOKEN a line (# comments);
+                              refused unless only its owner may read it (chmod 600)
+  --executor-token ID=TOKEN   the token for executor ID's event stream (repeatable;
+                              shows in the process list: prefer the file or
+                              ${TOKENS_ENV}="ID=TOKEN,...")
   --dry-run                   log what would be dispatched, send nothing
   --json                      one JSON object per log line: {ts, level, msg, meta}
   -v, --verbose               also the debug lines (retries, event streams)
@@ -53,15 +62,55 @@ Exit codes: 0 stopped cleanly, 1 runtime failure (e.g. the watch directory
 does not exist), 2 usage error (unknown flag, bad value, bad URL).
 `;
 
-/** Every `ID=TOKEN`; the value is not echoed on error, it may be a secret. */
-function executorTokens(pairs = []) {
-  const tokens = {};
+/**
+ * Every `ID=TOKEN` of `pairs` into `tokens`; `from` names where they came
+ * from in an error, which never echoes a value (it may be a secret).
+ */
+function addTokens(tokens, pairs, from) {
   for (const pair of pairs) {
     const at = pair.indexOf('=');
-    if (at <= 0 || at === pair.length - 1) throw new out.UsageError('--executor-token must look like ID=TOKEN');
+    if (at <= 0 || at === pair.length - 1) throw new out.UsageError(`${from} must look like ID=TOKEN`);
     tokens[pair.slice(0, at)] = pair.slice(at + 1);
   }
   return tokens;
+}
+
+/** The lines of the token file `file` (blank lines and `#` comments left out), checked as ssh checks a key. */
+function tokenFileLines(file) {
+  let stat;
+  let text;
+  try {
+    stat = fs.statSync(file);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new out.CliError(`cannot read the executor token file ${file}: ${err.code || err.message}`);
+  }
+  // Mode bits mean nothing on Windows; elsewhere nobody but the owner may read or write it.
+  if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
+    const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
+    throw new out.CliError(
+      `the executor token file ${file} is open to others (mode ${mode}); tokens are secrets`,
+      `chmod 600 ${file}`,
+    );
+  }
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+}
+
+/**
+ * `executorTokens` from, lowest first: MC_NATIVE_EXECUTOR_TOKENS, the
+ * token file, the --executor-token flags (a later one wins for an id).
+ */
+function executorTokens(values, env = process.env) {
+  const tokens = {};
+  const fromEnv = (env[TOKENS_ENV] || '').split(/[\s,]+/).filter(Boolean);
+  addTokens(tokens, fromEnv, TOKENS_ENV);
+  if (values['executor-token-file'] !== undefined) {
+    addTokens(tokens, tokenFileLines(values['executor-token-file']), `--executor-token-file ${values['executor-token-file']}`);
+  }
+  return addTokens(tokens, values['executor-token'] || [], '--executor-token');
 }
 
 /** `startQueueTailer` options from the flags; numbers left out keep the library's defaults. */
@@ -80,7 +129,7 @@ function tailerOptions(values) {
       .flatMap((list) => list.split(','))
       .map((id) => id.trim())
       .filter(Boolean),
-    executorTokens: executorTokens(values['executor-token']),
+    executorTokens: executorTokens(values),
   };
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
   return options;
