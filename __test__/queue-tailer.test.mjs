@@ -1278,3 +1278,41 @@ describe('startQueueTailer: fetchImpl and where writes go', () => {
     assert.deepEqual(listFiles(root).filter((f) => !BESIDE_SESSION.test(f)), [`sessions/${dir}/session.json`]);
   });
 });
+
+describe('secrets in the serve URL (issue 14.12)', () => {
+  it('credentials in aiwgServeUrl are never in a log line: dispatches, failures and executor streams', async (t) => {
+    const s = scope(t);
+    const { startFakeServe } = await import('./helpers/lifecycle-serve.mjs');
+    const serve = await startFakeServe();
+    s.defer(() => serve.close());
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-secret-url-'));
+    s.defer(() => fs.rmSync(root, { recursive: true, force: true }));
+    const file = path.join(root, 'sessions', 'mc-secret', 'session.json');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, JSON.stringify({ id: 'mc-secret', missions: [{ id: 'm-secret', objective: 'o', status: 'queued' }] }));
+    const lines = [];
+    const logger = (msg, meta) => lines.push(JSON.stringify([msg, meta]));
+    const withCredentials = serve.url.replace('http://', 'http://bridge-user:s3cret-pass@');
+    const tailer = await startQueueTailer({ aiwgServeUrl: withCredentials, watchDir: root, logger, executorTokens: { 'ex-1': 's3cret-token' } });
+    s.defer(() => tailer.stop());
+    await waitFor(() => JSON.parse(fs.readFileSync(file, 'utf8')).missions[0].status === 'assigned', 10_000, 'the dispatch');
+    await waitFor(() => lines.some((l) => l.includes('ws-state') || l.includes('executor-ws:')), 10_000, 'a stream line');
+    await tailer.stop();
+
+    // And a serve that is not there, whose errors name the URL.
+    const refused = await startQueueTailer({
+      aiwgServeUrl: 'http://bridge-user:s3cret-pass@127.0.0.1:9/',
+      watchDir: root,
+      logger,
+      maxAttempts: 1,
+      disableWSSubscription: true,
+    });
+    fs.writeFileSync(file, JSON.stringify({ id: 'mc-secret', missions: [{ id: 'm-secret-2', objective: 'o', status: 'queued' }] }));
+    await waitFor(() => lines.some((l) => l.includes('network-error') || l.includes('dispatch-deferred')), 10_000, 'the failure');
+    await refused.stop();
+
+    const leaked = lines.filter((l) => /s3cret|bridge-user/.test(l));
+    assert.deepEqual(leaked, [], 'a secret reached the logger');
+    assert.ok(lines.some((l) => l.includes('***@127.0.0.1')), `the URL is shown redacted: ${lines.slice(0, 3).join('\n')}`);
+  });
+});

@@ -151,8 +151,12 @@ async function startQueueTailer(options = {}) {
       switch (event.kind) {
         case 'Log':
           if (event.msg === 'queue-tailer:start') {
-            // The options as the caller gave them (dryRun need not be a boolean).
-            guarded(event.msg, { aiwgServeUrl: merged.aiwgServeUrl, watchDir: merged.watchDir, dryRun: merged.dryRun });
+            // The options as the caller gave them (dryRun need not be a
+            // boolean); a URL string as the native line shows it, its
+            // credentials hidden.
+            const shown = JSON.parse(event.meta).aiwgServeUrl;
+            const aiwgServeUrl = typeof merged.aiwgServeUrl === 'string' ? shown : merged.aiwgServeUrl;
+            guarded(event.msg, { aiwgServeUrl, watchDir: merged.watchDir, dryRun: merged.dryRun });
           } else {
             callLogger(logger, event.msg, event.meta);
           }

@@ -18,6 +18,7 @@ mod js_json;
 mod loop_registry;
 mod mission_control;
 mod process_identity;
+mod redact;
 mod tls;
 mod uri;
 

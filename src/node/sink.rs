@@ -45,8 +45,10 @@ impl<E: SinkEvent> Sink<E> {
 }
 
 impl<E: SinkEvent> Log for Sink<E> {
-    fn log(&self, msg: &str, meta: Value) {
+    fn log(&self, msg: &str, mut meta: Value) {
         if self.logs {
+            // No secret reaches a logger, whichever part wrote the line (§9.8).
+            crate::redact::redact_json(&mut meta);
             self.emit(E::log(msg, crate::js_json::to_compact_string(&meta)));
         }
     }

@@ -14,8 +14,9 @@
 //! The tokio-tungstenite loop ([`super::native`]) and the injected
 //! `WebSocketImpl`'s JS glue (through [`super::injected`]) are its two drivers.
 
-use super::url::{reconnect_delay, redact};
+use super::url::reconnect_delay;
 use crate::js_json::number_value;
+use crate::redact::redact;
 use serde_json::{Map, Value};
 
 /// `reconnectBaseMs` when the caller gives none.

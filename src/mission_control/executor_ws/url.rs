@@ -1,4 +1,4 @@
-//! Executor stream URLs, and the same URL with its token hidden (§9.8).
+//! Executor stream URLs (their tokens are hidden in logs by [`crate::redact`], §9.8).
 
 use crate::uri::encode_uri_component;
 
@@ -24,41 +24,6 @@ pub(crate) fn build_ws_url(serve_url: &str, executor_id: &str, token: Option<&st
     url
 }
 
-/// The URL (or an error message that may hold one) as logs and `onState`
-/// show it: every `token=` value replaced by `***`, as the JS
-/// `s.replace(/token=[^&\s]*/g, 'token=***')` does.
-pub(crate) fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("token=") {
-        let start = at + "token=".len();
-        out.push_str(&rest[..start]);
-        out.push_str("***");
-        let value = &rest[start..];
-        let end = value
-            .find(|c: char| c == '&' || is_js_space(c))
-            .unwrap_or(value.len());
-        rest = &value[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// JS's `\s`: `WhiteSpace` and `LineTerminator` (not quite `char::is_whitespace`).
-fn is_js_space(c: char) -> bool {
-    matches!(
-        c,
-        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200a}'
-                | '\u{2028}'
-                | '\u{2029}'
-                | '\u{202f}'
-                | '\u{205f}'
-                | '\u{3000}'
-                | '\u{feff}'
-    )
-}
-
 /// `reconnectDelay(attempt, baseMs, maxMs)` = `min(maxMs, baseMs * 2^max(0, attempt-1))`.
 pub(crate) fn reconnect_delay(attempt: f64, base_ms: f64, max_ms: f64) -> f64 {
     let delay = base_ms * 2f64.powf((attempt - 1.0).max(0.0));
@@ -82,20 +47,6 @@ mod tests {
         assert_eq!(
             build_ws_url("https://h:1//", "e", None),
             "wss://h:1/ws/executors/e"
-        );
-    }
-
-    #[test]
-    fn tokens_are_hidden() {
-        assert_eq!(
-            redact("ws://h/ws/executors/e?token=s3cr3t"),
-            "ws://h/ws/executors/e?token=***"
-        );
-        assert_eq!(redact("ws://h/x?token=a&b=c"), "ws://h/x?token=***&b=c");
-        assert_eq!(redact("ws://h/x"), "ws://h/x");
-        assert_eq!(
-            redact("open ws://h?token=a b token=c\td&token="),
-            "open ws://h?token=*** b token=***\td&token=***"
         );
     }
 
