@@ -1158,6 +1158,22 @@ describe('startQueueTailer: stop', () => {
     }
   });
 
+  it('a file-system watch that cannot start: polling takes over, logged once as queue-tailer:watch-degraded; appends are still seen (child process, MC_NATIVE_FAULT)', async () => {
+    const script = path.join(HERE, 'helpers', 'tailer-no-watch.mjs');
+    const { io, settle } = runNode(script, [], { ...process.env, MC_NATIVE_FAULT: 'tailer-no-watch' });
+    const { code } = await settle(30_000, 'the no-watch child');
+    assert.equal(code, 0, io.err);
+    const { logs, metas, posted, appendMs, pollMs } = JSON.parse(io.out.trim().split('\n').at(-1));
+    assert.equal(logs.filter((m) => m === 'queue-tailer:watch-degraded').length, 1, logs.join(' '));
+    const [degraded] = metas['queue-tailer:watch-degraded'];
+    assert.match(degraded.reason, /^no file-system watch: fault injected/);
+    assert.equal(degraded.watched, 0);
+    assert.equal(degraded.polled, 1);
+    assert.equal(degraded.pollIntervalMs, pollMs);
+    assert.deepEqual(posted, ['m-first', 'm-appended'], 'each mission POSTed once');
+    assert.ok(appendMs < 5000, `the append was seen by polling (${appendMs} ms)`);
+  });
+
   it('a failure inside the native tailer after ready is logged once as queue-tailer:internal-error, the tailer stops, stop() rejects, and the process exits on its own (child process, MC_NATIVE_FAULT)', async () => {
     for (const mode of ['stop', 'nostop']) {
       const { io, settle } = runNode(FAULT, [mode], { ...process.env, MC_NATIVE_FAULT: 'tailer-after-ready' });

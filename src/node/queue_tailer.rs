@@ -22,7 +22,8 @@ use tokio_util::sync::CancellationToken;
 /// The environment variable of the test-only fault switch:
 /// `MC_NATIVE_FAULT=tailer-after-ready` makes a tailer task panic right
 /// after `ready` (read when a tailer starts), so tests can see an internal
-/// error reported. Never set it outside tests.
+/// error reported; `tailer-no-watch` makes its file-system watch fail to
+/// start. Never set it outside tests.
 const FAULT_ENV: &str = "MC_NATIVE_FAULT";
 
 /// The options the JS wrapper passes, already read as JS reads them from
@@ -161,6 +162,7 @@ impl TailerHandle {
 fn fault_from_env() -> Option<Fault> {
     match std::env::var(FAULT_ENV).ok()?.as_str() {
         "tailer-after-ready" => Some(Fault::AfterReady),
+        "tailer-no-watch" => Some(Fault::NoWatch),
         _ => None,
     }
 }

@@ -40,6 +40,9 @@ pub(crate) const DRAIN: Duration = Duration::from_millis(defaults::DRAIN_MS as u
 pub(crate) enum Fault {
     /// Panic inside a tailer task right after `ready`.
     AfterReady,
+    /// The file-system watch cannot be set up (as on a file system without
+    /// inotify): the tailer must fall back to polling and say so.
+    NoWatch,
 }
 
 /// `startQueueTailer`'s options, merged with the defaults.

@@ -159,15 +159,52 @@ impl Bridge {
                     .unwrap_or_default();
                 changes.extend(changed.into_iter().map(Change::Session));
             }
-            let paths = changes
-                .into_iter()
-                .filter_map(|change| match change {
-                    Change::Session(path) => Some(path),
-                    Change::Rescan => None,
-                })
-                .collect();
+            let mut paths = Vec::new();
+            for change in changes {
+                match change {
+                    Change::Session(path) => paths.push(path),
+                    Change::Degraded(reason) => {
+                        // Poll beside the watch: what it could not add is seen that way.
+                        if self.degraded(&reason, true).await {
+                            self.spawn(Arc::clone(self).poll_loop());
+                        }
+                    }
+                    Change::Rescan => {}
+                }
+            }
             self.examine_all(paths).await;
         }
+    }
+
+    /// The watch cannot see everything (or anything): say so once, with
+    /// the reason, how many watches the process holds (`watched`, where the
+    /// OS tells) and how many sessions polling now covers (`polled`).
+    /// `true` the first time.
+    pub(super) async fn degraded(self: &Arc<Self>, reason: &str, watching: bool) -> bool {
+        if self
+            .degraded
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return false;
+        }
+        let root = self.root.clone();
+        let counts = self
+            .off_runtime(move |_| {
+                let polled = session::discover_sessions(&root).map_or(0, |p| p.len());
+                (watching.then(super::watch::watches_held).flatten(), polled)
+            })
+            .await;
+        let (watched, polled) = counts.unwrap_or((None, 0));
+        self.log.log(
+            "queue-tailer:watch-degraded",
+            json!({"reason": reason, "watched": watched.unwrap_or(0), "polled": polled, "pollIntervalMs": self.config.poll_interval.as_secs_f64() * 1000.0}),
+        );
+        true
+    }
+
+    /// [`Bridge::poll`] as a task of its own.
+    async fn poll_loop(self: Arc<Self>) {
+        self.poll().await;
     }
 
     /// The fallback: every `pollIntervalMs`, examine the sessions whose files changed.

@@ -81,6 +81,8 @@ struct Bridge {
     writeback: Arc<Writeback>,
     /// The checks before dispatches, and the claims on sessions they take.
     rereads: Arc<reread::Rereads>,
+    /// The watch could not cover everything: polling runs (logged once).
+    degraded: std::sync::atomic::AtomicBool,
     executors: executors::Executors,
     /// Set when the caller runs the executor streams.
     external_subscribe: Option<executors::Subscribe>,
@@ -140,6 +142,7 @@ pub(crate) async fn run(
         tasks: TaskTracker::new(),
         writeback,
         rereads: Arc::default(),
+        degraded: std::sync::atomic::AtomicBool::new(false),
         executors: executors::Executors::default(),
         external_subscribe,
         backlog: Arc::default(),
@@ -154,10 +157,24 @@ pub(crate) async fn run(
     let watcher = if bridge.config.polling {
         None
     } else {
-        tokio::task::spawn_blocking(move || watch::watch(&root, tx).ok())
-            .await
-            .ok()
-            .flatten()
+        let watching = if bridge.config.fault == Some(Fault::NoWatch) {
+            Err("fault injected (MC_NATIVE_FAULT=tailer-no-watch)".to_owned())
+        } else {
+            tokio::task::spawn_blocking(move || watch::watch(&root, tx).map_err(|e| e.to_string()))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+        };
+        match watching {
+            Ok(watcher) => Some(watcher),
+            Err(reason) => {
+                // No watch at all (a file system without inotify, no
+                // watches left): everything is polled.
+                bridge
+                    .degraded(&format!("no file-system watch: {reason}"), false)
+                    .await;
+                None
+            }
+        }
     };
     bridge.spawn(Arc::clone(&bridge).dispatcher());
     bridge.spawn(Arc::clone(&bridge).report(reports_rx));

@@ -14,16 +14,24 @@ pub(crate) enum Change {
     Session(PathBuf),
     /// Sessions may have appeared or vanished, or events were lost: look at the directory.
     Rescan,
+    /// Not every directory could be watched (the OS's watch limit): what
+    /// is not watched must be polled. The text says why.
+    Degraded(String),
 }
 
 /// Watch `root` (canonical) recursively, sending every [`Change`] to `tx`.
+/// A watch limit reached on the way is not an error: the watcher keeps
+/// what it could add, and a [`Change::Degraded`] is sent (again whenever
+/// a new directory cannot be watched).
 pub(crate) fn watch(
     root: &Path,
     tx: UnboundedSender<Change>,
 ) -> notify::Result<notify::RecommendedWatcher> {
     let sessions = root.join("sessions");
+    let limited = tx.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let changes = match event {
+            Err(e) if is_watch_limit(&e) => vec![Change::Degraded(e.to_string()), Change::Rescan],
             Ok(event) if event.need_rescan() => vec![Change::Rescan],
             Ok(event) if !crate::fs_events::may_change(event.kind) => Vec::new(),
             Ok(event) => event
@@ -38,8 +46,34 @@ pub(crate) fn watch(
             let _ = tx.send(change);
         }
     })?;
-    watcher.watch(root, RecursiveMode::Recursive)?;
+    match watcher.watch(root, RecursiveMode::Recursive) {
+        Err(e) if is_watch_limit(&e) => {
+            let _ = limited.send(Change::Degraded(e.to_string()));
+        }
+        other => other?,
+    }
     Ok(watcher)
+}
+
+/// How many inotify watches this process holds (every `inotify wd:` line
+/// of `/proc/self/fdinfo`); `None` where there is no such count.
+pub(crate) fn watches_held() -> Option<usize> {
+    let fds = std::fs::read_dir("/proc/self/fdinfo").ok()?;
+    let mut held = 0;
+    for fd in fds.flatten() {
+        if let Ok(info) = std::fs::read_to_string(fd.path()) {
+            held += info
+                .lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .count();
+        }
+    }
+    Some(held)
+}
+
+/// The OS will not give more watches (inotify's `max_user_watches`).
+fn is_watch_limit(e: &notify::Error) -> bool {
+    matches!(e.kind, notify::ErrorKind::MaxFilesWatch)
 }
 
 /// The change an event on `path` stands for, if any: `sessions/<d>` or
