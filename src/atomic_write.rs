@@ -75,19 +75,33 @@ impl Staged<'_> {
             sync_parent(target, durability);
             return Ok(None);
         }
-        sync_parent(target, durability);
-        Ok(Some(Displaced { path: tmp }))
+        // The directory is synced once the caller keeps the swap
+        // ([`Displaced::keep`]): until then the displaced file may have to
+        // go straight back, and every moment it is out of place counts.
+        Ok(Some(Displaced {
+            path: tmp,
+            target: target.to_path_buf(),
+            durability,
+        }))
     }
 }
 
 /// The file an [`Staged::exchange`] took out of place; removed on drop.
 pub(crate) struct Displaced {
     path: tempfile::TempPath,
+    target: std::path::PathBuf,
+    durability: Durability,
 }
 
 impl Displaced {
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The swap stands: make it durable (the directory is synced, as a
+    /// commit does) and delete the displaced file.
+    pub(crate) fn keep(self) {
+        sync_parent(&self.target, self.durability);
     }
 
     /// Swap it back into `target`'s place; this then holds what was there.

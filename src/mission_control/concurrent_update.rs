@@ -109,9 +109,12 @@ pub(crate) fn update<T>(
                     aftercheck: Some(Aftercheck::new(read, expected)),
                 });
             };
-            let displaced_is_read = inode(displaced.path()) == Some(read.ino);
+            // Held open: if it has to go back, what it holds is carried.
+            let displaced_file = File::open(displaced.path()).ok();
+            let displaced_is_read =
+                displaced_file.as_ref().and_then(|f| file_inode(f).ok()) == Some(read.ino);
             if displaced_is_read && read.bytes_unchanged() {
-                drop(displaced);
+                displaced.keep();
                 return Ok(Updated::Done {
                     session,
                     source,
@@ -124,6 +127,17 @@ pub(crate) fn update<T>(
             // inode we read). Put it back at once, so nobody reads a file
             // without it, and redo the change on top of it.
             if displaced.swap_back(path).at("open", path)? {
+                // What the other writer wrote is carried from here on: a
+                // lock-less writer that read our file in the instant it was
+                // in place, and writes on top of it, drops it from the file.
+                let theirs = displaced_file.and_then(|f| {
+                    let bytes = session::read_capped(&f).ok()?;
+                    session::parse_session(&bytes).ok()
+                });
+                if let Some(theirs) = theirs {
+                    base = merge3(&expected, &base, &theirs);
+                    base_is_read = false;
+                }
                 let on_top = File::open(displaced.path()).ok().and_then(|f| {
                     let bytes = session::read_capped(&f).ok()?;
                     (bytes != text.as_bytes()).then(|| session::parse_session(&bytes).ok())?

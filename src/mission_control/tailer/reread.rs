@@ -11,7 +11,7 @@ use super::claims::{Claim, Claims};
 use crate::error::{Error, Result};
 use crate::mission_control::session::{self, Unreadable};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -50,8 +50,9 @@ pub(super) struct Rereads {
     claims: Arc<Claims>,
     /// Re-reads asked for and not started, by session file.
     waiting: Mutex<HashMap<PathBuf, Group>>,
-    /// The read error each file gave last, until it reads again.
-    failing: Mutex<HashMap<PathBuf, String>>,
+    /// The read errors each file gave: each is logged once for the
+    /// bridge's life (a file short of descriptors fails and reads by turns).
+    logged: Mutex<HashSet<(PathBuf, String)>>,
     next_id: AtomicU64,
 }
 
@@ -120,15 +121,10 @@ impl Rereads {
             // Gone, too large or not JSON: the scan of the file says so.
             Err(_) => Ok(None),
         };
-        let mut failing = lock(&self.failing);
         match read {
-            Ok(session) => {
-                failing.remove(path);
-                Ok(session)
-            }
+            Ok(session) => Ok(session),
             Err(error) => {
-                let first = failing.get(path) != Some(&error);
-                failing.insert(path.to_path_buf(), error.clone());
+                let first = lock(&self.logged).insert((path.to_path_buf(), error.clone()));
                 Err((error, first))
             }
         }
@@ -301,10 +297,14 @@ mod tests {
         write(&path, "queued");
         let read = rereads.claim_and_reread(&path, &id).await.expect("reread");
         assert!(matches!(read, Some((_, Reread::Queued(_)))));
-        assert!(
-            lock(&rereads.failing).is_empty(),
-            "the error outlived the read"
-        );
+        // Failing again after a good read: not logged again.
+        std::fs::remove_file(&path).expect("rm");
+        std::fs::create_dir(&path).expect("mkdir");
+        let later = rereads.claim_and_reread(&path, &id).await.expect("reread");
+        assert!(matches!(
+            later,
+            Some((_, Reread::Unreadable { first: false, .. }))
+        ));
     }
 
     /// Ask for every id at once, as a sweep's jobs do.

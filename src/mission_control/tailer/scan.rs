@@ -73,6 +73,8 @@ pub(super) struct Scanner {
     /// looked at again, less often each time, until they read (no event
     /// may ever come: `chmod` or freed descriptors make none).
     read_failures: Mutex<HashMap<PathBuf, u32>>,
+    /// The read errors logged, by file: each once.
+    io_logged: Mutex<HashSet<(PathBuf, String)>>,
     /// Outcomes written, to restore if another writer reverts one.
     pub remembered: Remembered,
 }
@@ -118,6 +120,7 @@ impl Scanner {
             awaiting: Mutex::default(),
             rechecked: Mutex::default(),
             read_failures: Mutex::default(),
+            io_logged: Mutex::default(),
             remembered: Remembered::default(),
         }
     }
@@ -151,7 +154,16 @@ impl Scanner {
                 };
             }
             Err(Unreadable::Io(e)) => {
-                let mut examined = self.unreadable(path, print, &e.to_string(), log);
+                // Logged once per file and error for the bridge's life: a
+                // file short of descriptors fails and reads by turns.
+                let error = e.to_string();
+                if lock(&self.io_logged).insert((path.to_path_buf(), error.clone())) {
+                    log.log(
+                        "queue-tailer:session-unreadable",
+                        json!({"path": path.to_string_lossy(), "error": error}),
+                    );
+                }
+                let mut examined: Examined = Vec::new().into();
                 let mut failures = lock(&self.read_failures);
                 let n = failures.entry(path.to_path_buf()).or_insert(0);
                 *n += 1;
