@@ -68,7 +68,10 @@ function writeSessions(root, tag, sessions, per) {
 const statuses = (files) => files.flatMap((f) => JSON.parse(fs.readFileSync(f, 'utf8')).missions.map((m) => m.status));
 
 /** What a recovered run must show: one POST a mission, no temp file left, `write-recovered` for every file. */
-function assertRecovered(serve, logs, files, total) {
+async function assertRecovered(serve, logs, files, total) {
+  // A line reaches the logger a moment after its write is on disk.
+  const recoveredPaths = () => new Set(logs.filter((l) => l.msg === 'queue-tailer:write-recovered').map((l) => l.meta.path));
+  await waitFor(() => recoveredPaths().size >= files.length, 5000, 'a write-recovered line for each session');
   const posted = serve.requests.map((r) => JSON.parse(r.body).mission_id);
   assert.equal(posted.length, total, 'a mission was POSTed twice');
   assert.equal(new Set(posted).size, total);
@@ -127,7 +130,7 @@ describe('faults of the disk (issue 14)', { skip: tmpfs.skip }, () => {
     fs.unlinkSync(filler);
     await waitFor(() => statuses(files).every((st) => st === 'assigned'), 15_000, 'every outcome written once space returned');
     t.diagnostic(`recovered ${Date.now() - freedAt} ms after the space returned`);
-    assertRecovered(serve, logs, files, total);
+    await assertRecovered(serve, logs, files, total);
   });
 
   it('read-only remount while dispatches are in flight: allowed; outcomes land once it is writable again', async (t) => {
@@ -170,6 +173,6 @@ describe('faults of the disk (issue 14)', { skip: tmpfs.skip }, () => {
     assert.equal(toRw.status, 0, toRw.stderr);
     await waitFor(() => statuses(files).every((st) => st === 'assigned'), 15_000, 'every outcome written once writable');
     t.diagnostic(`recovered ${Date.now() - writableAt} ms after the remount`);
-    assertRecovered(serve, logs, files, total);
+    await assertRecovered(serve, logs, files, total);
   });
 });
