@@ -2,11 +2,12 @@
 // its own (Linux, as root: CI runs so; skipped with the reason elsewhere).
 // Outcomes serve accepted while the disk was full are kept and written once
 // space returns, with no second POST, and the failure is logged once per
-// file, not per try.
+// file, not per try. The same for a read-only remount, and for a session
+// directory a bridge run as `nobody` (setpriv) may not write.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -97,6 +98,7 @@ function assertFailedOnce(logs, code, files) {
 }
 
 const tmpfs = smallTmpfs('4m');
+const BRIDGE = path.join(path.dirname(new URL(import.meta.url).pathname), 'helpers', 'lifecycle-bridge.mjs');
 
 describe('faults of the disk (issue 14)', { skip: tmpfs.skip }, () => {
   it('disk full: accepted outcomes wait, logged once per file, and land when space returns, with no second POST', async (t) => {
@@ -174,5 +176,49 @@ describe('faults of the disk (issue 14)', { skip: tmpfs.skip }, () => {
     await waitFor(() => statuses(files).every((st) => st === 'assigned'), 15_000, 'every outcome written once writable');
     t.diagnostic(`recovered ${Date.now() - writableAt} ms after the remount`);
     await assertRecovered(serve, logs, files, total);
+  });
+
+  it('permission denied: a session the bridge may not write waits and is reported once; the others go on; it lands once writable', async (t) => {
+    if (!fs.existsSync('/usr/bin/setpriv')) return t.skip('needs setpriv to drop privileges');
+    const s = scope(t);
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-eacces-'));
+    s.defer(() => fs.rmSync(root, { recursive: true, force: true }));
+    const NOBODY = 65534;
+    const files = writeSessions(root, 'perm', 5, 2);
+    // Everything the bridge's user owns, but one session directory (root's, 0755).
+    const blocked = files[2];
+    for (const p of [root, path.join(root, 'sessions'), ...files.flatMap((f) => [path.dirname(f), f])]) {
+      if (path.dirname(blocked) !== p && blocked !== p) fs.chownSync(p, NOBODY, NOBODY);
+    }
+    fs.chmodSync(root, 0o755);
+    const serve = await startScriptedServe(() => ({ status: 202, body: { executor_id: 'ex-perm' } }));
+    s.defer(() => serve.close());
+    const child = spawn('/usr/bin/setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', process.execPath, BRIDGE], {
+      env: { ...process.env, LIFECYCLE_BRIDGE_OPTIONS: JSON.stringify({ aiwgServeUrl: serve.url, watchDir: root, disableWSSubscription: true }) },
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    const logs = [];
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('message', (m) => m && m.type === 'log' && logs.push({ msg: m.msg, meta: m.meta }));
+    const exited = new Promise((r) => child.on('exit', r));
+    s.defer(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    });
+    const status = (f) => JSON.parse(fs.readFileSync(f, 'utf8')).missions.map((m) => m.status);
+    const others = files.filter((f) => f !== blocked);
+    await waitFor(() => others.every((f) => status(f).every((st) => st === 'assigned')), 20_000, `the writable sessions assigned (${stderr})`);
+    await waitFor(() => serve.requests.length >= files.length * 2, 10_000, 'every mission POSTed');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(status(blocked), ['queued', 'queued'], 'the blocked session was written');
+    const failed = logs.filter((l) => l.msg === 'queue-tailer:write-failed');
+    assert.deepEqual(failed.map((l) => [l.meta.path, l.meta.code]), [[blocked, 'EACCES']], 'reported once, for that session only');
+
+    fs.chownSync(path.dirname(blocked), NOBODY, NOBODY);
+    await waitFor(() => status(blocked).every((st) => st === 'assigned'), 10_000, 'the blocked session once writable');
+    await assertRecovered(serve, logs, [blocked], files.length * 2);
   });
 });
