@@ -2,8 +2,10 @@
 // its own (Linux, as root: CI runs so; skipped with the reason elsewhere).
 // Outcomes serve accepted while the disk was full are kept and written once
 // space returns, with no second POST, and the failure is logged once per
-// file, not per try. The same for a read-only remount, and for a session
-// directory a bridge run as `nobody` (setpriv) may not write.
+// file, not per try. The same for a read-only remount, for a session
+// directory a bridge run as `nobody` (setpriv) may not write, and for a
+// session.json made immutable (`chattr +i`), whose `chattr -i` makes no
+// file-system event: the bridge's own retries must find it writable.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,21 +17,47 @@ import { startQueueTailer } from '../esm/queue-tailer.mjs';
 import { startScriptedServe } from './helpers/scripted-serve.mjs';
 import { scope, waitFor } from './helpers/waiting.mjs';
 
-/** A fresh tmpfs of `size` mounted on a temp dir, or the reason there can be none. */
-function smallTmpfs(size) {
-  if (process.platform !== 'linux') return { skip: 'tmpfs mounts are Linux only' };
-  if (process.getuid?.() !== 0) return { skip: 'mounting a tmpfs needs root' };
+/**
+ * A fresh tmpfs of `size` on a temp dir, unmounted after the test (the
+ * suite's SKIP has checked for Linux and root); → `{dir}`, or `{skip}`
+ * with the reason the mount failed.
+ */
+function smallTmpfs(s, size) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-disk-faults-'));
   const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { encoding: 'utf8' });
   if (mounted.status !== 0) {
     fs.rmdirSync(dir);
     return { skip: `mount -t tmpfs failed: ${(mounted.stderr || mounted.error || '').toString().trim()}` };
   }
-  const unmount = () => {
+  s.defer(() => {
     spawnSync('umount', ['-l', dir]);
     fs.rmSync(dir, { recursive: true, force: true });
-  };
-  return { dir, unmount };
+  });
+  return { dir };
+}
+
+/** A scripted serve (see scripted-serve.mjs) for this test, closed after it. */
+async function serveFor(s, script) {
+  const serve = await startScriptedServe(script);
+  s.defer(() => serve.close());
+  return serve;
+}
+
+/**
+ * A bridge in this process on `root`, dispatching to `serve`, stopped after
+ * the test; → `{starting, logs}`: its start (the initial sweep) and every
+ * log line as `{msg, meta}`.
+ */
+function bridgeFor(s, root, serve) {
+  const logs = [];
+  const starting = startQueueTailer({
+    aiwgServeUrl: serve.url,
+    watchDir: root,
+    disableWSSubscription: true,
+    logger: (msg, meta) => logs.push({ msg, meta }),
+  });
+  s.defer(async () => (await starting).stop());
+  return { starting, logs };
 }
 
 /** Fill the file system under `dir` with one file; → its path. */
@@ -97,32 +125,63 @@ function assertFailedOnce(logs, code, files) {
   assert.ok([...perFile.values()].every((n) => n === 1), `logged once per file, not per try: ${JSON.stringify([...perFile])}`);
 }
 
-/** Why these tests cannot run here, or undefined (each mounts a tmpfs of its own, unmounted after it). */
+/**
+ * A directory for this test whose files can be made immutable (`chattr +i`
+ * needs CAP_LINUX_IMMUTABLE and a file system with the flag: tmpfs has it
+ * since Linux 6.0, ext4 always), removed after it; → `{dir, where}`, or
+ * `{skip}` with the reasons.
+ */
+function immutableCapable(s) {
+  const reasons = [];
+  const tmpfs = smallTmpfs(s, '16m');
+  const candidates = tmpfs.skip ? [] : [[tmpfs.dir, 'a tmpfs']];
+  if (tmpfs.skip) reasons.push(tmpfs.skip);
+  candidates.push([null, os.tmpdir()]);
+  for (const [given, where] of candidates) {
+    const dir = given || fs.mkdtempSync(path.join(os.tmpdir(), 'mc-immutable-'));
+    const probe = path.join(dir, 'probe');
+    fs.writeFileSync(probe, '');
+    const set = spawnSync('chattr', ['+i', probe], { encoding: 'utf8' });
+    if (set.error) {
+      fs.rmSync(given ? probe : dir, { recursive: true, force: true });
+      return { skip: `chattr cannot run: ${set.error.code}` };
+    }
+    spawnSync('chattr', ['-i', probe]);
+    fs.rmSync(probe, { force: true });
+    if (set.status === 0) {
+      if (!given) s.defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+      return { dir, where };
+    }
+    if (!given) fs.rmSync(dir, { recursive: true, force: true });
+    reasons.push(`chattr +i on ${where} failed: ${set.stderr.trim()}`);
+  }
+  return { skip: reasons.join('; ') };
+}
+
+/** `chattr <flag> file`; throws with chattr's message if it fails. */
+function chattr(flag, file) {
+  const done = spawnSync('chattr', [flag, file], { encoding: 'utf8' });
+  if (done.status !== 0) throw new Error(`chattr ${flag} ${file}: ${(done.stderr || done.error || '').toString().trim()}`);
+}
+
+/** Why these tests cannot run here, or undefined (tmpfs mounts, setpriv and chattr +i need Linux and root). */
 const SKIP = process.platform !== 'linux' ? 'tmpfs mounts are Linux only' : process.getuid?.() !== 0 ? 'mounting a tmpfs needs root' : undefined;
 const BRIDGE = path.join(path.dirname(new URL(import.meta.url).pathname), 'helpers', 'lifecycle-bridge.mjs');
 
 describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
   it('disk full: accepted outcomes wait, logged once per file, and land when space returns, with no second POST', async (t) => {
     const s = scope(t);
-    const tmpfs = smallTmpfs('4m');
+    const tmpfs = smallTmpfs(s, '4m');
     if (tmpfs.skip) return t.skip(tmpfs.skip);
-    s.defer(() => tmpfs.unmount());
     const root = path.join(tmpfs.dir, 'watch');
     const SESSIONS = 20;
     const PER = 5;
     const files = writeSessions(root, 'full', SESSIONS, PER);
     const filler = fill(tmpfs.dir);
 
-    const serve = await startScriptedServe(() => ({ status: 202, body: { executor_id: 'ex-full' } }));
-    s.defer(() => serve.close());
-    const logs = [];
-    const tailer = await startQueueTailer({
-      aiwgServeUrl: serve.url,
-      watchDir: root,
-      disableWSSubscription: true,
-      logger: (msg, meta) => logs.push({ msg, meta }),
-    });
-    s.defer(() => tailer.stop());
+    const serve = await serveFor(s, () => ({ status: 202, body: { executor_id: 'ex-full' } }));
+    const { starting, logs } = bridgeFor(s, root, serve);
+    await starting;
 
     const total = SESSIONS * PER;
     await waitFor(() => serve.requests.length >= total, 20_000, 'every mission POSTed');
@@ -140,9 +199,8 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
 
   it('read-only remount while dispatches are in flight: allowed; outcomes land once it is writable again', async (t) => {
     const s = scope(t);
-    const ro = smallTmpfs('4m');
+    const ro = smallTmpfs(s, '4m');
     if (ro.skip) return t.skip(ro.skip);
-    s.defer(() => ro.unmount());
     const root = path.join(ro.dir, 'watch');
     const SESSIONS = 10;
     const PER = 5;
@@ -150,19 +208,11 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
     const total = SESSIONS * PER;
     let open;
     const gate = new Promise((r) => (open = r));
-    const serve = await startScriptedServe(async () => {
+    const serve = await serveFor(s, async () => {
       await gate;
       return { status: 202, body: { executor_id: 'ex-ro' } };
     });
-    s.defer(() => serve.close());
-    const logs = [];
-    const starting = startQueueTailer({
-      aiwgServeUrl: serve.url,
-      watchDir: root,
-      disableWSSubscription: true,
-      logger: (msg, meta) => logs.push({ msg, meta }),
-    });
-    s.defer(async () => (await starting).stop());
+    const { starting, logs } = bridgeFor(s, root, serve);
     await waitFor(() => serve.requests.length >= 1, 10_000, 'a dispatch in flight');
     const remount = (mode) => spawnSync('mount', ['-o', `remount,${mode}`, ro.dir], { encoding: 'utf8' });
     const toRo = remount('ro');
@@ -195,8 +245,7 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
       if (path.dirname(blocked) !== p && blocked !== p) fs.chownSync(p, NOBODY, NOBODY);
     }
     fs.chmodSync(root, 0o755);
-    const serve = await startScriptedServe(() => ({ status: 202, body: { executor_id: 'ex-perm' } }));
-    s.defer(() => serve.close());
+    const serve = await serveFor(s, () => ({ status: 202, body: { executor_id: 'ex-perm' } }));
     const child = spawn('/usr/bin/setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', process.execPath, BRIDGE], {
       env: { ...process.env, LIFECYCLE_BRIDGE_OPTIONS: JSON.stringify({ aiwgServeUrl: serve.url, watchDir: root, disableWSSubscription: true }) },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -224,5 +273,69 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
     fs.chownSync(path.dirname(blocked), NOBODY, NOBODY);
     await waitFor(() => status(blocked).every((st) => st === 'assigned'), 10_000, 'the blocked session once writable');
     await assertRecovered(serve, logs, [blocked], files.length * 2);
+  });
+
+  it('immutable session.json (chattr +i): that session waits, reported once as EPERM, the others go on; after chattr -i (no file event) it lands by retrying, with no second POST', async (t) => {
+    const s = scope(t);
+    const place = immutableCapable(s);
+    if (place.skip) return t.skip(place.skip);
+    const root = path.join(place.dir, 'watch');
+    const SESSIONS = 6;
+    const PER = 5;
+    const total = SESSIONS * PER;
+    const files = writeSessions(root, 'immutable', SESSIONS, PER);
+    const blocked = files[2];
+    const others = files.filter((f) => f !== blocked);
+    // The bridge replaces session.json by a temp file renamed over it (or
+    // exchanged with it): neither may touch an immutable file.
+    chattr('+i', blocked);
+    let immutable = true;
+    try {
+      // Every session.json parses at every moment, read as often as we can.
+      let reads = 0;
+      const corrupt = [];
+      const reader = setInterval(() => {
+        for (const f of files) {
+          reads++;
+          try {
+            JSON.parse(fs.readFileSync(f, 'utf8'));
+          } catch (err) {
+            corrupt.push(`${f}: ${err.message}`);
+          }
+        }
+      }, 5);
+      s.defer(() => clearInterval(reader));
+
+      const serve = await serveFor(s, () => ({ status: 202, body: { executor_id: 'ex-immutable' } }));
+      const { starting, logs } = bridgeFor(s, root, serve);
+      await starting;
+      await waitFor(() => others.every((f) => statuses([f]).every((st) => st === 'assigned')), 20_000, 'the other sessions assigned');
+      await waitFor(() => serve.requests.length >= total, 10_000, 'every mission POSTed');
+      const failedLines = () => logs.filter((l) => l.msg === 'queue-tailer:write-failed');
+      await waitFor(() => failedLines().length > 0, 5000, 'a write-failed line');
+      const failedAt = Date.now();
+      // Several tries fail meanwhile (50 ms doubling): still one line.
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.deepEqual(statuses([blocked]), Array(PER).fill('queued'), 'the immutable session was written');
+      assert.deepEqual(failedLines().map((l) => [l.meta.path, l.meta.code]), [[blocked, 'EPERM']], 'reported once, for that session only');
+      // A failed try leaves no temp file behind (one may exist during a try).
+      await waitFor(() => !fs.readdirSync(path.dirname(blocked)).some((n) => n.endsWith('.tmp')), 5000, 'no temp file beside the immutable session between tries');
+
+      // chattr -i changes no data, name or mode: inotify says nothing.
+      const freedAt = Date.now();
+      chattr('-i', blocked);
+      immutable = false;
+      await waitFor(() => statuses([blocked]).every((st) => st === 'assigned'), 10_000, 'the immutable session written after chattr -i');
+      const recoverMs = Date.now() - freedAt;
+      await assertRecovered(serve, logs, [blocked], total);
+      for (const f of others) assert.deepEqual(fs.readdirSync(path.dirname(f)).filter((n) => n.endsWith('.tmp')), [], `temp files left beside ${f}`);
+      assert.deepEqual(statuses(files), Array(total).fill('assigned'));
+      clearInterval(reader);
+      assert.deepEqual(corrupt, [], `corrupt reads of ${reads}`);
+      const recovered = logs.find((l) => l.msg === 'queue-tailer:write-recovered').meta;
+      t.diagnostic(`on ${place.where}: ${total} missions, ${serve.requests.length} POSTs, ${statuses(files).filter((st) => st === 'assigned').length} assigned, ${reads} reads, 0 corrupt; immutable ${freedAt - failedAt} ms after the first failure; landed ${recoverMs} ms after chattr -i (${recovered.failedAttempts} failed tries)`);
+    } finally {
+      if (immutable) spawnSync('chattr', ['-i', blocked]);
+    }
   });
 });

@@ -153,7 +153,11 @@ pub(crate) fn os_errno(err: &io::Error) -> Option<i32> {
         }
         inner = e.source();
     }
-    None
+    // tempfile's wrapper hides the error it wraps from `source()`, but
+    // prints it: "Too many open files (os error 24) at path …".
+    let text = err.get_ref()?.to_string();
+    let (_, rest) = text.split_once("(os error ")?;
+    rest.split_once(')')?.0.parse().ok()
 }
 
 /// The POSIX code name (`ENOENT`…) for an error's kind: what Node calls it
@@ -247,6 +251,23 @@ mod tests {
             .expect_err("an error")
             .to_string()
             .ends_with("rename '/a' -> '/b'"));
+    }
+
+    #[test]
+    fn the_os_error_inside_tempfiles_wrapper_is_found() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("gone");
+        let err = tempfile::Builder::new()
+            .tempfile_in(&missing)
+            .expect_err("no such directory");
+        assert_eq!(err.raw_os_error(), None, "wrapped");
+        assert_eq!(os_errno(&err), Some(libc::ENOENT));
+        assert_eq!(
+            code(&io::Error::other(
+                "Too many open files (os error 24) at path \"/x\""
+            )),
+            "EMFILE"
+        );
     }
 
     #[test]

@@ -152,11 +152,19 @@ impl Bridge {
             while let Ok(more) = rx.try_recv() {
                 changes.insert(more);
             }
-            if changes.remove(&Change::Rescan) {
+            let overflowed = changes.remove(&Change::Overflow);
+            if changes.remove(&Change::Rescan) || overflowed {
                 let changed = self
                     .off_runtime(|b| b.scanner.changed_sessions())
                     .await
                     .unwrap_or_default();
+                if overflowed {
+                    // One line for the overflows read in one go.
+                    self.log.log(
+                        "queue-tailer:watch-overflow",
+                        json!({"watchDir": self.root.to_string_lossy(), "changed": changed.len()}),
+                    );
+                }
                 changes.extend(changed.into_iter().map(Change::Session));
             }
             let mut paths = Vec::new();
@@ -169,7 +177,7 @@ impl Bridge {
                             self.spawn(Arc::clone(self).poll_loop());
                         }
                     }
-                    Change::Rescan => {}
+                    Change::Rescan | Change::Overflow => {}
                 }
             }
             self.examine_all(paths).await;

@@ -175,11 +175,14 @@ impl Scanner {
         };
         lock(&self.read_failures).remove(path);
         lock(&self.awaiting).remove(path);
-        lock(&self.rechecked).remove(path);
-        lock(&self.unreadable).remove(path);
+        // A file without an id stays unreadable: logged once per state of
+        // it, looked at again once (not every time, as clearing the marks
+        // first would).
         let Some(session_id) = session.get("id").and_then(Value::as_str).map(str::to_owned) else {
             return self.unreadable(path, print, "the session has no string id", log);
         };
+        lock(&self.rechecked).remove(path);
+        lock(&self.unreadable).remove(path);
         let mut jobs = Vec::new();
         let mut held = Vec::new();
         let mut restore = Vec::new();
@@ -383,6 +386,31 @@ mod tests {
         assert!(scanner.release("s:m-1"), "the revert is looked at again");
         assert!(!scanner.release("s:m-2"), "nothing was reverted for m-2");
         assert!(!scanner.release("s:m-1"), "asked for once");
+    }
+
+    #[test]
+    fn a_session_without_an_id_is_logged_once_and_looked_at_again_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sessions").join("a").join("session.json");
+        let mut doc = json!({"session_id": "s", "missions": [{"id": "m-1", "objective": "x", "status": "queued"}]});
+        session::write_session(&path, &mut doc).expect("write");
+        let recorder = Arc::new(Recorder::default());
+        let log: Logger = recorder.clone();
+        let scanner = Scanner::new(dir.path().to_path_buf(), "http://serve".into(), false);
+        let looks: Vec<_> = (0..4)
+            .map(|_| scanner.examine(&path, &log).look_again)
+            .collect();
+        assert_eq!(looks, [Some(LOOK_AGAIN_MS), None, None, None]);
+        assert_eq!(recorder.0.lock().expect("log").len(), 1, "logged once");
+        // Fixed by its writer: read, and complained about again if it breaks.
+        let mut doc =
+            json!({"id": "s", "missions": [{"id": "m-1", "objective": "x", "status": "queued"}]});
+        session::write_session(&path, &mut doc).expect("write");
+        assert_eq!(scanner.examine(&path, &log).jobs.len(), 1);
+        let mut doc = json!({"missions": []});
+        session::write_session(&path, &mut doc).expect("write");
+        assert_eq!(scanner.examine(&path, &log).look_again, Some(LOOK_AGAIN_MS));
+        assert_eq!(recorder.0.lock().expect("log").len(), 2);
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub(crate) enum Change {
     Session(PathBuf),
     /// Sessions may have appeared or vanished, or events were lost: look at the directory.
     Rescan,
+    /// The watch's queue overflowed (inotify's `IN_Q_OVERFLOW`): events
+    /// were lost. A [`Change::Rescan`] that is logged.
+    Overflow,
     /// Not every directory could be watched (the OS's watch limit): what
     /// is not watched must be polled. The text says why.
     Degraded(String),
@@ -32,7 +35,7 @@ pub(crate) fn watch(
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let changes = match event {
             Err(e) if is_watch_limit(&e) => vec![Change::Degraded(e.to_string()), Change::Rescan],
-            Ok(event) if event.need_rescan() => vec![Change::Rescan],
+            Ok(event) if event.need_rescan() => vec![Change::Overflow],
             Ok(event) if !crate::fs_events::may_change(event.kind) => Vec::new(),
             Ok(event) => event
                 .paths
