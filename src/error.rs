@@ -73,6 +73,14 @@ impl fmt::Display for IoParts {
 
 impl Error {
     /// The parts of an I/O failure; `None` for the other kinds.
+    /// The I/O error inside, if this is one.
+    pub(crate) fn io(&self) -> Option<&io::Error> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Message(_) | Error::Invalid(_) => None,
+        }
+    }
+
     pub(crate) fn io_parts(&self) -> Option<IoParts> {
         match self {
             Error::Io {

@@ -109,10 +109,10 @@ pub(crate) fn update<T>(
                     aftercheck: Some(Aftercheck::new(read, expected)),
                 });
             };
-            // Held open: if it has to go back, what it holds is carried.
-            let displaced_file = File::open(displaced.path()).ok();
-            let displaced_is_read =
-                displaced_file.as_ref().and_then(|f| file_inode(f).ok()) == Some(read.ino);
+            // Looked at without opening it: out of descriptors, an open that
+            // fails must not pass for another writer's file (the swap back
+            // would undo our write).
+            let displaced_is_read = path_inode(displaced.path()) == Some(read.ino);
             if displaced_is_read && read.bytes_unchanged() {
                 displaced.keep();
                 return Ok(Updated::Done {
@@ -125,13 +125,21 @@ pub(crate) fn update<T>(
             // A write slipped in between the check and the swap: renamed in
             // (it is the displaced file) or written in place (into the
             // inode we read). Put it back at once, so nobody reads a file
-            // without it, and redo the change on top of it.
+            // without it, and redo the change on top of it. Held open (the
+            // inode we read is open already): what it holds is carried.
+            let opened;
+            let displaced_file = if displaced_is_read {
+                Some(&read.file)
+            } else {
+                opened = File::open(displaced.path()).ok();
+                opened.as_ref()
+            };
             if displaced.swap_back(path).at("open", path)? {
                 // What the other writer wrote is carried from here on: a
                 // lock-less writer that read our file in the instant it was
                 // in place, and writes on top of it, drops it from the file.
                 let theirs = displaced_file.and_then(|f| {
-                    let bytes = session::read_capped(&f).ok()?;
+                    let bytes = session::read_capped(f).ok()?;
                     session::parse_session(&bytes).ok()
                 });
                 if let Some(theirs) = theirs {
@@ -238,8 +246,9 @@ impl Aftercheck {
 
     /// If the replaced file was written after the swap, merge what that
     /// write changed into `path`. The merge is itself a write, whose
-    /// replaced file wants the same check: it is returned.
-    pub(crate) fn run(self, path: &Path) -> Result<Option<Aftercheck>> {
+    /// replaced file wants the same check: it is returned. An error (the
+    /// merge could not be read or written) leaves this check to be run again.
+    pub(crate) fn run(&self, path: &Path) -> Result<Option<Aftercheck>> {
         if self.read.bytes_unchanged() {
             return Ok(None);
         }
@@ -252,10 +261,12 @@ impl Aftercheck {
             *current = merged;
             (changed, ())
         })?;
-        Ok(match merged {
-            Updated::Done { aftercheck, .. } => aftercheck,
-            Updated::Unreadable(_) => None,
-        })
+        match merged {
+            Updated::Done { aftercheck, .. } => Ok(aftercheck),
+            Updated::Unreadable(Unreadable::Io(e)) => Err(e).at("open", path),
+            // Gone, or never parsing again: nothing to merge into.
+            Updated::Unreadable(_) => Ok(None),
+        }
     }
 }
 
@@ -321,6 +332,11 @@ fn inode(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| ino_of(&m))
 }
 
+/// The inode of `path` itself (a symlink is not followed).
+fn path_inode(path: &Path) -> Option<u64> {
+    std::fs::symlink_metadata(path).ok().map(|m| ino_of(&m))
+}
+
 fn file_inode(file: &File) -> std::io::Result<u64> {
     file.metadata().map(|m| ino_of(&m))
 }
@@ -340,21 +356,31 @@ impl Aftercheck {
     /// Run this check shortly ([`AFTERCHECK_DELAY`]), in the path's turn of
     /// the [`path_queue`](super::path_queue), and every check it asks for after it.
     pub(crate) fn schedule(self, path: &Path) {
-        schedule_aftercheck(path, self);
+        schedule_aftercheck(path, self, 0);
     }
 }
 
-fn schedule_aftercheck(path: &Path, check: Aftercheck) {
+/// How often a check whose merge failed (no descriptors, disk full) is run
+/// again, the wait doubling from [`AFTERCHECK_DELAY`] up to a second.
+const AFTERCHECK_TRIES: u32 = 60;
+
+fn schedule_aftercheck(path: &Path, check: Aftercheck, failures: u32) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
     let path = path.to_path_buf();
+    let delay = AFTERCHECK_DELAY
+        .saturating_mul(1 << failures.min(8))
+        .min(Duration::from_secs(1));
     runtime.spawn(async move {
-        tokio::time::sleep(AFTERCHECK_DELAY).await;
-        super::path_queue::enqueue_job(path.clone(), move || {
-            if let Ok(Some(next)) = check.run(&path) {
-                schedule_aftercheck(&path, next);
+        tokio::time::sleep(delay).await;
+        super::path_queue::enqueue_job(path.clone(), move || match check.run(&path) {
+            Ok(Some(next)) => schedule_aftercheck(&path, next, 0),
+            Err(_) if failures + 1 < AFTERCHECK_TRIES => {
+                schedule_aftercheck(&path, check, failures + 1);
             }
+            // Done, or given up on.
+            Ok(None) | Err(_) => {}
         });
     });
 }

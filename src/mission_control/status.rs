@@ -137,6 +137,10 @@ pub(crate) struct Batched {
     /// The file was there but did not parse (a writer may be mid-write):
     /// reported as a missing session, as the original does, but worth a retry.
     pub unreadable: bool,
+    /// The file is there but reading it failed (out of descriptors, EIO,
+    /// EISDIR): a missing session to the original's API, but nothing was
+    /// learnt about the session, so the tailer's write-back tries again.
+    pub read_error: Option<std::io::Error>,
 }
 
 /// `applyStatusUpdatesBatched(path, updates)`: one read, every update in
@@ -165,6 +169,7 @@ fn apply_now(path: &Path, updates: &[StatusUpdate], keep_source: bool) -> Result
         session: None,
         source: None,
         unreadable,
+        read_error: None,
     };
     let updated = concurrent_update::update(path, keep_source, |session| {
         // As the original: a file that holds no session (missing, not JSON,
@@ -178,9 +183,13 @@ fn apply_now(path: &Path, updates: &[StatusUpdate], keep_source: bool) -> Result
     match updated {
         // As the original's readSession: a file that cannot be read (missing,
         // a directory, no permission) or parsed is a missing session.
-        Updated::Unreadable(
-            e @ (Unreadable::Missing | Unreadable::NotJson(_) | Unreadable::Io(_)),
-        ) => Ok(missing_session(matches!(e, Unreadable::NotJson(_)))),
+        Updated::Unreadable(Unreadable::Io(e)) => Ok(Batched {
+            read_error: Some(e),
+            ..missing_session(false)
+        }),
+        Updated::Unreadable(e @ (Unreadable::Missing | Unreadable::NotJson(_))) => {
+            Ok(missing_session(matches!(e, Unreadable::NotJson(_))))
+        }
         Updated::Unreadable(e) => Err(Error::Message(format!(
             "cannot read session {}: {e}",
             path.display()
@@ -200,6 +209,7 @@ fn apply_now(path: &Path, updates: &[StatusUpdate], keep_source: bool) -> Result
                 session: Some(session),
                 source,
                 unreadable: false,
+                read_error: None,
             })
         }
     }

@@ -3,25 +3,46 @@
 
 use super::{PostFuture, PostRequest, PostResponse, Transport};
 use std::error::Error as _;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 /// Answers larger than this are a transport failure, not a body to parse.
 pub(crate) const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
-/// POSTs with a shared reqwest client.
+/// POSTs with a shared reqwest client. Its clones share the client, and a
+/// client put in its place by [`Transport::lean`].
 #[derive(Clone)]
 pub(crate) struct HttpTransport {
-    client: reqwest::Client,
+    client: Arc<RwLock<reqwest::Client>>,
+}
+
+/// A client with its own (empty) connection pool; `lean`, one that keeps
+/// no idle connection.
+fn build_client(lean: bool) -> Result<reqwest::Client, String> {
+    let builder = reqwest::Client::builder()
+        .user_agent(concat!("aiwg-mc-native/", env!("CARGO_PKG_VERSION")))
+        .tls_backend_preconfigured((*crate::tls::client_config()).clone());
+    let builder = if lean {
+        builder.pool_max_idle_per_host(0)
+    } else {
+        builder
+    };
+    builder
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {}", describe(&e)))
 }
 
 impl HttpTransport {
     pub(crate) fn new() -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("aiwg-mc-native/", env!("CARGO_PKG_VERSION")))
-            .tls_backend_preconfigured((*crate::tls::client_config()).clone())
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {}", describe(&e)))?;
-        Ok(HttpTransport { client })
+        Ok(HttpTransport {
+            client: Arc::new(RwLock::new(build_client(false)?)),
+        })
+    }
+
+    fn client(&self) -> reqwest::Client {
+        self.client
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// One client for the whole process, so standalone `dispatchMission`
@@ -34,7 +55,7 @@ impl HttpTransport {
     async fn send(&self, request: PostRequest) -> Result<PostResponse, String> {
         let timeout = request.timeout;
         let url = fetchable_url(&request.url)?;
-        let mut builder = self.client.post(url).timeout(timeout).body(request.body);
+        let mut builder = self.client().post(url).timeout(timeout).body(request.body);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
@@ -59,6 +80,14 @@ impl HttpTransport {
 impl Transport for HttpTransport {
     fn post(&self, request: PostRequest) -> PostFuture<'_> {
         Box::pin(self.send(request))
+    }
+
+    fn lean(&self, lean: bool) {
+        // The old client's pool, and its idle connections, go with the
+        // last request still using it.
+        if let Ok(fresh) = build_client(lean) {
+            *self.client.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        }
     }
 }
 

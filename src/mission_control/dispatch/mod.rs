@@ -48,6 +48,11 @@ pub(crate) trait Transport: Send + Sync {
     fn abort_grace(&self) -> Duration {
         Duration::ZERO
     }
+
+    /// Keep no idle connection (`true`: the process is out of file
+    /// descriptors, and an idle one holds what a write needs), or keep them
+    /// alive again. Requests under way finish on theirs.
+    fn lean(&self, _lean: bool) {}
 }
 
 /// `dispatchMission`'s options.

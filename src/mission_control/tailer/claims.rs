@@ -13,6 +13,7 @@
 //! Dispatches of one session from one tailer share its claim (a count), so
 //! `maxInflight` works within a session as well as across sessions.
 
+use super::descriptors::is_shortage;
 use crate::mission_control::session::{self, Unreadable};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -50,20 +51,23 @@ impl Claims {
     /// Claim the session file `path` for a dispatch; `None` when another
     /// bridge holds it. A session whose directory is gone, or whose claim
     /// cannot be opened (a symlink is never followed), gets an empty claim:
-    /// the dispatch's re-read decides.
-    pub(super) fn try_claim(self: &Arc<Self>, path: &Path) -> Option<Claim> {
+    /// the dispatch's re-read decides. Out of descriptors, nothing can be
+    /// claimed: the error.
+    pub(super) fn try_claim(self: &Arc<Self>, path: &Path) -> std::io::Result<Option<Claim>> {
         let mut held = self
             .held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(claimed) = held.get_mut(path) {
             claimed.users += 1;
-            return Some(self.claim(Some(path)));
+            return Ok(Some(self.claim(Some(path))));
         }
-        let Ok(file) = open_claim(path) else {
-            return Some(self.claim(None));
+        let file = match open_claim(path) {
+            Ok(file) => file,
+            Err(e) if is_shortage(&e) => return Err(e),
+            Err(_) => return Ok(Some(self.claim(None))),
         };
-        match file.try_lock() {
+        Ok(match file.try_lock() {
             Ok(()) => {
                 held.insert(
                     path.to_path_buf(),
@@ -78,7 +82,12 @@ impl Claims {
             Err(TryLockError::WouldBlock) => None,
             // A file system without locks: nothing to coordinate with.
             Err(TryLockError::Error(_)) => Some(self.claim(None)),
-        }
+        })
+    }
+
+    /// A claim on nothing.
+    pub(super) fn unclaimed(self: &Arc<Self>) -> Claim {
+        self.claim(None)
     }
 
     /// A claim on `path` (or on nothing) that gives its use back when dropped.
@@ -171,13 +180,26 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("session.json");
         let (ours, theirs) = (Arc::new(Claims::default()), Arc::new(Claims::default()));
-        let first = ours.try_claim(&path).expect("claimed");
-        let second = ours.try_claim(&path).expect("shared within one tailer");
-        assert!(theirs.try_claim(&path).is_none(), "another tailer got in");
+        let first = ours.try_claim(&path).ok().flatten().expect("claimed");
+        let second = ours
+            .try_claim(&path)
+            .ok()
+            .flatten()
+            .expect("shared within one tailer");
+        assert!(
+            theirs.try_claim(&path).ok().flatten().is_none(),
+            "another tailer got in"
+        );
         drop(first);
-        assert!(theirs.try_claim(&path).is_none(), "released too early");
+        assert!(
+            theirs.try_claim(&path).ok().flatten().is_none(),
+            "released too early"
+        );
         drop(second);
-        assert!(theirs.try_claim(&path).is_some(), "not released");
+        assert!(
+            theirs.try_claim(&path).ok().flatten().is_some(),
+            "not released"
+        );
     }
 
     #[test]
@@ -186,8 +208,8 @@ mod tests {
         let path = dir.path().join("session.json");
         std::fs::write(&path, r#"{"missions":[{"id":"a","status":"queued"}]}"#).expect("write");
         let claims = Arc::new(Claims::default());
-        let first = claims.try_claim(&path).expect("claimed");
-        let second = claims.try_claim(&path).expect("shared");
+        let first = claims.try_claim(&path).ok().flatten().expect("claimed");
+        let second = claims.try_claim(&path).ok().flatten().expect("shared");
         let one = first.reread(&path).expect("read");
         let two = second.reread(&path).expect("read");
         assert!(
@@ -209,8 +231,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("gone").join("session.json");
         let claims = Arc::new(Claims::default());
-        assert!(claims.try_claim(&path).is_some());
-        assert!(claims.try_claim(&path).is_some());
+        assert!(claims.try_claim(&path).ok().flatten().is_some());
+        assert!(claims.try_claim(&path).ok().flatten().is_some());
     }
 
     #[cfg(unix)]
@@ -220,7 +242,7 @@ mod tests {
         let path = dir.path().join("session.json");
         std::fs::write(&path, "{}").expect("write");
         let claims = Arc::new(Claims::default());
-        let claim = claims.try_claim(&path).expect("claimed");
+        let claim = claims.try_claim(&path).ok().flatten().expect("claimed");
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .expect("ls")
             .map(|e| e.expect("entry").file_name())
@@ -236,7 +258,11 @@ mod tests {
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(dir.path(), &link).expect("symlink");
         let through = link.join("session.json");
-        let first = claims.try_claim(&through).expect("empty claim");
+        let first = claims
+            .try_claim(&through)
+            .ok()
+            .flatten()
+            .expect("empty claim");
         assert!(first.path.is_none(), "a symlinked directory was locked");
     }
 }

@@ -3,11 +3,13 @@
 //! (see [`reread`](super::reread)), dispatch it, carry out the [`outcome`](super::outcome) decision (write,
 //! follow, log, journal) and release or defer its key.
 
+use super::claims::Claim;
 use super::outcome::decide;
 use super::reread::Reread;
-use super::schedule::{InFlight, Job, CLAIM_RETRY_MS};
+use super::schedule::{InFlight, Job, CLAIM_RETRY_MS, SHORTAGE_POLL_MS};
 use super::writeback::Written;
 use super::Bridge;
+use crate::backoff::sleep_ms;
 use crate::clock::now_iso;
 use crate::error::{Error, Result};
 use crate::mission_control::dispatch::{dispatch_mission, Cancel};
@@ -54,15 +56,21 @@ impl Bridge {
             .rereads
             .claim_and_reread(&job.path, &job.mission_id)
             .await?;
-        let Some((_claim, reread)) = answer else {
+        let Some((claim, reread)) = answer else {
             self.look_again_later(job, CLAIM_RETRY_MS);
             return Ok(true);
         };
         let mission = match reread {
             Reread::Queued(mission) => mission,
-            Reread::Unreadable { error, first } => {
+            Reread::Unreadable {
+                error,
+                first,
+                short,
+            } => {
                 // Not a mission gone: look again until the file reads.
-                if first {
+                if short {
+                    let _ = self.descriptors.note(&error);
+                } else if first {
                     self.log.log(
                         "queue-tailer:session-unreadable",
                         json!({"path": job.path.to_string_lossy(), "sessionId": job.session_id, "error": error}),
@@ -107,7 +115,8 @@ impl Bridge {
             {
                 self.follow(mission_id, &job.path, executor_id);
             }
-            written(pending).await?;
+            self.written_keeping(pending, claim, job).await?;
+            self.descriptors.landed();
             self.schedule.settled(&job.key);
         }
         drop(expected);
@@ -119,6 +128,28 @@ impl Bridge {
         }
         self.retry_later(job);
         Ok(true)
+    }
+
+    /// Wait for `job`'s outcome to be written, holding its session's
+    /// `claim` meanwhile, except when the write has failed for want of
+    /// file descriptors: the claim's descriptor is given to the write then.
+    /// (Until the write lands, another bridge could dispatch the mission
+    /// again; serve knows it by its `Idempotency-Key`.)
+    async fn written_keeping(&self, pending: Pending, claim: Claim, job: &Job) -> Result<()> {
+        let mut claim = Some(claim);
+        let mut pending = std::pin::pin!(written(pending));
+        loop {
+            let holding = claim.is_some() && job.done.is_cancelled();
+            tokio::select! {
+                written = &mut pending => return written.map(drop),
+                () = sleep_ms(SHORTAGE_POLL_MS, &self.stop), if holding => {
+                    if self.descriptors.short() {
+                        claim = None;
+                    }
+                }
+                () = job.done.cancelled(), if claim.is_some() && !holding => {}
+            }
+        }
     }
 
     /// Queue the outcome of `job`'s dispatch (of `mission`, as read before

@@ -83,10 +83,13 @@ impl Bridge {
     /// dispatchable missions.
     pub(super) async fn examine(self: &Arc<Self>, path: PathBuf) -> Vec<Arc<Job>> {
         let at = path.clone();
-        let Some(examined) = self
+        // Short of descriptors, reads take turns with the writes owed.
+        let turn = self.descriptors.turn().await;
+        let examined = self
             .off_runtime(move |b| b.scanner.examine(&at, &b.log))
-            .await
-        else {
+            .await;
+        drop(turn);
+        let Some(examined) = examined else {
             return Vec::new();
         };
         self.take_in(&path, examined, true)

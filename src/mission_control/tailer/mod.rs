@@ -8,7 +8,9 @@
 //! - [`intake`]: the sweep, watch events and polling, into examined sessions
 //!   ([`watch`] turns file-system events into session paths; [`scan`]
 //!   reads one session and finds what to dispatch).
-//! - [`schedule`]: the FIFO queue, the `maxInflight` slots, deferral rounds.
+//! - [`schedule`]: the FIFO queue, the `maxInflight` slots, deferral rounds;
+//!   [`descriptors`]: out of file descriptors, dispatching waits for the
+//!   writes it owes.
 //! - [`dispatch_job`]: claim, re-check, dispatch, outcome, write, follow,
 //!   with [`reread`] the check before it ([`claims`] the lock against
 //!   other bridges) and [`outcome`] the pure outcome → status-update decision.
@@ -25,6 +27,7 @@
 mod backlog;
 mod claims;
 pub(crate) mod config;
+mod descriptors;
 mod dispatch_job;
 mod executors;
 mod follow;
@@ -43,6 +46,7 @@ use crate::error::{Error, Result};
 use crate::mission_control::dispatch::{DispatchOptions, Transport};
 use crate::mission_control::log::{FloodGuard, Logger};
 use crate::mission_control::path_queue;
+use descriptors::Descriptors;
 use report::Report;
 use scan::Scanner;
 use schedule::Schedule;
@@ -81,6 +85,8 @@ struct Bridge {
     writeback: Arc<Writeback>,
     /// The checks before dispatches, and the claims on sessions they take.
     rereads: Arc<reread::Rereads>,
+    /// Whether the process is out of file descriptors (then dispatching waits).
+    descriptors: Arc<Descriptors>,
     /// The watch could not cover everything: polling runs (logged once).
     degraded: std::sync::atomic::AtomicBool,
     executors: executors::Executors,
@@ -123,7 +129,12 @@ pub(crate) async fn run(
             .await
             .unwrap_or_else(|_| config.watch_dir.clone());
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
-    let writeback = Arc::new(Writeback::new(Arc::clone(&log), stop.clone()));
+    let descriptors = Arc::new(Descriptors::new(Arc::clone(&log), config.max_inflight));
+    let writeback = Arc::new(Writeback::new(
+        Arc::clone(&log),
+        stop.clone(),
+        Arc::clone(&descriptors),
+    ));
     let bridge = Arc::new(Bridge {
         dispatch: DispatchOptions {
             aiwg_serve_url: config.aiwg_serve_url.clone(),
@@ -131,17 +142,26 @@ pub(crate) async fn run(
             max_attempts: config.max_attempts,
             request_timeout: config.request_timeout,
         },
-        scanner: Scanner::new(root.clone(), config.aiwg_serve_url.clone(), config.dry_run),
+        scanner: Scanner::new(
+            root.clone(),
+            config.aiwg_serve_url.clone(),
+            config.dry_run,
+            Arc::clone(&descriptors),
+        ),
         schedule: Schedule::new(config.max_inflight),
         root: root.clone(),
         config,
-        transport,
+        transport: Arc::new(descriptors::Noting::new(
+            transport,
+            Arc::clone(&descriptors),
+        )),
         log,
         stop,
         abandon: CancellationToken::new(),
         tasks: TaskTracker::new(),
         writeback,
         rereads: Arc::default(),
+        descriptors,
         degraded: std::sync::atomic::AtomicBool::new(false),
         executors: executors::Executors::default(),
         external_subscribe,

@@ -8,6 +8,7 @@
 //! every job still sees the file as it was after it asked.
 
 use super::claims::{Claim, Claims};
+use super::descriptors::is_shortage;
 use crate::error::{Error, Result};
 use crate::mission_control::session::{self, Unreadable};
 use serde_json::Value;
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::oneshot;
 
 /// What the re-read before a dispatch found.
+#[derive(Clone)]
 pub(super) enum Reread {
     /// Still `queued`: the mission as it is now.
     Queued(Value),
@@ -25,8 +27,13 @@ pub(super) enum Reread {
     Not(Value),
     /// The file is there but could not be read (no descriptors left, no
     /// permission, an I/O error): nothing is known, so nothing is decided.
-    /// `first` when this error is new for the file (log it then).
-    Unreadable { error: String, first: bool },
+    /// `first` when this error is new for the file (log it then); `short`
+    /// when it is the process out of descriptors (logged as that instead).
+    Unreadable {
+        error: String,
+        first: bool,
+        short: bool,
+    },
 }
 
 /// How many turns of the scheduler a re-read waits for jobs to join it.
@@ -109,24 +116,24 @@ impl Rereads {
     /// The session as `claim`'s re-read finds it: `None` when it is gone
     /// (or not a session a dispatch can use); the error, and whether it is
     /// new for the file, when it cannot be read.
-    #[allow(clippy::type_complexity)]
-    fn read(
-        &self,
-        claim: &Claim,
-        path: &Path,
-    ) -> std::result::Result<Option<Arc<Value>>, (String, bool)> {
-        let read = match claim.reread(path) {
+    fn read(&self, claim: &Claim, path: &Path) -> std::result::Result<Option<Arc<Value>>, Reread> {
+        match claim.reread(path) {
             Ok(session) => Ok(Some(session)),
-            Err(Unreadable::Io(e)) => Err(e.to_string()),
+            Err(Unreadable::Io(e)) => Err(self.unreadable(path, &e)),
             // Gone, too large or not JSON: the scan of the file says so.
             Err(_) => Ok(None),
-        };
-        match read {
-            Ok(session) => Ok(session),
-            Err(error) => {
-                let first = lock(&self.logged).insert((path.to_path_buf(), error.clone()));
-                Err((error, first))
-            }
+        }
+    }
+
+    /// What a read error of `path` is to a job.
+    fn unreadable(&self, path: &Path, e: &std::io::Error) -> Reread {
+        let error = e.to_string();
+        let short = is_shortage(e);
+        let first = !short && lock(&self.logged).insert((path.to_path_buf(), error.clone()));
+        Reread::Unreadable {
+            error,
+            first,
+            short,
         }
     }
 }
@@ -146,11 +153,20 @@ impl Run {
             return;
         };
         let claims = &self.rereads.claims;
-        let claimed: Vec<Option<Claim>> = group
-            .jobs
-            .iter()
+        let claimed = match (0..group.jobs.len())
             .map(|_| claims.try_claim(&self.path))
-            .collect();
+            .collect::<std::io::Result<Vec<Option<Claim>>>>()
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                // Nothing claimed, nothing read: every job looks again.
+                let unreadable = self.rereads.unreadable(&self.path, &e);
+                for (_, reply) in group.jobs {
+                    let _ = reply.send(Some((claims.unclaimed(), unreadable.clone())));
+                }
+                return;
+            }
+        };
         let read = claimed
             .iter()
             .flatten()
@@ -159,10 +175,7 @@ impl Run {
         for ((mission_id, reply), claim) in group.jobs.into_iter().zip(claimed) {
             let answer = claim.map(|claim| {
                 let found = match &read {
-                    Some(Err((error, first))) => Reread::Unreadable {
-                        error: error.clone(),
-                        first: *first,
-                    },
+                    Some(Err(unreadable)) => unreadable.clone(),
                     Some(Ok(session)) => find(session.as_deref(), &mission_id),
                     None => find(None, &mission_id),
                 };

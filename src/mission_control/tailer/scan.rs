@@ -2,6 +2,7 @@
 //! dispatched, which are claimed already, and what is wrong with the rest
 //! (logged once, never fatal: §10).
 
+use super::descriptors::Descriptors;
 use super::remembered::Remembered;
 use super::schedule::Job;
 use crate::atomic_write;
@@ -75,6 +76,8 @@ pub(super) struct Scanner {
     read_failures: Mutex<HashMap<PathBuf, u32>>,
     /// The read errors logged, by file: each once.
     io_logged: Mutex<HashSet<(PathBuf, String)>>,
+    /// Out of descriptors is logged there, not once per file.
+    descriptors: Arc<Descriptors>,
     /// Outcomes written, to restore if another writer reverts one.
     pub remembered: Remembered,
 }
@@ -106,7 +109,12 @@ impl From<Vec<Arc<Job>>> for Examined {
 
 impl Scanner {
     /// A scanner for the sessions under `root` (canonical).
-    pub(super) fn new(root: PathBuf, serve_url: String, dry_run: bool) -> Self {
+    pub(super) fn new(
+        root: PathBuf,
+        serve_url: String,
+        dry_run: bool,
+        descriptors: Arc<Descriptors>,
+    ) -> Self {
         Scanner {
             root,
             serve_url,
@@ -121,6 +129,7 @@ impl Scanner {
             rechecked: Mutex::default(),
             read_failures: Mutex::default(),
             io_logged: Mutex::default(),
+            descriptors,
             remembered: Remembered::default(),
         }
     }
@@ -157,7 +166,9 @@ impl Scanner {
                 // Logged once per file and error for the bridge's life: a
                 // file short of descriptors fails and reads by turns.
                 let error = e.to_string();
-                if lock(&self.io_logged).insert((path.to_path_buf(), error.clone())) {
+                if !self.descriptors.noted(&e)
+                    && lock(&self.io_logged).insert((path.to_path_buf(), error.clone()))
+                {
                     log.log(
                         "queue-tailer:session-unreadable",
                         json!({"path": path.to_string_lossy(), "error": error}),
@@ -362,6 +373,16 @@ mod tests {
     use super::*;
     use crate::mission_control::log::Recorder;
 
+    fn scanner_of(root: &Path, log: &Logger) -> Scanner {
+        let descriptors = Arc::new(Descriptors::new(Arc::clone(log), 8));
+        Scanner::new(
+            root.to_path_buf(),
+            "http://serve".into(),
+            false,
+            descriptors,
+        )
+    }
+
     #[test]
     fn a_revert_seen_while_claimed_asks_for_another_look_on_release() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -370,7 +391,7 @@ mod tests {
         let mut doc = json!({"id": "s", "missions": [queued.clone(), {"id": "m-2", "objective": "y", "status": "queued"}]});
         session::write_session(&path, &mut doc).expect("write");
         let log: Logger = Arc::new(Recorder::default());
-        let scanner = Scanner::new(dir.path().to_path_buf(), "http://serve".into(), false);
+        let scanner = scanner_of(dir.path(), &log);
 
         let jobs = scanner.examine(&path, &log).jobs;
         assert_eq!(jobs.len(), 2, "both queued missions claimed");
@@ -396,7 +417,7 @@ mod tests {
         session::write_session(&path, &mut doc).expect("write");
         let recorder = Arc::new(Recorder::default());
         let log: Logger = recorder.clone();
-        let scanner = Scanner::new(dir.path().to_path_buf(), "http://serve".into(), false);
+        let scanner = scanner_of(dir.path(), &log);
         let looks: Vec<_> = (0..4)
             .map(|_| scanner.examine(&path, &log).look_again)
             .collect();
@@ -421,7 +442,7 @@ mod tests {
         std::fs::create_dir_all(&path).expect("mkdir");
         let recorder = Arc::new(Recorder::default());
         let log: Logger = recorder.clone();
-        let scanner = Scanner::new(dir.path().to_path_buf(), "http://serve".into(), false);
+        let scanner = scanner_of(dir.path(), &log);
         let delays: Vec<_> = (0..7)
             .map(|_| scanner.examine(&path, &log).look_again)
             .collect();

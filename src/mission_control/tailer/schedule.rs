@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 /// dispatching from (its claim is taken).
 pub(super) const CLAIM_RETRY_MS: f64 = 250.0;
 
+/// How often a dispatcher short of descriptors looks whether it may go on.
+pub(super) const SHORTAGE_POLL_MS: f64 = 20.0;
+
 /// One mission to dispatch. Ordered FIFO: id timestamp, then discovery order.
 #[derive(Debug)]
 pub(super) struct Job {
@@ -159,6 +162,9 @@ impl Bridge {
                 slot = Arc::clone(&schedule.slots).acquire_owned() => match slot { Ok(s) => s, Err(_) => return },
                 () = self.stop.cancelled() => return,
             };
+            if !self.descriptors_to_spare().await {
+                return;
+            }
             let job = loop {
                 if let Some(job) = schedule.pop() {
                     break job;
@@ -174,6 +180,35 @@ impl Bridge {
                 job.done.cancel();
             });
         }
+    }
+
+    /// Out of file descriptors, a new dispatch (a claim, a connection, a
+    /// write) would take what the writes already owed need: wait until
+    /// none is owed, and until fewer dispatches (and, short, writes) are in flight than the
+    /// process was found to hold (see [`descriptors`](super::descriptors)).
+    /// `false` when the tailer stopped meanwhile.
+    async fn descriptors_to_spare(&self) -> bool {
+        loop {
+            // Short, a write under way counts as a dispatch: it holds files.
+            let busy = self.schedule.in_flight()
+                + if self.descriptors.short() {
+                    self.writeback.writing()
+                } else {
+                    0
+                };
+            if !self.descriptors.owed() && busy < self.descriptors.allowed() {
+                break;
+            }
+            if self.descriptors.short() {
+                // Idle keep-alive connections hold descriptors too.
+                self.transport.lean(true);
+            }
+            sleep_ms(SHORTAGE_POLL_MS, &self.stop).await;
+            if self.stop.is_cancelled() {
+                return false;
+            }
+        }
+        true
     }
 
     /// Wait until every job in `jobs` has finished (or the tailer stops).

@@ -329,10 +329,9 @@ async fn a_write_back_waits_out_a_half_written_file() {
     let whole = fs::read_to_string(&path).expect("read");
     fs::write(&path, &whole[..whole.len() / 2]).expect("half");
     let tasks = TaskTracker::new();
-    let writeback = Arc::new(Writeback::new(
-        crate::mission_control::log::silent(),
-        CancellationToken::new(),
-    ));
+    let log = crate::mission_control::log::silent();
+    let descriptors = Arc::new(super::descriptors::Descriptors::new(Arc::clone(&log), 8));
+    let writeback = Arc::new(Writeback::new(log, CancellationToken::new(), descriptors));
     let update = StatusUpdate {
         mission_id: json!("m-1"),
         status: json!("assigned"),
@@ -351,6 +350,55 @@ async fn a_write_back_waits_out_a_half_written_file() {
         Ok(crate::mission_control::status::UpdateResult::Applied)
     );
     assert_eq!(statuses(&path), ["assigned"]);
+}
+
+/// A session file that is there but cannot be read (out of descriptors,
+/// EIO; here a directory in its place, which reads as EISDIR) is not a
+/// session gone: the outcome waits and lands once the file reads.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_back_that_cannot_read_the_file_tries_again_until_it_can() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_session(dir.path(), "a", "sa", vec![mission("m-1", "queued")]);
+    let whole = fs::read_to_string(&path).expect("read");
+    fs::remove_file(&path).expect("rm");
+    fs::create_dir(&path).expect("a directory where the file was");
+    let tasks = TaskTracker::new();
+    let recorder = Arc::new(crate::mission_control::log::Recorder::default());
+    let log: crate::mission_control::log::Logger = recorder.clone();
+    let descriptors = Arc::new(super::descriptors::Descriptors::new(Arc::clone(&log), 8));
+    let writeback = Arc::new(Writeback::new(log, CancellationToken::new(), descriptors));
+    let update = StatusUpdate {
+        mission_id: json!("m-1"),
+        status: json!("assigned"),
+        transition_from: Some(json!("queued")),
+        ..StatusUpdate::default()
+    };
+    let mut reply = writeback.submit(&tasks, &path, update);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut reply)
+            .await
+            .is_err(),
+        "answered while the file could not be read"
+    );
+    fs::remove_dir(&path).expect("rmdir");
+    fs::write(&path, &whole).expect("the file is back");
+    let written = tokio::time::timeout(Duration::from_secs(5), reply)
+        .await
+        .expect("in time")
+        .expect("reply");
+    assert_eq!(
+        written,
+        Ok(crate::mission_control::status::UpdateResult::Applied)
+    );
+    assert_eq!(statuses(&path), ["assigned"]);
+    let lines = recorder.0.lock().expect("log").clone();
+    let failed: Vec<_> = lines
+        .iter()
+        .filter(|(msg, _)| msg == "queue-tailer:write-failed")
+        .map(|(_, meta)| meta["code"].clone())
+        .collect();
+    assert_eq!(failed, [json!("EISDIR")], "logged once, by its code");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

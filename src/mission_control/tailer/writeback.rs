@@ -9,6 +9,7 @@
 //! error (`queue-tailer:write-failed`), and the write that finally lands
 //! once (`queue-tailer:write-recovered`).
 
+use super::descriptors::Descriptors;
 use crate::backoff::{backoff_ms, sleep_ms};
 use crate::error::Error;
 use crate::mission_control::log::Logger;
@@ -16,6 +17,7 @@ use crate::mission_control::status::{apply_status_updates_batched, StatusUpdate,
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -40,13 +42,23 @@ const UNREADABLE_RETRY: std::time::Duration = std::time::Duration::from_millis(2
 const UNREADABLE_TRIES: usize = 50;
 
 /// Apply a batch; while the file is there but half-written, wait and retry.
+/// A file that is there but cannot be read is an error (the write is tried
+/// again), not a session gone.
 async fn apply_retrying(
     path: &Path,
     updates: Vec<StatusUpdate>,
 ) -> crate::error::Result<crate::mission_control::status::Batched> {
     let mut tries = 0;
     loop {
-        let batch = apply_status_updates_batched(path, updates.clone()).await?;
+        let mut batch = apply_status_updates_batched(path, updates.clone()).await?;
+        if let Some(source) = batch.read_error.take() {
+            return Err(Error::Io {
+                syscall: "open",
+                path: path.to_path_buf(),
+                dest: None,
+                source,
+            });
+        }
         if !batch.unreadable || tries >= UNREADABLE_TRIES {
             return Ok(batch);
         }
@@ -68,10 +80,17 @@ const GATHER_MAX: std::time::Duration = std::time::Duration::from_millis(10);
 const FAILED_RETRY_BASE_MS: f64 = 50.0;
 /// The longest wait between tries of a failed write.
 const FAILED_RETRY_MAX_MS: f64 = 2000.0;
+/// The longest wait between tries of a write that failed for want of file
+/// descriptors (they free up without an event).
+const SHORT_RETRY_MAX_MS: f64 = 200.0;
 
 /// The write-back queues, one per session file with updates waiting.
 pub(super) struct Writeback {
     log: Logger,
+    /// Out of descriptors, owed writes take turns; it is logged there.
+    descriptors: Arc<Descriptors>,
+    /// Batches being written now (each holds a few files open).
+    writing: AtomicUsize,
     /// The bridge's stop: a failed write is tried again until then.
     stop: CancellationToken,
     /// A path is in the map while its writer task runs.
@@ -105,9 +124,11 @@ impl Drop for Expected {
 }
 
 impl Writeback {
-    pub(super) fn new(log: Logger, stop: CancellationToken) -> Self {
+    pub(super) fn new(log: Logger, stop: CancellationToken, descriptors: Arc<Descriptors>) -> Self {
         Writeback {
             log,
+            descriptors,
+            writing: AtomicUsize::new(0),
             stop,
             pending: Mutex::default(),
             expected: Arc::default(),
@@ -209,11 +230,17 @@ impl Writeback {
     async fn write_batch(&self, path: &Path, mut batch: Pending) {
         let mut reported: HashSet<String> = HashSet::new();
         let mut failures = 0u32;
+        let mut owed = self.descriptors.owing();
         loop {
             let updates = batch.iter().map(|(update, _, _)| update.clone()).collect();
-            let error = match apply_retrying(path, updates).await {
+            let turn = self.descriptors.turn().await;
+            self.writing.fetch_add(1, Ordering::SeqCst);
+            let applied = apply_retrying(path, updates).await;
+            self.writing.fetch_sub(1, Ordering::SeqCst);
+            drop(turn);
+            let error = match applied {
                 Ok(done) => {
-                    if failures > 0 {
+                    if !reported.is_empty() {
                         self.log.log(
                             "queue-tailer:write-recovered",
                             json!({"path": path.to_string_lossy(), "failedAttempts": failures}),
@@ -228,10 +255,18 @@ impl Writeback {
             };
             if !self.stop.is_cancelled() {
                 failures += 1;
-                let retry_ms =
-                    backoff_ms(f64::from(failures), FAILED_RETRY_BASE_MS).min(FAILED_RETRY_MAX_MS);
+                // Out of descriptors is the process's state: said once, there;
+                // descriptors free up without an event, so look often.
+                let short = error.io().is_some_and(|e| self.descriptors.noted(e));
+                let cap = if short {
+                    owed.count();
+                    SHORT_RETRY_MAX_MS
+                } else {
+                    FAILED_RETRY_MAX_MS
+                };
+                let retry_ms = backoff_ms(f64::from(failures), FAILED_RETRY_BASE_MS).min(cap);
                 let code = failure_code(&error);
-                if reported.insert(code.clone()) {
+                if !short && reported.insert(code.clone()) {
                     self.log.log(
                         "queue-tailer:write-failed",
                         json!({"path": path.to_string_lossy(), "code": code, "error": error.to_string(), "retryMs": retry_ms}),
@@ -253,6 +288,11 @@ impl Writeback {
                 return;
             }
         }
+    }
+
+    /// How many batches are being written now.
+    pub(super) fn writing(&self) -> usize {
+        self.writing.load(Ordering::SeqCst)
     }
 
     /// The updates queued for `path` and not yet in a batch.
