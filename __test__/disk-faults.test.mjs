@@ -338,4 +338,61 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
       if (immutable) spawnSync('chattr', ['-i', blocked]);
     }
   });
+  it('stopped while a session is immutable: its accepted outcomes are saved beside it and the next bridge writes them, with no second POST', async (t) => {
+    const s = scope(t);
+    const place = immutableCapable(s);
+    if (place.skip) return t.skip(place.skip);
+    const root = path.join(place.dir, 'watch-stop');
+    const PER = 4;
+    const [blocked] = writeSessions(root, 'owed', 1, PER);
+    const owedFile = path.join(path.dirname(blocked), '.session.json.pending');
+    chattr('+i', blocked);
+    let immutable = true;
+    try {
+      const serve = await serveFor(s, () => ({ status: 202, body: { executor_id: 'ex-owed' } }));
+      const firstLogs = [];
+      const first = await startQueueTailer({
+        aiwgServeUrl: serve.url,
+        watchDir: root,
+        disableWSSubscription: true,
+        logger: (msg, meta) => firstLogs.push({ msg, meta }),
+      });
+      await waitFor(() => serve.requests.length >= PER, 10_000, 'every mission POSTed');
+      // The outcomes are accepted and cannot be written: the stop saves them.
+      await new Promise((r) => setTimeout(r, 200));
+      const stopped = Date.now();
+      await first.stop();
+      const stopMs = Date.now() - stopped;
+      assert.deepEqual(statuses([blocked]), Array(PER).fill('queued'), 'the immutable file was written');
+      const owed = fs.readFileSync(owedFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      assert.deepEqual(owed.map((o) => [o.update.missionId, o.update.status, o.before.status]).sort(), Array.from({ length: PER }, (_, k) => [`m-owed-0-${k}`, 'assigned', 'queued']));
+      const saved = firstLogs.filter((l) => l.msg === 'queue-tailer:pending-saved');
+      assert.ok(saved.length > 0 && saved.every((l) => l.meta.path === blocked && l.meta.file === owedFile), JSON.stringify(saved));
+      assert.equal(saved.reduce((n, l) => n + l.meta.updates, 0), PER);
+      assert.ok(!firstLogs.some((l) => l.msg === 'queue-tailer:pending-lost' || l.msg === 'queue-tailer:dispatch-error'), 'a saved outcome reported as lost');
+      assert.equal(firstLogs.filter((l) => l.msg === 'queue-tailer:dispatched').length, PER);
+
+      chattr('-i', blocked);
+      immutable = false;
+      const logs = [];
+      const second = await startQueueTailer({
+        aiwgServeUrl: serve.url,
+        watchDir: root,
+        disableWSSubscription: true,
+        logger: (msg, meta) => logs.push({ msg, meta }),
+      });
+      s.defer(() => second.stop());
+      await waitFor(() => statuses([blocked]).every((st) => st === 'assigned'), 10_000, 'the saved outcomes written by the next bridge');
+      await waitFor(() => !fs.existsSync(owedFile), 5000, 'the saved outcomes forgotten once written');
+      assert.equal(serve.requests.length, PER, 'a saved outcome was dispatched again');
+      const loaded = logs.filter((l) => l.msg === 'queue-tailer:pending-loaded');
+      assert.deepEqual(loaded.map((l) => [l.meta.path, l.meta.updates]), [[blocked, PER]]);
+      const session = JSON.parse(fs.readFileSync(blocked, 'utf8'));
+      assert.ok(session.missions.every((m) => m.executorId === 'ex-owed'), JSON.stringify(session.missions));
+      assert.deepEqual(fs.readdirSync(path.dirname(blocked)).filter((n) => n.endsWith('.tmp')), []);
+      t.diagnostic(`${PER} missions, ${serve.requests.length} POSTs, ${PER} saved at stop (stop took ${stopMs} ms), ${PER} assigned by the next bridge, 0 lost, 0 duplicated`);
+    } finally {
+      if (immutable) spawnSync('chattr', ['-i', blocked]);
+    }
+  });
 });

@@ -96,3 +96,84 @@ describe('another process appends missions while the bridge writes back (§9.5)'
     });
   }
 });
+
+const HEARTBEAT = path.join(HERE, 'helpers', 'heartbeat-writer.mjs');
+
+/** Start the heartbeat writer on `file`; → `{stop}`: SIGTERM, then its last heartbeat. */
+function startHeartbeat(file) {
+  const child = spawn(process.execPath, [HEARTBEAT, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (c) => { out += c; });
+  const exited = new Promise((resolve, reject) => {
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out).heartbeat) : reject(new Error(`heartbeat writer exited ${code}`))));
+  });
+  return {
+    stop: () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+describe('a writer faster than our fsync (issue 14, item 7)', () => {
+  it('outcomes it keeps beating are tried until they land, saved beside the session at stop, and made by the next bridge: none lost, none POSTed twice, its own writes kept', async (t) => {
+    const { defer } = scope(t);
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-fast-writer-'));
+    defer(() => fs.promises.rm(root, { recursive: true, force: true }));
+    const file = path.join(root, 'sessions', 's1', 'session.json');
+    const owedFile = path.join(path.dirname(file), '.session.json.pending');
+    const PER = 5;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const missions = Array.from({ length: PER }, (_, k) => ({ id: `m-fast-${k}`, objective: 'o', status: 'queued' }));
+    fs.writeFileSync(file, JSON.stringify({ id: 's1', missions }, null, 2));
+    const heartbeat = startHeartbeat(file);
+    defer(() => heartbeat.stop().catch(() => {}));
+    await waitFor(() => (JSON.parse(fs.readFileSync(file, 'utf8')).heartbeat ?? 0) > 100, 10_000, 'the writer running');
+
+    const serve = await startScriptedServe(() => ({ status: 202, body: { executor_id: 'ex-fast' } }));
+    defer(() => serve.close());
+    const bridge = (logs) => startQueueTailer({
+      aiwgServeUrl: serve.url,
+      watchDir: root,
+      disableWSSubscription: true,
+      logger: (msg, meta) => logs.push({ msg, meta }),
+    });
+    const firstLogs = [];
+    const first = await bridge(firstLogs);
+    await waitFor(() => serve.requests.length >= PER, 10_000, 'every mission POSTed');
+    await new Promise((r) => setTimeout(r, 1000));
+    const stopping = Date.now();
+    await first.stop();
+    const stopMs = Date.now() - stopping;
+    // Every accepted outcome is in the file or saved beside it.
+    const readMissions = () => {
+      for (;;) {
+        try {
+          return JSON.parse(fs.readFileSync(file, 'utf8')).missions;
+        } catch {
+          // Between the writer's write and its rename: read again.
+        }
+      }
+    };
+    const landed = readMissions().filter((m) => m.status === 'assigned').map((m) => m.id);
+    const owed = fs.existsSync(owedFile) ? fs.readFileSync(owedFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l).update.missionId) : [];
+    assert.deepEqual([...new Set([...landed, ...owed])].sort(), missions.map((m) => m.id), `landed ${landed}, saved ${owed}`);
+    assert.ok(!firstLogs.some((l) => l.msg === 'queue-tailer:pending-lost'), 'a save failed');
+
+    // The next bridge starts while the writer still runs: it takes the saved
+    // writes in and keeps trying; once the writer stops, they land.
+    const secondLogs = [];
+    const second = await bridge(secondLogs);
+    defer(() => second.stop());
+    await new Promise((r) => setTimeout(r, 500));
+    const last = await heartbeat.stop();
+    await waitFor(() => readMissions().every((m) => m.status === 'assigned'), 15_000, 'every outcome written once the writer stopped');
+    await waitFor(() => !fs.existsSync(owedFile), 5000, 'the saved writes forgotten');
+    assert.equal(serve.requests.length, PER, 'a mission was POSTed twice');
+    const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+    assert.equal(doc.heartbeat, last, "the writer's last write was lost");
+    assert.ok(doc.missions.every((m) => m.executorId === 'ex-fast'));
+    assert.deepEqual(fs.readdirSync(path.dirname(file)).filter((n) => n.endsWith('.tmp')), []);
+    t.diagnostic(`${PER} missions, ${serve.requests.length} POSTs; at the first stop (${stopMs} ms) ${landed.length} landed, ${owed.length} saved; writer's last heartbeat ${last} kept; all ${PER} assigned after it stopped`);
+  });
+});

@@ -286,7 +286,7 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// Make a rename in `path`'s directory durable. Best effort: some file
 /// systems refuse to fsync a directory, and the rename itself already happened.
-fn sync_parent(path: &Path, durability: Durability) {
+pub(crate) fn sync_parent(path: &Path, durability: Durability) {
     if durability != Durability::Full {
         return;
     }

@@ -31,6 +31,7 @@ use serde_json::{Map, Value};
 use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// How long a change is redone because another writer keeps getting in
 /// first (each round costs a temp file's fsync).
@@ -63,10 +64,12 @@ pub(crate) enum Updated<T> {
 /// says whether to write it and what to report; it may run more than once
 /// (each time on a fresh copy) when another writer got in first. With
 /// `keep_source`, the bytes the change ran on come back too (a copy, made
-/// only when asked for).
+/// only when asked for). Once `stop` is cancelled, a change another writer
+/// keeps getting ahead of is not tried again (the caller saves it).
 pub(crate) fn update<T>(
     path: &Path,
     keep_source: bool,
+    stop: Option<&CancellationToken>,
     mut change: impl FnMut(&mut Value) -> (bool, T),
 ) -> Result<Updated<T>> {
     let _lock = SessionLock::acquire(path)?;
@@ -170,6 +173,12 @@ pub(crate) fn update<T>(
         base_is_read = base_is_read && base == expected;
         base = merge3(&expected, &actual, &base);
         (read, expected) = (now, actual);
+        if stop.is_some_and(CancellationToken::is_cancelled) {
+            return Err(Error::Message(format!(
+                "session {} kept changing until the bridge stopped",
+                path.display()
+            )));
+        }
     }
     Err(Error::Message(format!(
         "session {} kept changing: gave up updating it after {} s",
@@ -255,7 +264,7 @@ impl Aftercheck {
         let Some(theirs) = parse_settled(&self.read.file) else {
             return Ok(None);
         };
-        let merged = update(path, false, |current| {
+        let merged = update(path, false, None, |current| {
             let merged = merge3(&self.expected, current, &theirs);
             let changed = merged != *current;
             *current = merged;

@@ -9,6 +9,7 @@ pub(crate) mod journal;
 pub(crate) mod log;
 pub(crate) mod mission;
 pub(crate) mod path_queue;
+pub(crate) mod pending_writes;
 pub(crate) mod session;
 pub(crate) mod session_lock;
 pub(crate) mod sidecar;

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 #[cfg(test)]
 /// What `applyStatusUpdate` did.
@@ -93,11 +94,12 @@ pub(crate) fn enqueue_batch(
     path: PathBuf,
     updates: Vec<StatusUpdate>,
     keep_source: bool,
+    stop: Option<CancellationToken>,
 ) -> oneshot::Receiver<Result<Batched>> {
     let (tx, rx) = oneshot::channel();
     let job_path = path.clone();
     path_queue::enqueue_job(path, move || {
-        let _ = tx.send(apply_now(&job_path, &updates, keep_source));
+        let _ = tx.send(apply_now(&job_path, &updates, keep_source, stop.as_ref()));
     });
     rx
 }
@@ -143,13 +145,25 @@ pub(crate) struct Batched {
     pub read_error: Option<std::io::Error>,
 }
 
+#[cfg(test)]
 /// `applyStatusUpdatesBatched(path, updates)`: one read, every update in
 /// order (a stale one skipped), one write if anything was applied.
 pub(crate) async fn apply_status_updates_batched(
     path: &Path,
     updates: Vec<StatusUpdate>,
 ) -> Result<Batched> {
-    match enqueue_batch(path.to_path_buf(), updates, false).await {
+    apply_status_updates_until(path, updates, None).await
+}
+
+/// `applyStatusUpdatesBatched(path, updates)`: one read, every update in
+/// order (a stale one skipped), one write if anything was applied. A file
+/// another writer keeps changing is given up on once `stop` is cancelled.
+pub(crate) async fn apply_status_updates_until(
+    path: &Path,
+    updates: Vec<StatusUpdate>,
+    stop: Option<CancellationToken>,
+) -> Result<Batched> {
+    match enqueue_batch(path.to_path_buf(), updates, false, stop).await {
         Ok(result) => result,
         Err(_) => Err(Error::Message("status writer job was dropped".into())),
     }
@@ -157,7 +171,12 @@ pub(crate) async fn apply_status_updates_batched(
 
 /// The read-modify-write itself; the caller holds the path's turn. Other
 /// processes' writes are kept (see [`concurrent_update`]).
-fn apply_now(path: &Path, updates: &[StatusUpdate], keep_source: bool) -> Result<Batched> {
+fn apply_now(
+    path: &Path,
+    updates: &[StatusUpdate],
+    keep_source: bool,
+    stop: Option<&CancellationToken>,
+) -> Result<Batched> {
     let missing_session = |unreadable: bool| Batched {
         outcome: BatchOutcome {
             session_found: false,
@@ -171,7 +190,7 @@ fn apply_now(path: &Path, updates: &[StatusUpdate], keep_source: bool) -> Result
         unreadable,
         read_error: None,
     };
-    let updated = concurrent_update::update(path, keep_source, |session| {
+    let updated = concurrent_update::update(path, keep_source, stop, |session| {
         // As the original: a file that holds no session (missing, not JSON,
         // or a falsy value such as `null`) is a missing session.
         if !truthy(session) {

@@ -105,7 +105,7 @@ pub fn apply_status_updates(
         _ => Vec::new(),
     };
     let rx = napi::bindgen_prelude::within_runtime_if_available(move || {
-        status::enqueue_batch(PathBuf::from(path), updates, want_session)
+        status::enqueue_batch(PathBuf::from(path), updates, want_session, None)
     });
     env.spawn_future(async move {
         let batch = rx

@@ -48,7 +48,7 @@ fn a_change_is_written_and_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("session.json");
     fs::write(&path, session_with(2).to_string()).expect("write");
-    let updated = update(&path, true, |s| {
+    let updated = update(&path, true, None, |s| {
         s["missions"][1]["status"] = json!("assigned");
         (true, 7)
     })
@@ -77,12 +77,12 @@ fn unreadable_files_are_reported_not_written() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("session.json");
     assert!(matches!(
-        update(&path, true, |_| (true, ())).expect("update"),
+        update(&path, true, None, |_| (true, ())).expect("update"),
         Updated::Unreadable(Unreadable::Missing)
     ));
     fs::write(&path, "{not json").expect("write");
     assert!(matches!(
-        update(&path, true, |_| (true, ())).expect("update"),
+        update(&path, true, None, |_| (true, ())).expect("update"),
         Updated::Unreadable(Unreadable::NotJson(_))
     ));
     assert_eq!(fs::read(&path).expect("read"), b"{not json");
@@ -133,7 +133,7 @@ fn race(kind: Foreign, count: usize) {
     let mut rounds = 0u64;
     while !done.load(Ordering::SeqCst) {
         rounds += 1;
-        let updated = update(&path, true, |s| {
+        let updated = update(&path, true, None, |s| {
             s["touches"] = json!(rounds);
             (true, ())
         })

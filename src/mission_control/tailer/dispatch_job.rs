@@ -7,7 +7,7 @@ use super::claims::Claim;
 use super::outcome::decide;
 use super::reread::Reread;
 use super::schedule::{InFlight, Job, CLAIM_RETRY_MS, SHORTAGE_POLL_MS};
-use super::writeback::Written;
+use super::writeback::{Unwritten, Written};
 use super::Bridge;
 use crate::backoff::sleep_ms;
 use crate::clock::now_iso;
@@ -139,7 +139,11 @@ impl Bridge {
         let mut claim = Some(claim);
         let mut pending = std::pin::pin!(written(pending));
         loop {
-            let holding = claim.is_some() && job.done.is_cancelled();
+            // A branch whose future is ready at once must be off, or this
+            // loop spins and starves the write it waits for: the sleep
+            // once stopping, `done` once cancelled.
+            let holding = claim.is_some() && job.done.is_cancelled() && !self.stop.is_cancelled();
+            let until_done = claim.is_some() && !job.done.is_cancelled();
             tokio::select! {
                 written = &mut pending => return written.map(drop),
                 () = sleep_ms(SHORTAGE_POLL_MS, &self.stop), if holding => {
@@ -147,7 +151,7 @@ impl Bridge {
                         claim = None;
                     }
                 }
-                () = job.done.cancelled(), if claim.is_some() && !holding => {}
+                () = job.done.cancelled(), if until_done => {}
             }
         }
     }
@@ -160,15 +164,23 @@ impl Bridge {
             .remember(&job.key, mission, update.clone());
         // The initial sweep waits for this job; if the write must wait for
         // the disk, the sweep need not (the job goes on trying).
-        self.writeback
-            .submit_watching(&self.tasks, &job.path, update, Some(job.done.clone()))
+        self.writeback.submit_watching(
+            &self.tasks,
+            &job.path,
+            update,
+            Some(mission.clone()),
+            Some(job.done.clone()),
+        )
     }
 }
 
-/// Wait for a queued write; a write that could not be made is an error.
-async fn written(pending: Pending) -> Result<UpdateResult> {
+/// Wait for a queued write; `None` when the bridge stopped first and saved
+/// it for the next one. A write neither made nor saved is an error.
+async fn written(pending: Pending) -> Result<Option<UpdateResult>> {
     match pending.await {
-        Ok(written) => written.map_err(Error::Message),
+        Ok(Ok(done)) => Ok(Some(done)),
+        Ok(Err(Unwritten::Saved)) => Ok(None),
+        Ok(Err(Unwritten::Lost(error))) => Err(Error::Message(error)),
         Err(_) => Err(Error::Message("status write-back was dropped".into())),
     }
 }

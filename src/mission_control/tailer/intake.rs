@@ -4,17 +4,19 @@
 //! to 32 MiB per session) runs on tokio's blocking pool, never on a
 //! runtime worker; the runtime side only queues, follows and spawns.
 
-use super::scan::Examined;
+use super::scan::{Examined, Restore};
 use super::schedule::Job;
 use super::watch::Change;
+use super::writeback::Written;
 use super::Bridge;
 use crate::backoff::sleep_ms;
+use crate::mission_control::pending_writes::{self, PendingWrite};
 use crate::mission_control::session;
 use serde_json::json;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 impl Bridge {
     /// Run `work` on the blocking pool; `None` if it panicked (an internal
@@ -104,21 +106,30 @@ impl Bridge {
             look_again,
             held,
             restore,
+            owed,
         } = examined;
-        for (key, update) in restore {
-            self.log.log(
-                "queue-tailer:outcome-restored",
-                json!({"missionId": update.mission_id, "path": path.to_string_lossy(), "status": update.status}),
-            );
-            let written = self.writeback.submit(&self.tasks, path, update);
+        let mut restoring = Vec::with_capacity(restore.len());
+        for Restore {
+            key,
+            update,
+            before,
+        } in restore
+        {
+            if key.is_some() {
+                self.log.log(
+                    "queue-tailer:outcome-restored",
+                    json!({"missionId": update.mission_id, "path": path.to_string_lossy(), "status": update.status}),
+                );
+            }
+            let written = self
+                .writeback
+                .submit_watching(&self.tasks, path, update, before, None);
+            restoring.push((key, written));
+        }
+        if !restoring.is_empty() || owed.is_some() {
             let bridge = Arc::clone(self);
             let path = path.to_path_buf();
-            self.spawn(async move {
-                let _ = written.await;
-                if bridge.scanner.release(&key) {
-                    bridge.examine_later(path, 0.0);
-                }
-            });
+            self.spawn(async move { bridge.restored(path, restoring, owed).await });
         }
         // §9.1: missions an executor holds are followed again after a restart.
         for (mission_id, executor_id) in held {
@@ -131,6 +142,40 @@ impl Bridge {
             self.schedule.push(&jobs);
         }
         jobs
+    }
+
+    /// Wait for the restores of one examination of `path`: release each
+    /// outcome's key, and once every one is written, forget the owed writes
+    /// they came from (if any failed, the bridge is stopping and has saved
+    /// them again).
+    async fn restored(
+        self: Arc<Self>,
+        path: PathBuf,
+        restoring: Vec<(Option<String>, oneshot::Receiver<Written>)>,
+        owed: Option<Vec<PendingWrite>>,
+    ) {
+        let mut all_written = true;
+        let mut look_again = false;
+        for (key, written) in restoring {
+            all_written &= matches!(written.await, Ok(Ok(_)));
+            if let Some(key) = key {
+                look_again |= self.scanner.release(&key);
+            }
+        }
+        if let (Some(owed), true) = (owed, all_written) {
+            let at = path.clone();
+            let forgotten =
+                tokio::task::spawn_blocking(move || pending_writes::forget(&at, &owed)).await;
+            if let Ok(Err(e)) = forgotten {
+                self.log.log(
+                    "queue-tailer:write-failed",
+                    json!({"path": pending_writes::pending_path(&path).to_string_lossy(), "code": e.io_parts().map_or("error", |p| p.code), "error": e.to_string()}),
+                );
+            }
+        }
+        if look_again {
+            self.examine_later(path, 0.0);
+        }
     }
 
     /// Examine `path` again after `delay` ms, unless stopped by then.

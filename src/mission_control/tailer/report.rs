@@ -5,7 +5,7 @@
 use super::backlog::BacklogSlot;
 use super::dispatch_job::Pending;
 use super::executors::Followed;
-use super::writeback::Written;
+use super::writeback::{Unwritten, Written};
 use super::Bridge;
 use crate::mission_control::journal;
 use crate::mission_control::mission::TERMINAL;
@@ -41,7 +41,9 @@ pub(super) fn outcome_name(written: Option<&Written>) -> &'static str {
         Some(Ok(UpdateResult::MissingMission)) => "missing-mission",
         Some(Ok(UpdateResult::Stale)) => "stale",
         Some(Ok(UpdateResult::MissingSession)) => "missing-session",
-        Some(Err(_)) | None => "error",
+        // The bridge stopped before it could be written: saved for the next.
+        Some(Err(Unwritten::Saved)) => "saved",
+        Some(Err(Unwritten::Lost(_))) | None => "error",
     }
 }
 
@@ -130,7 +132,11 @@ mod tests {
             outcome_name(Some(&Ok(UpdateResult::MissingSession))),
             "missing-session"
         );
-        assert_eq!(outcome_name(Some(&Err("disk".into()))), "error");
+        assert_eq!(
+            outcome_name(Some(&Err(Unwritten::Lost("disk".into())))),
+            "error"
+        );
+        assert_eq!(outcome_name(Some(&Err(Unwritten::Saved))), "saved");
         assert_eq!(outcome_name(None), "error");
     }
 

@@ -11,6 +11,7 @@ use crate::js_json::slice_utf16;
 use crate::mission_control::log::Logger;
 use crate::mission_control::mission::StatusUpdate;
 use crate::mission_control::mission::HELD;
+use crate::mission_control::pending_writes::{self, PendingWrite};
 use crate::mission_control::session::{self, Unreadable};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -80,6 +81,22 @@ pub(super) struct Scanner {
     descriptors: Arc<Descriptors>,
     /// Outcomes written, to restore if another writer reverts one.
     pub remembered: Remembered,
+    /// Writes a stopped bridge left owed to a session file, loaded when the
+    /// file is first seen and taken in once it reads.
+    owed: Mutex<HashMap<PathBuf, Vec<PendingWrite>>>,
+    /// Session files whose owed writes could not be read yet (looked for
+    /// again at the file's next examination).
+    owed_unread: Mutex<HashSet<PathBuf>>,
+}
+
+/// A status write to make again: an outcome another writer reverted, or
+/// a write a stopped bridge left owed.
+pub(super) struct Restore {
+    /// The mission's claimed key, for an outcome (released once written).
+    pub key: Option<String>,
+    pub update: StatusUpdate,
+    /// For an outcome: the mission before its dispatch (as it is now).
+    pub before: Option<Value>,
 }
 
 /// What examining a session file found.
@@ -91,9 +108,11 @@ pub(super) struct Examined {
     pub look_again: Option<f64>,
     /// Missions an executor holds (§9.1): `(mission id, executor id)`.
     pub held: Vec<(String, String)>,
-    /// Outcomes another writer reverted, to write again (see [`Remembered`]),
-    /// with their claimed keys.
-    pub restore: Vec<(String, StatusUpdate)>,
+    /// Outcomes another writer reverted (see [`Remembered`]) and writes a
+    /// stopped bridge left owed, to write now.
+    pub restore: Vec<Restore>,
+    /// The owed writes taken in: forgotten once `restore` is written.
+    pub owed: Option<Vec<PendingWrite>>,
 }
 
 impl From<Vec<Arc<Job>>> for Examined {
@@ -103,6 +122,7 @@ impl From<Vec<Arc<Job>>> for Examined {
             look_again: None,
             held: Vec::new(),
             restore: Vec::new(),
+            owed: None,
         }
     }
 }
@@ -131,6 +151,8 @@ impl Scanner {
             io_logged: Mutex::default(),
             descriptors,
             remembered: Remembered::default(),
+            owed: Mutex::default(),
+            owed_unread: Mutex::default(),
         }
     }
 
@@ -138,8 +160,12 @@ impl Scanner {
     pub(super) fn examine(&self, path: &Path, log: &Logger) -> Examined {
         let print = fingerprint(path);
         if lock(&self.seen).insert(path.to_path_buf(), print).is_none() {
-            // First sight: temp files of writers that died mid-write go (§9.6).
+            // First sight: temp files of writers that died mid-write go (§9.6),
+            // and what a stopped bridge could not write is picked up.
             let _ = atomic_write::remove_stale_temps(path);
+            self.pick_up_owed(path, log);
+        } else if lock(&self.owed_unread).remove(path) {
+            self.pick_up_owed(path, log);
         }
         let session = match session::load_session(path) {
             Ok(session) if session.is_object() => session,
@@ -155,12 +181,9 @@ impl Scanner {
             // event may come before the watch on the directory does. Look
             // again shortly (the caller schedules it), and only then complain.
             Err(Unreadable::Missing) if lock(&self.awaiting).insert(path.to_path_buf()) => {
-                return Examined {
-                    jobs: Vec::new(),
-                    look_again: Some(LOOK_AGAIN_MS),
-                    held: Vec::new(),
-                    restore: Vec::new(),
-                };
+                let mut examined: Examined = Vec::new().into();
+                examined.look_again = Some(LOOK_AGAIN_MS);
+                return examined;
             }
             Err(Unreadable::Io(e)) => {
                 // Logged once per file and error for the bridge's life: a
@@ -197,6 +220,24 @@ impl Scanner {
         let mut jobs = Vec::new();
         let mut held = Vec::new();
         let mut restore = Vec::new();
+        let owed = lock(&self.owed).remove(path);
+        for write in owed.iter().flatten() {
+            match (&write.before, write.update.mission_id.as_str()) {
+                // An outcome: made below if its mission is still as it was.
+                (Some(before), Some(mission_id)) => self.remembered.remember(
+                    &format!("{session_id}:{mission_id}"),
+                    before,
+                    write.update.clone(),
+                ),
+                (Some(_), None) => {}
+                // An event: the status rules decide, as when it came.
+                (None, _) => restore.push(Restore {
+                    key: None,
+                    update: write.update.clone(),
+                    before: None,
+                }),
+            }
+        }
         let missions = session::missions(&session);
         for mission in missions {
             let status = mission.get("status").and_then(Value::as_str);
@@ -266,7 +307,11 @@ impl Scanner {
             }
             if let Some(update) = self.remembered.reverted(&key, mission) {
                 // Claimed until written, so it is restored once.
-                restore.push((key, update));
+                restore.push(Restore {
+                    key: Some(key),
+                    update,
+                    before: Some(mission.clone()),
+                });
                 continue;
             }
             jobs.push(Arc::new(Job {
@@ -284,6 +329,35 @@ impl Scanner {
             look_again: None,
             held,
             restore,
+            owed,
+        }
+    }
+
+    /// Load the writes a stopped bridge left owed to `path` (see
+    /// [`pending_writes`]); they are taken in when the file next reads.
+    fn pick_up_owed(&self, path: &Path, log: &Logger) {
+        match pending_writes::load(path) {
+            Ok(owed) if owed.is_empty() => {}
+            Ok(owed) => {
+                log.log(
+                    "queue-tailer:pending-loaded",
+                    json!({"path": path.to_string_lossy(), "updates": owed.len()}),
+                );
+                lock(&self.owed).insert(path.to_path_buf(), owed);
+            }
+            Err(e) => {
+                let file = pending_writes::pending_path(path);
+                let error = e.to_string();
+                if !self.descriptors.noted(&e)
+                    && lock(&self.io_logged).insert((file.clone(), error.clone()))
+                {
+                    log.log(
+                        "queue-tailer:session-unreadable",
+                        json!({"path": file.to_string_lossy(), "error": error}),
+                    );
+                }
+                lock(&self.owed_unread).insert(path.to_path_buf());
+            }
         }
     }
 

@@ -401,6 +401,126 @@ async fn a_write_back_that_cannot_read_the_file_tries_again_until_it_can() {
     assert_eq!(failed, [json!("EISDIR")], "logged once, by its code");
 }
 
+/// A write that has not landed when the bridge stops is saved beside the
+/// session, and the next bridge makes it: the outcome with no second POST
+/// (its mission is still as it was before the dispatch), the event under
+/// the status rules; then the saved writes are forgotten.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_left_at_stop_are_saved_and_made_by_the_next_bridge() {
+    use crate::mission_control::pending_writes;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queued = mission("m-1", "queued");
+    let path = write_session(
+        dir.path(),
+        "a",
+        "sa",
+        vec![
+            queued.clone(),
+            json!({"id": "m-2", "objective": "x", "status": "assigned", "executorId": "ex"}),
+            mission("m-3", "queued"),
+        ],
+    );
+    let whole = fs::read_to_string(&path).expect("read");
+    // The file cannot be read (EISDIR) until the bridge has stopped.
+    fs::remove_file(&path).expect("rm");
+    fs::create_dir(&path).expect("a directory where the file was");
+    let tasks = TaskTracker::new();
+    let recorder = Arc::new(Recorder::default());
+    let log: crate::mission_control::log::Logger = recorder.clone();
+    let stop = CancellationToken::new();
+    let descriptors = Arc::new(super::descriptors::Descriptors::new(Arc::clone(&log), 8));
+    let writeback = Arc::new(Writeback::new(log, stop.clone(), descriptors));
+    let outcome = StatusUpdate {
+        mission_id: json!("m-1"),
+        status: json!("assigned"),
+        patch: json!({"executorId": "ex"}).as_object().cloned(),
+        ..StatusUpdate::default()
+    };
+    let event = StatusUpdate {
+        mission_id: json!("m-2"),
+        status: json!("running"),
+        unless_terminal: true,
+        ..StatusUpdate::default()
+    };
+    let outcome_reply =
+        writeback.submit_watching(&tasks, &path, outcome.clone(), Some(queued), None);
+    let event_reply = writeback.submit(&tasks, &path, event);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.cancel();
+    for reply in [outcome_reply, event_reply] {
+        let written = tokio::time::timeout(Duration::from_secs(5), reply)
+            .await
+            .expect("in time")
+            .expect("reply");
+        assert_eq!(written, Err(writeback::Unwritten::Saved));
+    }
+    assert_eq!(pending_writes::load(&path).expect("load").len(), 2);
+    let saved = recorder.0.lock().expect("log").clone();
+    assert!(
+        saved
+            .iter()
+            .any(|(msg, meta)| msg == "queue-tailer:pending-saved" && meta["updates"] == 2),
+        "{saved:?}"
+    );
+
+    fs::remove_dir(&path).expect("rmdir");
+    fs::write(&path, &whole).expect("the file is back");
+    let serve = accepting();
+    let running = start(dir.path(), serve.clone(), |_| {}).await;
+    eventually("the saved writes made", || {
+        statuses(&path) == ["assigned", "running", "assigned"]
+    })
+    .await;
+    eventually("the saved writes forgotten", || {
+        !pending_writes::pending_path(&path).exists()
+    })
+    .await;
+    let posted: Vec<_> = serve
+        .seen()
+        .iter()
+        .map(|p| serde_json::from_str::<Value>(&p.body).expect("json")["mission_id"].clone())
+        .collect();
+    assert_eq!(posted, [json!("m-3")], "m-1 was not dispatched again");
+    let log = running.stop().await;
+    let loaded = log.0.lock().expect("log").clone();
+    assert!(loaded
+        .iter()
+        .any(|(msg, meta)| msg == "queue-tailer:pending-loaded" && meta["updates"] == 2));
+}
+
+/// An outcome saved for a mission changed since its dispatch (queued again
+/// with a new objective) is moot: the mission is a new request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_outcome_for_a_mission_changed_since_is_dropped() {
+    use crate::mission_control::pending_writes::{self, PendingWrite};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_session(dir.path(), "a", "sa", vec![mission("m-1", "queued")]);
+    let outcome = StatusUpdate {
+        mission_id: json!("m-1"),
+        status: json!("assigned"),
+        ..StatusUpdate::default()
+    };
+    let before = json!({"id": "m-1", "objective": "the old objective", "status": "queued"});
+    pending_writes::save(
+        &path,
+        &[PendingWrite {
+            update: outcome,
+            before: Some(before),
+        }],
+    )
+    .expect("save");
+    let serve = accepting();
+    let running = start(dir.path(), serve.clone(), |_| {}).await;
+    eventually("dispatched anew", || statuses(&path) == ["assigned"]).await;
+    eventually("the saved outcome forgotten", || {
+        !pending_writes::pending_path(&path).exists()
+    })
+    .await;
+    assert_eq!(serve.seen().len(), 1, "the changed mission is dispatched");
+    running.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resync_fails_what_the_executor_lost_and_ignores_a_resync_without_its_list() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -13,8 +13,9 @@ use super::descriptors::Descriptors;
 use crate::backoff::{backoff_ms, sleep_ms};
 use crate::error::Error;
 use crate::mission_control::log::Logger;
-use crate::mission_control::status::{apply_status_updates_batched, StatusUpdate, UpdateResult};
-use serde_json::json;
+use crate::mission_control::pending_writes::{self, PendingWrite};
+use crate::mission_control::status::{apply_status_updates_until, StatusUpdate, UpdateResult};
+use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,16 +24,32 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// What became of one update, or why it could not be written.
-pub(super) type Written = Result<UpdateResult, String>;
+/// What became of one update, or why it was not written.
+pub(super) type Written = Result<UpdateResult, Unwritten>;
 
-/// Updates waiting for one file's next batch, each with its reply and,
-/// if it has one, the token to cancel when a try of its write fails.
-type Pending = Vec<(
-    StatusUpdate,
-    oneshot::Sender<Written>,
-    Option<CancellationToken>,
-)>;
+/// Why an update was not written.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Unwritten {
+    /// The bridge stopped first; the update is saved for the next bridge
+    /// (see [`pending_writes`]).
+    Saved,
+    /// The bridge stopped first, and saving it failed too: the last error.
+    Lost(String),
+}
+
+/// One update waiting to be written.
+struct Queued {
+    update: StatusUpdate,
+    /// For a dispatch outcome, the mission as it was before the dispatch
+    /// (saved with the update if the bridge stops before it is written).
+    before: Option<Value>,
+    reply: oneshot::Sender<Written>,
+    /// Cancelled as soon as a try of the write fails.
+    on_failure: Option<CancellationToken>,
+}
+
+/// Updates waiting for one file's next batch.
+type Pending = Vec<Queued>;
 
 /// A session file that does not parse is being rewritten in place by
 /// another writer (older `aiwg mc` CLIs): try again this often, this many
@@ -47,10 +64,12 @@ const UNREADABLE_TRIES: usize = 50;
 async fn apply_retrying(
     path: &Path,
     updates: Vec<StatusUpdate>,
+    stop: &CancellationToken,
 ) -> crate::error::Result<crate::mission_control::status::Batched> {
     let mut tries = 0;
     loop {
-        let mut batch = apply_status_updates_batched(path, updates.clone()).await?;
+        let mut batch =
+            apply_status_updates_until(path, updates.clone(), Some(stop.clone())).await?;
         if let Some(source) = batch.read_error.take() {
             return Err(Error::Io {
                 syscall: "open",
@@ -163,29 +182,37 @@ impl Writeback {
         path: &Path,
         update: StatusUpdate,
     ) -> oneshot::Receiver<Written> {
-        self.submit_watching(tasks, path, update, None)
+        self.submit_watching(tasks, path, update, None, None)
     }
 
     /// [`Writeback::submit`], cancelling `on_failure` as soon as a try of
     /// the write fails: the receiver then answers only once a later try
     /// lands (or the bridge stops), and whoever waits for the first try
     /// (the initial sweep) need not wait for the disk to come back.
+    /// `before`: for a dispatch outcome, the mission before its dispatch.
     pub(super) fn submit_watching(
         self: &Arc<Self>,
         tasks: &TaskTracker,
         path: &Path,
         update: StatusUpdate,
+        before: Option<Value>,
         on_failure: Option<CancellationToken>,
     ) -> oneshot::Receiver<Written> {
-        let (tx, rx) = oneshot::channel();
+        let (reply, rx) = oneshot::channel();
+        let queued = Queued {
+            update,
+            before,
+            reply,
+            on_failure,
+        };
         let mut pending = self
             .pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(queue) = pending.get_mut(path) {
-            queue.push((update, tx, on_failure));
+            queue.push(queued);
         } else {
-            pending.insert(path.to_path_buf(), vec![(update, tx, on_failure)]);
+            pending.insert(path.to_path_buf(), vec![queued]);
             let this = Arc::clone(self);
             let path = path.to_path_buf();
             tasks.spawn(async move { this.drain(path).await });
@@ -225,17 +252,18 @@ impl Writeback {
 
     /// Write `batch` to `path` and answer each of its updates. A write
     /// that fails is tried again until it lands or the bridge stops (then
-    /// each gets the last error); updates queued for `path` meanwhile join
-    /// the next try.
+    /// the updates are saved for the next bridge, see [`pending_writes`],
+    /// and each gets the last error); updates queued for `path` meanwhile
+    /// join the next try.
     async fn write_batch(&self, path: &Path, mut batch: Pending) {
         let mut reported: HashSet<String> = HashSet::new();
         let mut failures = 0u32;
         let mut owed = self.descriptors.owing();
         loop {
-            let updates = batch.iter().map(|(update, _, _)| update.clone()).collect();
+            let updates = batch.iter().map(|q| q.update.clone()).collect();
             let turn = self.descriptors.turn().await;
             self.writing.fetch_add(1, Ordering::SeqCst);
-            let applied = apply_retrying(path, updates).await;
+            let applied = apply_retrying(path, updates, &self.stop).await;
             self.writing.fetch_sub(1, Ordering::SeqCst);
             drop(turn);
             let error = match applied {
@@ -246,8 +274,8 @@ impl Writeback {
                             json!({"path": path.to_string_lossy(), "failedAttempts": failures}),
                         );
                     }
-                    for ((_, reply, _), what) in batch.into_iter().zip(done.outcome.each) {
-                        let _ = reply.send(Ok(what));
+                    for (queued, what) in batch.into_iter().zip(done.outcome.each) {
+                        let _ = queued.reply.send(Ok(what));
                     }
                     return;
                 }
@@ -273,19 +301,59 @@ impl Writeback {
                     );
                 }
                 batch.extend(self.take_pending(path));
-                for (_, _, on_failure) in &batch {
-                    if let Some(token) = on_failure {
+                for queued in &batch {
+                    if let Some(token) = &queued.on_failure {
                         token.cancel();
                     }
                 }
                 sleep_ms(retry_ms, &self.stop).await;
             }
             if self.stop.is_cancelled() {
-                let message = error.to_string();
-                for (_, reply, _) in batch {
-                    let _ = reply.send(Err(message.clone()));
+                let unwritten = if self.save(path, &batch, &error).await {
+                    Unwritten::Saved
+                } else {
+                    Unwritten::Lost(error.to_string())
+                };
+                for queued in batch {
+                    let _ = queued.reply.send(Err(unwritten.clone()));
                 }
                 return;
+            }
+        }
+    }
+
+    /// The bridge stops with `batch` unwritten (the last try failed with
+    /// `error`): save it beside the session for the next bridge to write.
+    /// `true` once it is saved.
+    async fn save(&self, path: &Path, batch: &Pending, error: &Error) -> bool {
+        let writes: Vec<PendingWrite> = batch
+            .iter()
+            .map(|q| PendingWrite {
+                update: q.update.clone(),
+                before: q.before.clone(),
+            })
+            .collect();
+        let count = writes.len();
+        let at = path.to_path_buf();
+        let saved = tokio::task::spawn_blocking(move || pending_writes::save(&at, &writes))
+            .await
+            .unwrap_or_else(|e| Err(Error::Message(format!("saving pending writes failed: {e}"))));
+        let meta = json!({
+            "path": path.to_string_lossy(),
+            "updates": count,
+            "file": pending_writes::pending_path(path).to_string_lossy(),
+            "error": error.to_string(),
+        });
+        match saved {
+            Ok(()) => {
+                self.log.log("queue-tailer:pending-saved", meta);
+                true
+            }
+            Err(e) => {
+                let mut meta = meta;
+                meta["saveError"] = Value::from(e.to_string());
+                self.log.log("queue-tailer:pending-lost", meta);
+                false
             }
         }
     }

@@ -1,0 +1,237 @@
+//! Status writes a stopping bridge could not make, kept on disk beside the
+//! session (`.session.json.pending`, one JSON object per line) so that the
+//! next bridge to read the session makes them. Without it, an outcome serve
+//! accepted, or an event an executor sent, would be gone with the process
+//! whenever the disk refused the write until the stop (full, read-only,
+//! immutable, a writer faster than our fsync).
+//!
+//! Each entry is a status update, and for a dispatch outcome the mission as
+//! it was before its dispatch: the outcome is made only while the mission
+//! is still exactly that (a mission changed since is a new request), as
+//! with outcomes another writer reverted (see `tailer::remembered`).
+//!
+//! The file is only ever replaced whole, durably, under the session's lock,
+//! so entries are never torn and a bridge taking entries out never drops
+//! ones another bridge has just added.
+
+use super::mission::StatusUpdate;
+use super::session_lock::SessionLock;
+use super::sidecar::{is_symlink_refusal, sidecar};
+use crate::atomic_write::{self, Durability};
+use crate::clock::now_iso;
+use crate::error::{IoContext, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// One write owed to a session file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PendingWrite {
+    pub update: StatusUpdate,
+    /// For a dispatch outcome: the mission as read just before its dispatch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+}
+
+/// `<dir>/.<name>.pending` for the session file `<dir>/<name>`.
+pub(crate) fn pending_path(session: &Path) -> PathBuf {
+    sidecar(session, "pending")
+}
+
+/// One line of the file: an entry and when it was saved.
+#[derive(Serialize, Deserialize)]
+struct Line {
+    #[serde(flatten)]
+    write: PendingWrite,
+    #[serde(rename = "savedAt", default)]
+    saved_at: String,
+}
+
+/// The entries owed to `session`, oldest first; none when there is no file.
+/// A line that does not parse (written by hand, or by a newer version) is
+/// skipped.
+pub(crate) fn load(session: &Path) -> io::Result<Vec<PendingWrite>> {
+    Ok(read_lines(session)?.into_iter().map(|l| l.write).collect())
+}
+
+/// Add `writes` to what `session` is owed, durably (file and directory
+/// fsynced) before it returns. A write owed already is not added twice.
+pub(crate) fn save(session: &Path, writes: &[PendingWrite]) -> Result<()> {
+    let _lock = SessionLock::acquire(session)?;
+    let path = pending_path(session);
+    let mut lines = read_lines(session).at("open", &path)?;
+    let saved_at = now_iso();
+    for write in writes {
+        if !lines.iter().any(|line| line.write == *write) {
+            lines.push(Line {
+                write: write.clone(),
+                saved_at: saved_at.clone(),
+            });
+        }
+    }
+    replace(session, &lines)
+}
+
+/// Take `made` (entries from [`load`] that are written now, or moot) out of
+/// what `session` is owed; the file goes when nothing is left in it.
+/// Entries another bridge added since the load stay.
+pub(crate) fn forget(session: &Path, made: &[PendingWrite]) -> Result<()> {
+    let _lock = SessionLock::acquire(session)?;
+    let path = pending_path(session);
+    let mut made: Vec<&PendingWrite> = made.iter().collect();
+    let lines: Vec<Line> = read_lines(session)
+        .at("open", &path)?
+        .into_iter()
+        .filter(|line| match made.iter().position(|m| **m == line.write) {
+            // Each made entry takes out one line: a second copy saved by
+            // another bridge since is its own.
+            Some(i) => {
+                made.swap_remove(i);
+                false
+            }
+            None => true,
+        })
+        .collect();
+    replace(session, &lines)
+}
+
+/// The file's lines. A link planted at its path is not followed: nothing
+/// is owed then (and the next save replaces the link, never its target).
+fn read_lines(session: &Path) -> io::Result<Vec<Line>> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let mut text = String::new();
+    match options.open(pending_path(session)) {
+        Ok(mut file) => {
+            io::Read::read_to_string(&mut file, &mut text)?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound || is_symlink_refusal(&e) => {
+            return Ok(Vec::new())
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(text
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect())
+}
+
+/// Write `lines` as the whole file, or remove it when there are none.
+fn replace(session: &Path, lines: &[Line]) -> Result<()> {
+    let path = pending_path(session);
+    if lines.is_empty() {
+        return match std::fs::remove_file(&path) {
+            Ok(()) => {
+                atomic_write::sync_parent(&path, Durability::Full);
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).at("unlink", &path),
+        };
+    }
+    let mut text = String::new();
+    for line in lines {
+        let json = serde_json::to_value(line).map_err(|e| {
+            crate::error::Error::Message(format!("cannot encode a pending write: {e}"))
+        })?;
+        text.push_str(&crate::js_json::to_compact_string(&json));
+        text.push('\n');
+    }
+    atomic_write::write_atomic(&path, text.as_bytes(), Durability::Full).at("open", &path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn outcome(mission: &str) -> PendingWrite {
+        PendingWrite {
+            update: StatusUpdate {
+                mission_id: json!(mission),
+                status: json!("assigned"),
+                patch: Some(
+                    json!({"executorId": "ex-1"})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+                ..StatusUpdate::default()
+            },
+            before: Some(json!({"id": mission, "status": "queued", "objective": "x"})),
+        }
+    }
+
+    #[test]
+    fn saved_writes_load_back_and_go_once_made() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let session = dir.path().join("session.json");
+        std::fs::write(&session, "{}").expect("write");
+        assert!(
+            load(&session).expect("load").is_empty(),
+            "no file: nothing owed"
+        );
+
+        let event = PendingWrite {
+            update: StatusUpdate {
+                mission_id: json!("m-2"),
+                status: json!("running"),
+                transition_from: Some(json!("assigned")),
+                unless_terminal: true,
+                ..StatusUpdate::default()
+            },
+            before: None,
+        };
+        save(&session, &[outcome("m-1")]).expect("save");
+        save(&session, &[event.clone(), outcome("m-1")]).expect("save");
+        let loaded = load(&session).expect("load");
+        assert_eq!(loaded, vec![outcome("m-1"), event.clone()]);
+
+        // Another bridge owes m-3 meanwhile: making what was loaded keeps it.
+        save(&session, &[outcome("m-3")]).expect("save");
+        forget(&session, &loaded).expect("forget");
+        assert_eq!(load(&session).expect("load"), vec![outcome("m-3")]);
+        forget(&session, &[outcome("m-3")]).expect("forget");
+        assert!(!pending_path(&session).exists(), "the file goes when empty");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_at_its_path_is_not_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let session = dir.path().join("session.json");
+        let elsewhere = dir.path().join("elsewhere");
+        save(&elsewhere, &[outcome("m-1")]).expect("save");
+        let target = pending_path(&elsewhere);
+        std::os::unix::fs::symlink(&target, pending_path(&session)).expect("symlink");
+        assert!(
+            load(&session).expect("load").is_empty(),
+            "the link was followed"
+        );
+        save(&session, &[outcome("m-2")]).expect("save");
+        assert_eq!(
+            load(&elsewhere).expect("load"),
+            vec![outcome("m-1")],
+            "the target changed"
+        );
+        assert_eq!(load(&session).expect("load"), vec![outcome("m-2")]);
+    }
+
+    #[test]
+    fn a_line_that_does_not_parse_is_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let session = dir.path().join("session.json");
+        save(&session, &[outcome("m-1")]).expect("save");
+        let path = pending_path(&session);
+        let mut text = std::fs::read_to_string(&path).expect("read");
+        text.push_str("{\"update\": tor\n");
+        std::fs::write(&path, text).expect("write");
+        assert_eq!(load(&session).expect("load"), vec![outcome("m-1")]);
+    }
+}
