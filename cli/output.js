@@ -111,11 +111,11 @@ const LEVEL_STYLE = { error: 'red', warn: 'yellow', info: 'bold', debug: 'gray' 
  * debug: the tailer's `dispatch-failed` or `dispatch-deferred` follows.)
  */
 function levelOf(msg) {
-  if (/:(dispatch-error|tick-error|write-failed|construct-failed|handler-error)$/.test(msg)) return 'error';
-  if (/:(dispatch-failed|dispatch-deferred|session-unreadable|watch-degraded|watch-overflow|descriptors-exhausted|skip-invalid-mission|event-unmapped-mission|bad-message)$/.test(msg)) {
+  if (/:(dispatch-error|tick-error|write-failed|pending-lost|construct-failed|handler-error)$/.test(msg)) return 'error';
+  if (/:(dispatch-failed|dispatch-deferred|session-unreadable|watch-degraded|watch-overflow|descriptors-exhausted|pending-saved|skip-invalid-mission|event-unmapped-mission|bad-message)$/.test(msg)) {
     return 'warn';
   }
-  if (/^queue-tailer:(start|stop|would-dispatch|dispatched|event-applied|write-recovered|descriptors-recovered)$/.test(msg)) return 'info';
+  if (/^queue-tailer:(start|stop|would-dispatch|dispatched|event-applied|write-recovered|descriptors-recovered|pending-loaded)$/.test(msg)) return 'info';
   return 'debug';
 }
 
