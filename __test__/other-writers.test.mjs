@@ -177,3 +177,53 @@ describe('a writer faster than our fsync (issue 14, item 7)', () => {
     t.diagnostic(`${PER} missions, ${serve.requests.length} POSTs; at the first stop (${stopMs} ms) ${landed.length} landed, ${owed.length} saved; writer's last heartbeat ${last} kept; all ${PER} assigned after it stopped`);
   });
 });
+
+describe('an event reverted by another writer (issue 14, item 8)', () => {
+  it('a lock-less writer that puts a mission back as it was before an event we wrote gets the event written again, each time; a mission changed otherwise is left alone', async (t) => {
+    const { defer } = scope(t);
+    const { startFakeServe } = await import('./helpers/lifecycle-serve.mjs');
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-event-revert-'));
+    defer(() => fs.promises.rm(root, { recursive: true, force: true }));
+    const file = path.join(root, 'sessions', 's1', 'session.json');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    // An executor holds m-1 already: the bridge follows it at start (§9.1).
+    const missions = [
+      { id: 'm-1', objective: 'o', status: 'assigned', executorId: 'ex-1' },
+      { id: 'm-2', objective: 'p', status: 'assigned', executorId: 'ex-1' },
+    ];
+    fs.writeFileSync(file, JSON.stringify({ id: 's1', missions }, null, 2));
+    const serve = await startFakeServe();
+    defer(() => serve.close());
+    const logs = [];
+    const tailer = await startQueueTailer({
+      aiwgServeUrl: serve.url,
+      watchDir: root,
+      logger: (msg, meta) => logs.push({ msg, meta }),
+    });
+    defer(() => tailer.stop());
+    await waitFor(() => serve.open('ex-1').length > 0, 10_000, 'the executor followed');
+    const statuses = () => JSON.parse(fs.readFileSync(file, 'utf8')).missions.map((m) => m.status);
+    // What a lock-less writer read before the event's write.
+    const asRead = fs.readFileSync(file, 'utf8');
+    serve.send('ex-1', { event: 'mission.started', mission_id: 'm-1', ts: '2026-12-03T00:00:00.000Z', data: { agent_runtime: 'claude' } });
+    await waitFor(() => statuses()[0] === 'running', 10_000, 'the event written');
+    const restored = () => logs.filter((l) => l.msg === 'queue-tailer:event-restored');
+    for (let round = 1; round <= 3; round++) {
+      // ... and writes it back after our write, in place.
+      fs.writeFileSync(file, asRead);
+      await waitFor(() => restored().length === round && statuses()[0] === 'running', 10_000, `revert ${round} restored`);
+    }
+    const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+    assert.equal(doc.missions[0].startedAt, '2026-12-03T00:00:00.000Z');
+    assert.equal(doc.missions[0].agentRuntime, 'claude');
+    assert.deepEqual(restored().map((l) => [l.meta.missionId, l.meta.status, l.meta.path]), Array(3).fill(['m-1', 'running', file]));
+    // A mission put back but changed (a new objective) is somebody's edit: kept.
+    const edited = JSON.parse(asRead);
+    edited.missions[0].objective = 'changed by hand';
+    fs.writeFileSync(file, JSON.stringify(edited, null, 2));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(statuses(), ['assigned', 'assigned']);
+    assert.equal(restored().length, 3);
+    t.diagnostic(`3 reverts of one event, 3 restored; an edit left alone`);
+  });
+});

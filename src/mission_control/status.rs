@@ -74,6 +74,9 @@ pub(crate) struct BatchOutcome {
     pub each: Vec<UpdateResult>,
     /// Per update, in order: the index of the mission it found, if any.
     pub index: Vec<Option<usize>>,
+    /// Per update, in order: for one applied, its mission as the file held
+    /// it before this batch (what another writer that reverts it puts back).
+    pub before: Vec<Option<Value>>,
 }
 
 impl BatchOutcome {
@@ -184,6 +187,7 @@ fn apply_now(
             missing: updates.iter().map(|u| u.mission_id.clone()).collect(),
             each: vec![UpdateResult::MissingSession; updates.len()],
             index: vec![None; updates.len()],
+            before: vec![None; updates.len()],
         },
         session: None,
         source: None,
@@ -242,11 +246,19 @@ fn apply_all(session: &mut Value, updates: &[StatusUpdate]) -> BatchOutcome {
         missing: Vec::new(),
         each: Vec::new(),
         index: Vec::new(),
+        before: Vec::new(),
     };
     let mut undefined = Undefined::default();
+    // Each mission as the file held it, kept when an update first replaces it.
+    let mut as_read: HashMap<usize, Value> = HashMap::new();
     for update in updates {
-        let (what, index) = apply_with(session, update, &mut undefined);
+        let (what, index, replaced) = apply_with(session, update, &mut undefined);
+        let before = match (index, replaced) {
+            (Some(i), Some(old)) => Some(as_read.entry(i).or_insert(old).clone()),
+            _ => None,
+        };
         outcome.index.push(index);
+        outcome.before.push(before);
         match what {
             UpdateResult::Applied => outcome.applied.push(update.mission_id.clone()),
             UpdateResult::MissingMission => outcome.missing.push(update.mission_id.clone()),
@@ -267,9 +279,9 @@ pub(crate) fn apply_one(
     update: &StatusUpdate,
 ) -> (UpdateResult, Option<usize>) {
     let mut undefined = Undefined::default();
-    let result = apply_with(session, update, &mut undefined);
+    let (result, index, _) = apply_with(session, update, &mut undefined);
     undefined.drop_from(session);
-    result
+    (result, index)
 }
 
 /// Fields of missions that hold `undefined` in the original's memory during
@@ -313,9 +325,9 @@ fn apply_with(
     session: &mut Value,
     update: &StatusUpdate,
     undefined: &mut Undefined,
-) -> (UpdateResult, Option<usize>) {
+) -> (UpdateResult, Option<usize>, Option<Value>) {
     let Some(missions) = session.get_mut("missions").and_then(Value::as_array_mut) else {
-        return (UpdateResult::MissingMission, None);
+        return (UpdateResult::MissingMission, None, None);
     };
     let Some(index) = missions.iter().enumerate().position(|(i, m)| {
         truthy(m)
@@ -325,19 +337,19 @@ fn apply_with(
                 Match::Never => false,
             }
     }) else {
-        return (UpdateResult::MissingMission, None);
+        return (UpdateResult::MissingMission, None, None);
     };
     let current = &missions[index];
     let status = undefined.get(index, current, "status");
     if let Some(from) = update.transition_from.as_ref().filter(|f| truthy(f)) {
         let same = update.from_match == Match::Equal && status == Some(from);
         if !same {
-            return (UpdateResult::Stale, Some(index));
+            return (UpdateResult::Stale, Some(index), None);
         }
     }
     let status = status.and_then(Value::as_str).unwrap_or_default();
     if update.unless_terminal && TERMINAL.contains(&status) {
-        return (UpdateResult::Stale, Some(index));
+        return (UpdateResult::Stale, Some(index), None);
     }
     let mut mission = match &missions[index] {
         Value::Object(map) => map.clone(),
@@ -356,8 +368,8 @@ fn apply_with(
     if !still_undefined.is_empty() {
         undefined.0.insert(index, still_undefined);
     }
-    missions[index] = Value::Object(mission);
-    (UpdateResult::Applied, Some(index))
+    let replaced = std::mem::replace(&mut missions[index], Value::Object(mission));
+    (UpdateResult::Applied, Some(index), Some(replaced))
 }
 
 /// `{...value}` for a value that is not an object: an array's or a

@@ -256,7 +256,9 @@ impl Bridge {
     fn apply_event(self: &Arc<Self>, followed: Followed, kind: Value, update: StatusUpdate) {
         let new_status = update.status.clone();
         let mission_id = update.mission_id.clone();
-        let written = self.writeback.submit(&self.tasks, &followed.path, update);
+        let written = self
+            .writeback
+            .submit_event(&self.tasks, &followed.path, update);
         let _ = self.reports.send(Report::Applied {
             slot: self.backlog.hold(),
             written,

@@ -113,17 +113,25 @@ impl Bridge {
             key,
             update,
             before,
+            event,
         } in restore
         {
             if key.is_some() {
                 self.log.log(
-                    "queue-tailer:outcome-restored",
+                    if event {
+                        "queue-tailer:event-restored"
+                    } else {
+                        "queue-tailer:outcome-restored"
+                    },
                     json!({"missionId": update.mission_id, "path": path.to_string_lossy(), "status": update.status}),
                 );
             }
-            let written = self
-                .writeback
-                .submit_watching(&self.tasks, path, update, before, None);
+            let written = if event {
+                self.writeback.submit_event(&self.tasks, path, update)
+            } else {
+                self.writeback
+                    .submit_watching(&self.tasks, path, update, before, None)
+            };
             restoring.push((key, written));
         }
         if !restoring.is_empty() || owed.is_some() {

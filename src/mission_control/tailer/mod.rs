@@ -19,7 +19,7 @@
 //!   is the bounded way in for streams the caller runs).
 //! - [`report`]: event outcomes logged and journaled in order.
 //! - [`writeback`]: status updates batched per session file;
-//!   [`remembered`]: outcomes kept to restore if another writer reverts them.
+//!   [`remembered`]: outcomes and events kept to restore if another writer reverts them.
 //!
 //! A panic in any tailer task is an internal error: it is logged as
 //! `queue-tailer:internal-error`, the tailer stops, and [`run`] returns it.
@@ -130,10 +130,12 @@ pub(crate) async fn run(
             .unwrap_or_else(|_| config.watch_dir.clone());
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let descriptors = Arc::new(Descriptors::new(Arc::clone(&log), config.max_inflight));
+    let remembered = Arc::new(remembered::Remembered::default());
     let writeback = Arc::new(Writeback::new(
         Arc::clone(&log),
         stop.clone(),
         Arc::clone(&descriptors),
+        Arc::clone(&remembered),
     ));
     let bridge = Arc::new(Bridge {
         dispatch: DispatchOptions {
@@ -147,6 +149,7 @@ pub(crate) async fn run(
             config.aiwg_serve_url.clone(),
             config.dry_run,
             Arc::clone(&descriptors),
+            remembered,
         ),
         schedule: Schedule::new(config.max_inflight),
         root: root.clone(),

@@ -3,7 +3,7 @@
 //! (logged once, never fatal: §10).
 
 use super::descriptors::Descriptors;
-use super::remembered::Remembered;
+use super::remembered::{event_key, Remembered};
 use super::schedule::Job;
 use crate::atomic_write;
 use crate::backoff::backoff_ms;
@@ -79,8 +79,8 @@ pub(super) struct Scanner {
     io_logged: Mutex<HashSet<(PathBuf, String)>>,
     /// Out of descriptors is logged there, not once per file.
     descriptors: Arc<Descriptors>,
-    /// Outcomes written, to restore if another writer reverts one.
-    pub remembered: Remembered,
+    /// Outcomes and events written, to restore if another writer reverts one.
+    pub remembered: Arc<Remembered>,
     /// Writes a stopped bridge left owed to a session file, loaded when the
     /// file is first seen and taken in once it reads.
     owed: Mutex<HashMap<PathBuf, Vec<PendingWrite>>>,
@@ -97,6 +97,8 @@ pub(super) struct Restore {
     pub update: StatusUpdate,
     /// For an outcome: the mission before its dispatch (as it is now).
     pub before: Option<Value>,
+    /// An event's update (remembered again once written).
+    pub event: bool,
 }
 
 /// What examining a session file found.
@@ -134,6 +136,7 @@ impl Scanner {
         serve_url: String,
         dry_run: bool,
         descriptors: Arc<Descriptors>,
+        remembered: Arc<Remembered>,
     ) -> Self {
         Scanner {
             root,
@@ -150,7 +153,7 @@ impl Scanner {
             read_failures: Mutex::default(),
             io_logged: Mutex::default(),
             descriptors,
-            remembered: Remembered::default(),
+            remembered,
             owed: Mutex::default(),
             owed_unread: Mutex::default(),
         }
@@ -235,11 +238,33 @@ impl Scanner {
                     key: None,
                     update: write.update.clone(),
                     before: None,
+                    event: true,
                 }),
             }
         }
         let missions = session::missions(&session);
+        let any_events = self.remembered.any_events();
         for mission in missions {
+            // Put back exactly as it was before the last event we wrote to
+            // it: another writer reverted that event (claimed until the
+            // restore is written, so it is restored once).
+            if let Some(id) = mission
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|_| any_events)
+            {
+                let key = event_key(path, id);
+                if let Some(update) = self.remembered.event_reverted(&key, mission) {
+                    if lock(&self.claimed).insert(key.clone()) {
+                        restore.push(Restore {
+                            key: Some(key),
+                            update,
+                            before: None,
+                            event: true,
+                        });
+                    }
+                }
+            }
             let status = mission.get("status").and_then(Value::as_str);
             if status.is_some_and(|s| HELD.contains(&s)) {
                 let id = mission.get("id").and_then(Value::as_str);
@@ -311,6 +336,7 @@ impl Scanner {
                     key: Some(key),
                     update,
                     before: Some(mission.clone()),
+                    event: false,
                 });
                 continue;
             }
@@ -454,6 +480,7 @@ mod tests {
             "http://serve".into(),
             false,
             descriptors,
+            Arc::default(),
         )
     }
 

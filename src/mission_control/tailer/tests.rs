@@ -331,7 +331,12 @@ async fn a_write_back_waits_out_a_half_written_file() {
     let tasks = TaskTracker::new();
     let log = crate::mission_control::log::silent();
     let descriptors = Arc::new(super::descriptors::Descriptors::new(Arc::clone(&log), 8));
-    let writeback = Arc::new(Writeback::new(log, CancellationToken::new(), descriptors));
+    let writeback = Arc::new(Writeback::new(
+        log,
+        CancellationToken::new(),
+        descriptors,
+        Arc::default(),
+    ));
     let update = StatusUpdate {
         mission_id: json!("m-1"),
         status: json!("assigned"),
@@ -367,7 +372,12 @@ async fn a_write_back_that_cannot_read_the_file_tries_again_until_it_can() {
     let recorder = Arc::new(crate::mission_control::log::Recorder::default());
     let log: crate::mission_control::log::Logger = recorder.clone();
     let descriptors = Arc::new(super::descriptors::Descriptors::new(Arc::clone(&log), 8));
-    let writeback = Arc::new(Writeback::new(log, CancellationToken::new(), descriptors));
+    let writeback = Arc::new(Writeback::new(
+        log,
+        CancellationToken::new(),
+        descriptors,
+        Arc::default(),
+    ));
     let update = StatusUpdate {
         mission_id: json!("m-1"),
         status: json!("assigned"),
@@ -430,7 +440,12 @@ async fn writes_left_at_stop_are_saved_and_made_by_the_next_bridge() {
     let log: crate::mission_control::log::Logger = recorder.clone();
     let stop = CancellationToken::new();
     let descriptors = Arc::new(super::descriptors::Descriptors::new(Arc::clone(&log), 8));
-    let writeback = Arc::new(Writeback::new(log, stop.clone(), descriptors));
+    let writeback = Arc::new(Writeback::new(
+        log,
+        stop.clone(),
+        descriptors,
+        Arc::default(),
+    ));
     let outcome = StatusUpdate {
         mission_id: json!("m-1"),
         status: json!("assigned"),
@@ -518,6 +533,69 @@ async fn a_saved_outcome_for_a_mission_changed_since_is_dropped() {
     })
     .await;
     assert_eq!(serve.seen().len(), 1, "the changed mission is dispatched");
+    running.stop().await;
+}
+
+/// A lock-less writer that puts a mission back exactly as it was before an
+/// event we wrote (it read the file before our write) gets the event's
+/// update written again: the executor will not send it twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_another_writer_reverts_is_written_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_session(
+        dir.path(),
+        "a",
+        "sa",
+        vec![
+            json!({"id": "m-1", "objective": "x", "status": "assigned", "executorId": "ex"}),
+            json!({"id": "m-2", "objective": "y", "status": "assigned", "executorId": "ex"}),
+        ],
+    );
+    let (tx, rx) = inbox();
+    let external = ExternalStreams {
+        subscribe: Box::new(|_: &str, _: Option<String>| {}),
+        inputs: rx,
+        room: Box::new(|| {}),
+    };
+    let transport: Arc<dyn Transport> = Arc::new(Scripted::new(vec![]));
+    let running = start_with(dir.path(), transport, Some(external), |_| {}).await;
+    let log = Arc::clone(&running.log);
+    let as_assigned = fs::read(&path).expect("read");
+    assert!(tx.post(StreamInput::Event {
+        executor_id: "ex".into(),
+        event: json!({"event": "mission.started", "mission_id": "m-1", "ts": "2026-12-03T00:00:00Z"}),
+    }));
+    eventually("the event written", || {
+        statuses(&path) == ["running", "assigned"]
+    })
+    .await;
+    let restored = || {
+        log.messages()
+            .iter()
+            .filter(|m| *m == "queue-tailer:event-restored")
+            .count()
+    };
+    for round in 1..=2 {
+        // The other writer writes what it read before our write.
+        fs::write(&path, &as_assigned).expect("revert");
+        eventually("the reverted event written again", || {
+            restored() == round && statuses(&path) == ["running", "assigned"]
+        })
+        .await;
+    }
+    let doc = session::load_session(&path).expect("doc");
+    assert_eq!(
+        doc["missions"][0]["startedAt"], "2026-12-03T00:00:00Z",
+        "{doc}"
+    );
+    // A change of its own (m-2 edited by hand) is not a revert.
+    let mut edited: Value = serde_json::from_slice(&as_assigned).expect("json");
+    edited["missions"][1]["objective"] = json!("z");
+    edited["missions"][0]["objective"] = json!("changed");
+    fs::write(&path, serde_json::to_vec(&edited).expect("json")).expect("edit");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(statuses(&path), ["assigned", "assigned"]);
+    assert_eq!(restored(), 2);
     running.stop().await;
 }
 

@@ -10,6 +10,7 @@
 //! once (`queue-tailer:write-recovered`).
 
 use super::descriptors::Descriptors;
+use super::remembered::{event_key, Remembered};
 use crate::backoff::{backoff_ms, sleep_ms};
 use crate::error::Error;
 use crate::mission_control::log::Logger;
@@ -46,6 +47,28 @@ struct Queued {
     reply: oneshot::Sender<Written>,
     /// Cancelled as soon as a try of the write fails.
     on_failure: Option<CancellationToken>,
+    /// For an event's update: its key in [`Remembered`], to restore it if
+    /// another writer reverts it.
+    event_key: Option<String>,
+}
+
+impl Queued {
+    /// An update to queue, and the receiver of what becomes of it.
+    fn new(
+        update: StatusUpdate,
+        before: Option<Value>,
+        on_failure: Option<CancellationToken>,
+    ) -> (Self, oneshot::Receiver<Written>) {
+        let (reply, rx) = oneshot::channel();
+        let queued = Queued {
+            update,
+            before,
+            reply,
+            on_failure,
+            event_key: None,
+        };
+        (queued, rx)
+    }
 }
 
 /// Updates waiting for one file's next batch.
@@ -108,6 +131,8 @@ pub(super) struct Writeback {
     log: Logger,
     /// Out of descriptors, owed writes take turns; it is logged there.
     descriptors: Arc<Descriptors>,
+    /// Where events written are remembered.
+    remembered: Arc<Remembered>,
     /// Batches being written now (each holds a few files open).
     writing: AtomicUsize,
     /// The bridge's stop: a failed write is tried again until then.
@@ -143,10 +168,16 @@ impl Drop for Expected {
 }
 
 impl Writeback {
-    pub(super) fn new(log: Logger, stop: CancellationToken, descriptors: Arc<Descriptors>) -> Self {
+    pub(super) fn new(
+        log: Logger,
+        stop: CancellationToken,
+        descriptors: Arc<Descriptors>,
+        remembered: Arc<Remembered>,
+    ) -> Self {
         Writeback {
             log,
             descriptors,
+            remembered,
             writing: AtomicUsize::new(0),
             stop,
             pending: Mutex::default(),
@@ -176,13 +207,28 @@ impl Writeback {
     }
 
     /// Queue `update` for `path`; the receiver says what became of it.
+    #[cfg(test)]
     pub(super) fn submit(
         self: &Arc<Self>,
         tasks: &TaskTracker,
         path: &Path,
         update: StatusUpdate,
     ) -> oneshot::Receiver<Written> {
-        self.submit_watching(tasks, path, update, None, None)
+        self.queue(path, tasks, Queued::new(update, None, None))
+    }
+
+    /// [`Writeback::submit`] for an event's update of `mission_id`: once
+    /// written, it is remembered, to restore if another writer reverts it.
+    pub(super) fn submit_event(
+        self: &Arc<Self>,
+        tasks: &TaskTracker,
+        path: &Path,
+        update: StatusUpdate,
+    ) -> oneshot::Receiver<Written> {
+        let key = update.mission_id.as_str().map(|id| event_key(path, id));
+        let (mut queued, rx) = Queued::new(update, None, None);
+        queued.event_key = key;
+        self.queue(path, tasks, (queued, rx))
     }
 
     /// [`Writeback::submit`], cancelling `on_failure` as soon as a try of
@@ -198,13 +244,15 @@ impl Writeback {
         before: Option<Value>,
         on_failure: Option<CancellationToken>,
     ) -> oneshot::Receiver<Written> {
-        let (reply, rx) = oneshot::channel();
-        let queued = Queued {
-            update,
-            before,
-            reply,
-            on_failure,
-        };
+        self.queue(path, tasks, Queued::new(update, before, on_failure))
+    }
+
+    fn queue(
+        self: &Arc<Self>,
+        path: &Path,
+        tasks: &TaskTracker,
+        (queued, rx): (Queued, oneshot::Receiver<Written>),
+    ) -> oneshot::Receiver<Written> {
         let mut pending = self
             .pending
             .lock()
@@ -274,7 +322,14 @@ impl Writeback {
                             json!({"path": path.to_string_lossy(), "failedAttempts": failures}),
                         );
                     }
-                    for (queued, what) in batch.into_iter().zip(done.outcome.each) {
+                    let before = done.outcome.before.into_iter();
+                    for ((queued, what), before) in
+                        batch.into_iter().zip(done.outcome.each).zip(before)
+                    {
+                        if let (Some(key), Some(before)) = (&queued.event_key, before) {
+                            self.remembered
+                                .remember_event(key, &before, queued.update.clone());
+                        }
                         let _ = queued.reply.send(Ok(what));
                     }
                     return;
