@@ -1,23 +1,42 @@
 //! `log.jsonl` beside each session file (§9.10): one JSON object per line,
 //! `ts` last, appended in order with the session's status writes.
+//!
+//! A journal that cannot be written never stops the bridge, but its lines
+//! are not dropped silently either: they wait and are tried again with a
+//! capped backoff (at most [`MAX_UNWRITTEN`] bytes of them per journal),
+//! the failure is logged once per journal and kind of error
+//! (`queue-tailer:journal-failed`) and the write that lands once
+//! (`queue-tailer:journal-recovered`). A line is never left torn: a write
+//! cut short (disk full) is taken back when nothing was appended after it,
+//! and a journal that ends inside a line (a crash, another writer cut
+//! short) gets a line break before ours.
 
+use super::log::Logger;
 use super::path_queue;
+use crate::backoff::backoff_ms;
 use crate::clock::now_iso;
-use serde_json::Value;
-use std::collections::HashMap;
-use std::fs::OpenOptions;
-use std::io::Write;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// The journal's file name, in the session's directory.
 pub(crate) const JOURNAL_FILE: &str = "log.jsonl";
 
+/// At most this many bytes of lines wait for one journal that cannot be
+/// written; beyond it the oldest go (and the recovered line says how many).
+const MAX_UNWRITTEN: usize = 1 << 20;
+/// The first wait before a failed journal write is tried again (it doubles).
+const RETRY_BASE_MS: f64 = 100.0;
+/// The longest wait between tries.
+const RETRY_MAX_MS: f64 = 5000.0;
+
 /// Append `entry` (an object; `ts` is added) to the journal of the session
-/// file `session_path`. Best effort: a journal that cannot be written never
-/// stops the bridge.
-pub(crate) fn append(session_path: &Path, entry: Value) {
-    append_holding(session_path, entry, ());
+/// file `session_path`.
+pub(crate) fn append(session_path: &Path, entry: Value, log: &Logger) {
+    append_holding(session_path, entry, (), log);
 }
 
 /// Lines waiting for one journal's next write, and what each keeps alive
@@ -37,8 +56,28 @@ fn waiting() -> &'static Mutex<HashMap<PathBuf, Waiting>> {
     WAITING.get_or_init(Default::default)
 }
 
-/// [`append`], keeping `hold` alive until the line is written (or dropped).
-pub(crate) fn append_holding(session_path: &Path, entry: Value, hold: impl Send + 'static) {
+/// A journal whose writes fail: how often in a row, what was logged, and
+/// how many lines had to go.
+#[derive(Default)]
+struct Failing {
+    failures: u32,
+    logged: HashSet<String>,
+    dropped: usize,
+}
+
+fn failing() -> &'static Mutex<HashMap<PathBuf, Failing>> {
+    static FAILING: OnceLock<Mutex<HashMap<PathBuf, Failing>>> = OnceLock::new();
+    FAILING.get_or_init(Default::default)
+}
+
+/// [`append`], keeping `hold` alive until the line is written (or its
+/// write has failed once: what waits for the disk holds nothing).
+pub(crate) fn append_holding(
+    session_path: &Path,
+    entry: Value,
+    hold: impl Send + 'static,
+    log: &Logger,
+) {
     let Value::Object(mut map) = entry else {
         return;
     };
@@ -64,7 +103,19 @@ pub(crate) fn append_holding(session_path: &Path, entry: Value, hold: impl Send 
             },
         );
     }
-    path_queue::enqueue_job(session_path.to_path_buf(), move || {
+    schedule(
+        session_path.to_path_buf(),
+        journal,
+        std::sync::Arc::clone(log),
+    );
+}
+
+/// Queue the write of `journal`'s waiting lines behind the session's writes.
+fn schedule(session_path: PathBuf, journal: PathBuf, log: Logger) {
+    // The runtime to wait on before a retry (none outside one: no retry).
+    let runtime = tokio::runtime::Handle::try_current().ok();
+    let session = session_path.clone();
+    path_queue::enqueue_job(session_path, move || {
         let Some(queued) = waiting()
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -72,25 +123,168 @@ pub(crate) fn append_holding(session_path: &Path, entry: Value, hold: impl Send 
         else {
             return;
         };
-        // One write with O_APPEND: lines never interleave with another
-        // writer's.
-        if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(&journal) {
-            let _ = file.write_all(queued.lines.as_bytes());
+        match write_lines(&journal, &queued.lines) {
+            Ok(()) => {
+                drop(queued.holds);
+                recovered(&journal, &log);
+            }
+            Err((unwritten, error)) => {
+                drop(queued.holds);
+                failed(session, journal, &unwritten, &error, log, runtime);
+            }
         }
-        drop(queued.holds);
     });
+}
+
+/// The first write after failures: say so once.
+fn recovered(journal: &Path, log: &Logger) {
+    let Some(was) = failing()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(journal)
+    else {
+        return;
+    };
+    log.log(
+        "queue-tailer:journal-recovered",
+        json!({"path": journal.to_string_lossy(), "failedAttempts": was.failures, "droppedBytes": was.dropped}),
+    );
+}
+
+/// A write of `journal` failed with `unwritten` still to write: put it back
+/// before what was appended meanwhile, and try again later.
+fn failed(
+    session: PathBuf,
+    journal: PathBuf,
+    unwritten: &str,
+    error: &io::Error,
+    log: Logger,
+    runtime: Option<tokio::runtime::Handle>,
+) {
+    let code = crate::error::code(error).to_owned();
+    let retry_ms = {
+        let mut failing = failing().lock().unwrap_or_else(PoisonError::into_inner);
+        let state = failing.entry(journal.clone()).or_default();
+        state.failures += 1;
+        let retry_ms = backoff_ms(f64::from(state.failures), RETRY_BASE_MS).min(RETRY_MAX_MS);
+        if state.logged.insert(code.clone()) {
+            log.log(
+                "queue-tailer:journal-failed",
+                json!({"path": journal.to_string_lossy(), "code": code, "error": error.to_string(), "retryMs": retry_ms}),
+            );
+        }
+        retry_ms
+    };
+    let Some(runtime) = runtime else { return };
+    let mut waiting = waiting().lock().unwrap_or_else(PoisonError::into_inner);
+    let queued_already = waiting.contains_key(&journal);
+    let entry = waiting.entry(journal.clone()).or_insert_with(|| Waiting {
+        lines: String::new(),
+        holds: Vec::new(),
+    });
+    entry.lines.insert_str(0, unwritten);
+    let over = entry.lines.len().saturating_sub(MAX_UNWRITTEN);
+    if over > 0 {
+        // Whole lines from the front, at least `over` bytes.
+        let cut = entry.lines[over..]
+            .find('\n')
+            .map_or(entry.lines.len(), |i| over + i + 1);
+        entry.lines.drain(..cut);
+        failing()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(journal.clone())
+            .or_default()
+            .dropped += cut;
+    }
+    drop(waiting);
+    if queued_already {
+        // A line appended meanwhile has queued a write already: it takes these too.
+        return;
+    }
+    runtime.spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs_f64(retry_ms / 1000.0)).await;
+        schedule(session, journal, log);
+    });
+}
+
+/// Append `lines` to `journal` in one write with `O_APPEND` (lines never
+/// interleave with another writer's). On failure, the lines not written
+/// whole come back with the error.
+fn write_lines(journal: &Path, lines: &str) -> Result<(), (String, io::Error)> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(journal)
+        .map_err(|e| (lines.to_owned(), e))?;
+    let start = file.metadata().map_or(0, |m| m.len());
+    let broken = start > 0 && !ends_a_line(&file, start);
+    let text = if broken {
+        format!("\n{lines}")
+    } else {
+        lines.to_owned()
+    };
+    let (written, error) = match write_counting(&mut file, text.as_bytes()) {
+        Ok(()) => return Ok(()),
+        Err(cut) => cut,
+    };
+    // Cut short: take it back if nothing was appended after it.
+    let now = file.metadata().map(|m| m.len()).ok();
+    if now == Some(start + written as u64) && file.set_len(start).is_ok() {
+        return Err((lines.to_owned(), error));
+    }
+    // Others appended: what went out whole stays; the torn line is ended by
+    // the next write.
+    let done = text.as_bytes()[..written]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let rest = text
+        .get(done.max(usize::from(broken))..)
+        .unwrap_or_default();
+    Err((rest.to_owned(), error))
+}
+
+/// Whether the last byte of `file` (of length `len`) ends a line.
+fn ends_a_line(file: &File, len: u64) -> bool {
+    let mut last = [0u8; 1];
+    #[cfg(unix)]
+    let read = std::os::unix::fs::FileExt::read_at(file, &mut last, len - 1);
+    #[cfg(windows)]
+    let read = std::os::windows::fs::FileExt::seek_read(file, &mut last, len - 1);
+    matches!(read, Ok(1)) && last[0] == b'\n' || read.is_err()
+}
+
+/// `write_all`, saying how much went out when it fails.
+fn write_counting(file: &mut File, mut bytes: &[u8]) -> Result<(), (usize, io::Error)> {
+    let mut written = 0;
+    while !bytes.is_empty() {
+        match file.write(bytes) {
+            Ok(0) => return Err((written, io::ErrorKind::WriteZero.into())),
+            Ok(n) => {
+                written += n;
+                bytes = &bytes[n..];
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((written, e)),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn lines_appended_together_are_all_written_in_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         let session = dir.path().join("session.json");
+        let log = crate::mission_control::log::silent();
         for i in 0..200 {
-            append(&session, serde_json::json!({"event": "x", "n": i}));
+            append(&session, serde_json::json!({"event": "x", "n": i}), &log);
             if i % 50 == 0 {
                 path_queue::flush(session.clone()).await.expect("flushed");
             }
@@ -106,5 +300,63 @@ mod tests {
             })
             .collect();
         assert_eq!(ns, (0..200).collect::<Vec<_>>());
+    }
+
+    /// A journal that cannot be written (here a directory in its place,
+    /// EISDIR) keeps its lines, says so once, and writes them all, in
+    /// order, once it can.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lines_that_cannot_be_written_wait_and_land_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let session = dir.path().join("session.json");
+        let journal = dir.path().join(JOURNAL_FILE);
+        std::fs::create_dir(&journal).expect("a directory where the journal goes");
+        let recorder = std::sync::Arc::new(crate::mission_control::log::Recorder::default());
+        let log: Logger = recorder.clone();
+        for i in 0..5 {
+            append(&session, json!({"n": i}), &log);
+            tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        }
+        std::fs::remove_dir(&journal).expect("rmdir");
+        append(&session, json!({"n": 5}), &log);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let ns = loop {
+            let text = std::fs::read_to_string(&journal).unwrap_or_default();
+            let ns: Vec<u64> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok()?["n"].as_u64())
+                .collect();
+            if ns.len() == 6 || std::time::Instant::now() > deadline {
+                break ns;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert_eq!(ns, (0..6).collect::<Vec<_>>());
+        let lines = recorder.0.lock().expect("log").clone();
+        let failed: Vec<_> = lines
+            .iter()
+            .filter(|(m, _)| m == "queue-tailer:journal-failed")
+            .map(|(_, meta)| meta["code"].clone())
+            .collect();
+        assert_eq!(failed, [json!("EISDIR")], "logged once");
+        assert!(lines
+            .iter()
+            .any(|(m, _)| m == "queue-tailer:journal-recovered"));
+    }
+
+    /// A journal that ends inside a line (a crash, another writer's write
+    /// cut short) gets a line break first: our line is whole.
+    #[test]
+    fn a_torn_last_line_is_ended_before_ours() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = dir.path().join(JOURNAL_FILE);
+        std::fs::write(&journal, "{\"whole\":1}\n{\"torn").expect("write");
+        write_lines(&journal, "{\"n\":1}\n").expect("append");
+        let text = std::fs::read_to_string(&journal).expect("read");
+        assert_eq!(text, "{\"whole\":1}\n{\"torn\n{\"n\":1}\n");
+        write_lines(&journal, "{\"n\":2}\n").expect("append");
+        assert!(std::fs::read_to_string(&journal)
+            .expect("read")
+            .ends_with("{\"n\":1}\n{\"n\":2}\n"));
     }
 }

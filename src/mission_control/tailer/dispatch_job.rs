@@ -122,7 +122,7 @@ impl Bridge {
         drop(expected);
         let (msg, meta) = decision.log;
         self.log.log(msg, meta);
-        journal::append(&job.path, decision.journal);
+        journal::append(&job.path, decision.journal, &self.log);
         if !decision.deferred || self.stop.is_cancelled() {
             return Ok(false);
         }

@@ -85,7 +85,7 @@ impl Bridge {
                         Value::from(followed.executor_id.clone()),
                     );
                 }
-                journal::append_holding(&followed.path, entry, slot);
+                journal::append_holding(&followed.path, entry, slot, &self.log);
             }
             Report::Applied {
                 slot,
@@ -105,6 +105,7 @@ impl Bridge {
                     &followed.path,
                     json!({"type": "event", "event": kind, "missionId": mission_id, "executorId": followed.executor_id, "newStatus": new_status, "outcome": outcome}),
                     slot,
+                    &self.log,
                 );
                 if stops_following(&new_status, outcome) {
                     if let Some(id) = mission_id.as_str() {

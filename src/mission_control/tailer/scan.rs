@@ -189,17 +189,7 @@ impl Scanner {
                 return examined;
             }
             Err(Unreadable::Io(e)) => {
-                // Logged once per file and error for the bridge's life: a
-                // file short of descriptors fails and reads by turns.
-                let error = e.to_string();
-                if !self.descriptors.noted(&e)
-                    && lock(&self.io_logged).insert((path.to_path_buf(), error.clone()))
-                {
-                    log.log(
-                        "queue-tailer:session-unreadable",
-                        json!({"path": path.to_string_lossy(), "error": error}),
-                    );
-                }
+                self.read_failed(path, &e, log);
                 let mut examined: Examined = Vec::new().into();
                 let mut failures = lock(&self.read_failures);
                 let n = failures.entry(path.to_path_buf()).or_insert(0);
@@ -372,16 +362,7 @@ impl Scanner {
                 lock(&self.owed).insert(path.to_path_buf(), owed);
             }
             Err(e) => {
-                let file = pending_writes::pending_path(path);
-                let error = e.to_string();
-                if !self.descriptors.noted(&e)
-                    && lock(&self.io_logged).insert((file.clone(), error.clone()))
-                {
-                    log.log(
-                        "queue-tailer:session-unreadable",
-                        json!({"path": file.to_string_lossy(), "error": error}),
-                    );
-                }
+                self.read_failed(&pending_writes::pending_path(path), &e, log);
                 lock(&self.owed_unread).insert(path.to_path_buf());
             }
         }
@@ -412,6 +393,21 @@ impl Scanner {
     /// Every session file examined so far.
     pub(super) fn seen_paths(&self) -> Vec<PathBuf> {
         lock(&self.seen).keys().cloned().collect()
+    }
+
+    /// A file that is there could not be read: logged once per file and
+    /// error for the bridge's life (a file short of descriptors fails and
+    /// reads by turns; that shortage is said once, for the process).
+    fn read_failed(&self, path: &Path, e: &std::io::Error, log: &Logger) {
+        let error = e.to_string();
+        if !self.descriptors.noted(e)
+            && lock(&self.io_logged).insert((path.to_path_buf(), error.clone()))
+        {
+            log.log(
+                "queue-tailer:session-unreadable",
+                json!({"path": path.to_string_lossy(), "error": error}),
+            );
+        }
     }
 
     /// Log an unreadable file once per state of that file; the first time

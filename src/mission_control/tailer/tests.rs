@@ -98,6 +98,20 @@ fn accepting() -> Arc<Scripted> {
     ))
 }
 
+/// Executor streams the test feeds itself: the way in, and the streams for
+/// [`start_with`], which note each executor asked for in `asked`.
+fn streams(asked: Arc<std::sync::Mutex<Vec<String>>>) -> (Inbox, ExternalStreams) {
+    let (tx, rx) = inbox();
+    let external = ExternalStreams {
+        subscribe: Box::new(move |id: &str, _token: Option<String>| {
+            asked.lock().expect("asked").push(id.to_owned());
+        }),
+        inputs: rx,
+        room: Box::new(|| {}),
+    };
+    (tx, external)
+}
+
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !check() {
@@ -551,12 +565,7 @@ async fn an_event_another_writer_reverts_is_written_again() {
             json!({"id": "m-2", "objective": "y", "status": "assigned", "executorId": "ex"}),
         ],
     );
-    let (tx, rx) = inbox();
-    let external = ExternalStreams {
-        subscribe: Box::new(|_: &str, _: Option<String>| {}),
-        inputs: rx,
-        room: Box::new(|| {}),
-    };
+    let (tx, external) = streams(Arc::default());
     let transport: Arc<dyn Transport> = Arc::new(Scripted::new(vec![]));
     let running = start_with(dir.path(), transport, Some(external), |_| {}).await;
     let log = Arc::clone(&running.log);
@@ -613,17 +622,7 @@ async fn resync_fails_what_the_executor_lost_and_ignores_a_resync_without_its_li
         ],
     );
     let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (tx, rx) = inbox();
-    let external = {
-        let asked = Arc::clone(&asked);
-        ExternalStreams {
-            subscribe: Box::new(move |id: &str, _token: Option<String>| {
-                asked.lock().expect("asked").push(id.to_owned());
-            }),
-            inputs: rx,
-            room: Box::new(|| {}),
-        }
-    };
+    let (tx, external) = streams(Arc::clone(&asked));
     let transport: Arc<dyn Transport> = Arc::new(Scripted::new(vec![]));
     let running = start_with(dir.path(), transport, Some(external), |_| {}).await;
     let log = Arc::clone(&running.log);
