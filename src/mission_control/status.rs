@@ -249,12 +249,20 @@ fn apply_all(session: &mut Value, updates: &[StatusUpdate]) -> BatchOutcome {
         before: Vec::new(),
     };
     let mut undefined = Undefined::default();
-    // Each mission as the file held it, kept when an update first replaces it.
-    let mut as_read: HashMap<usize, Value> = HashMap::new();
+    // Which update first replaced each mission: its `before` is the mission
+    // as the file held it (moved, not copied); a later one copies that.
+    let mut first_replaced: HashMap<usize, usize> = HashMap::new();
     for update in updates {
         let (what, index, replaced) = apply_with(session, update, &mut undefined);
         let before = match (index, replaced) {
-            (Some(i), Some(old)) => Some(as_read.entry(i).or_insert(old).clone()),
+            (Some(i), Some(old)) => {
+                if let Some(&first) = first_replaced.get(&i) {
+                    outcome.before[first].clone()
+                } else {
+                    first_replaced.insert(i, outcome.before.len());
+                    Some(old)
+                }
+            }
             _ => None,
         };
         outcome.index.push(index);
@@ -420,6 +428,25 @@ mod tests {
         )
         .expect("write");
         path
+    }
+
+    #[test]
+    fn each_applied_update_says_what_the_file_held_before_the_batch() {
+        let mut session = json!({"id": "s", "missions": [{"id": "a", "status": "queued"}, {"id": "b", "status": "running"}]});
+        let outcome = apply_all(
+            &mut session,
+            &[
+                update("a", "assigned", None),
+                update("b", "done", Some("assigned")),
+                update("a", "running", Some("assigned")),
+            ],
+        );
+        let as_read = json!({"id": "a", "status": "queued"});
+        assert_eq!(
+            outcome.before,
+            [Some(as_read.clone()), None, Some(as_read)],
+            "a stale update has none; a second update of a mission has the file's"
+        );
     }
 
     #[tokio::test]

@@ -24,11 +24,24 @@ struct RememberedOutcome {
     update: StatusUpdate,
 }
 
-/// A cheap fingerprint of a mission's JSON.
+/// A cheap fingerprint of a mission's JSON (its compact text, hashed as
+/// it is written out: no copy of it is made).
 fn digest(mission: &Value) -> u64 {
-    use std::hash::{Hash, Hasher};
+    use std::hash::Hasher;
+    /// Feeds what is written to the hasher.
+    struct Feed<'a>(&'a mut std::collections::hash_map::DefaultHasher);
+    impl std::io::Write for Feed<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.write(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    mission.to_string().hash(&mut hasher);
+    // Writing into a hasher cannot fail.
+    let _ = serde_json::to_writer(Feed(&mut hasher), mission);
     hasher.finish()
 }
 
