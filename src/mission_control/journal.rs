@@ -186,8 +186,11 @@ fn failed(
     let over = entry.lines.len().saturating_sub(MAX_UNWRITTEN);
     if over > 0 {
         // Whole lines from the front, at least `over` bytes.
-        let cut = entry.lines[over..]
-            .find('\n')
+        // Found in the bytes: `over` may fall inside a character, a line
+        // break never does.
+        let cut = entry.lines.as_bytes()[over..]
+            .iter()
+            .position(|b| *b == b'\n')
             .map_or(entry.lines.len(), |i| over + i + 1);
         entry.lines.drain(..cut);
         failing()
@@ -342,6 +345,77 @@ mod tests {
         assert!(lines
             .iter()
             .any(|(m, _)| m == "queue-tailer:journal-recovered"));
+    }
+
+    /// More than [`MAX_UNWRITTEN`] waiting (lines of multi-byte text): the
+    /// oldest whole lines go, counted, and the rest land whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backlog_past_its_cap_drops_whole_lines_from_the_front() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let session = dir.path().join("session.json");
+        let journal = dir.path().join(JOURNAL_FILE);
+        std::fs::create_dir(&journal).expect("a directory where the journal goes");
+        let recorder = std::sync::Arc::new(crate::mission_control::log::Recorder::default());
+        let log: Logger = recorder.clone();
+        let text = "é".repeat(61);
+        let lines = MAX_UNWRITTEN / 100 + 2000;
+        append(&session, json!({"n": 0, "text": text}), &log);
+        // The first write fails; the rest pile up behind its retry.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        for n in 1..lines {
+            append(&session, json!({"n": n, "text": text}), &log);
+        }
+        // Another failed try applies the cap; then the journal can be written.
+        let tries = || {
+            failing()
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&journal)
+                .map_or(0, |f| f.failures)
+        };
+        let before = tries();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while tries() == before {
+            assert!(std::time::Instant::now() < deadline, "no second try");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        std::fs::remove_dir(&journal).expect("rmdir");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        let recovered = loop {
+            let found = recorder
+                .0
+                .lock()
+                .expect("log")
+                .iter()
+                .find(|(m, _)| m == "queue-tailer:journal-recovered")
+                .map(|(_, meta)| meta.clone());
+            if let Some(found) = found {
+                break found;
+            }
+            assert!(std::time::Instant::now() < deadline, "never recovered");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert!(
+            recovered["droppedBytes"].as_u64().unwrap_or(0) > 0,
+            "{recovered}"
+        );
+        let written = std::fs::read_to_string(&journal).expect("journal");
+        assert!(written.len() <= MAX_UNWRITTEN, "{} bytes", written.len());
+        let ns: Vec<u64> = written
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).expect("a whole line")["n"]
+                    .as_u64()
+                    .expect("n")
+            })
+            .collect();
+        let first = ns.first().copied().unwrap_or_default();
+        assert!(first > 0, "the oldest lines went");
+        assert_eq!(
+            ns,
+            (first..lines as u64).collect::<Vec<_>>(),
+            "the rest, in order"
+        );
     }
 
     /// A journal that ends inside a line (a crash, another writer's write

@@ -352,6 +352,10 @@ impl Scanner {
     /// Load the writes a stopped bridge left owed to `path` (see
     /// [`pending_writes`]); they are taken in when the file next reads.
     fn pick_up_owed(&self, path: &Path, log: &Logger) {
+        // A dry run writes nothing, and leaves what is owed for a real bridge.
+        if self.dry_run {
+            return;
+        }
         match pending_writes::load(path) {
             Ok(owed) if owed.is_empty() => {}
             Ok(owed) => {
@@ -504,6 +508,38 @@ mod tests {
         assert!(scanner.release("s:m-1"), "the revert is looked at again");
         assert!(!scanner.release("s:m-2"), "nothing was reverted for m-2");
         assert!(!scanner.release("s:m-1"), "asked for once");
+    }
+
+    #[test]
+    fn a_dry_run_leaves_owed_writes_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sessions").join("a").join("session.json");
+        let mut doc =
+            json!({"id": "s", "missions": [{"id": "m-1", "objective": "x", "status": "assigned"}]});
+        session::write_session(&path, &mut doc).expect("write");
+        let owed = PendingWrite {
+            update: StatusUpdate {
+                mission_id: json!("m-1"),
+                status: json!("running"),
+                ..StatusUpdate::default()
+            },
+            before: None,
+        };
+        pending_writes::save(&path, std::slice::from_ref(&owed)).expect("save");
+        let log: Logger = Arc::new(Recorder::default());
+        let descriptors = Arc::new(Descriptors::new(Arc::clone(&log), 8));
+        let dry = Scanner::new(
+            dir.path().to_path_buf(),
+            "http://serve".into(),
+            true,
+            descriptors,
+            Arc::default(),
+        );
+        let examined = dry.examine(&path, &log);
+        assert!(examined.restore.is_empty() && examined.owed.is_none());
+        assert_eq!(pending_writes::load(&path).expect("load"), [owed]);
+        let real = scanner_of(dir.path(), &log).examine(&path, &log);
+        assert_eq!(real.restore.len(), 1, "a real bridge takes it in");
     }
 
     #[test]
