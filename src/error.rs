@@ -72,7 +72,6 @@ impl fmt::Display for IoParts {
 }
 
 impl Error {
-    /// The parts of an I/O failure; `None` for the other kinds.
     /// The I/O error inside, if this is one.
     pub(crate) fn io(&self) -> Option<&io::Error> {
         match self {
@@ -81,6 +80,13 @@ impl Error {
         }
     }
 
+    /// What kind of failure this is, for logging it once per kind: the I/O
+    /// error's code (`ENOSPC`, `EROFS`, …), or `error`.
+    pub(crate) fn kind_code(&self) -> &'static str {
+        self.io().map_or("error", code)
+    }
+
+    /// The parts of an I/O failure; `None` for the other kinds.
     pub(crate) fn io_parts(&self) -> Option<IoParts> {
         match self {
             Error::Io {

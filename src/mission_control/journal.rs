@@ -185,9 +185,9 @@ fn failed(
     entry.lines.insert_str(0, unwritten);
     let over = entry.lines.len().saturating_sub(MAX_UNWRITTEN);
     if over > 0 {
-        // Whole lines from the front, at least `over` bytes.
-        // Found in the bytes: `over` may fall inside a character, a line
-        // break never does.
+        // Whole lines from the front, at least `over` bytes: the cut is
+        // found in the bytes (`over` may fall inside a character, a line
+        // break never does).
         let cut = entry.lines.as_bytes()[over..]
             .iter()
             .position(|b| *b == b'\n')
@@ -293,122 +293,126 @@ mod tests {
             }
         }
         path_queue::flush(session.clone()).await.expect("flushed");
-        let text = std::fs::read_to_string(dir.path().join(JOURNAL_FILE)).expect("journal");
-        let ns: Vec<u64> = text
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<Value>(l).expect("a JSON line")["n"]
-                    .as_u64()
-                    .expect("n")
-            })
-            .collect();
+        let ns = ns_in(&dir.path().join(JOURNAL_FILE));
         assert_eq!(ns, (0..200).collect::<Vec<_>>());
     }
 
-    /// A journal that cannot be written (here a directory in its place,
-    /// EISDIR) keeps its lines, says so once, and writes them all, in
-    /// order, once it can.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn lines_that_cannot_be_written_wait_and_land_in_order() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let session = dir.path().join("session.json");
-        let journal = dir.path().join(JOURNAL_FILE);
-        std::fs::create_dir(&journal).expect("a directory where the journal goes");
-        let recorder = std::sync::Arc::new(crate::mission_control::log::Recorder::default());
-        let log: Logger = recorder.clone();
-        for i in 0..5 {
-            append(&session, json!({"n": i}), &log);
-            tokio::time::sleep(std::time::Duration::from_millis(60)).await;
-        }
-        std::fs::remove_dir(&journal).expect("rmdir");
-        append(&session, json!({"n": 5}), &log);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let ns = loop {
-            let text = std::fs::read_to_string(&journal).unwrap_or_default();
-            let ns: Vec<u64> = text
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok()?["n"].as_u64())
-                .collect();
-            if ns.len() == 6 || std::time::Instant::now() > deadline {
-                break ns;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        };
-        assert_eq!(ns, (0..6).collect::<Vec<_>>());
-        let lines = recorder.0.lock().expect("log").clone();
-        let failed: Vec<_> = lines
-            .iter()
-            .filter(|(m, _)| m == "queue-tailer:journal-failed")
-            .map(|(_, meta)| meta["code"].clone())
-            .collect();
-        assert_eq!(failed, [json!("EISDIR")], "logged once");
-        assert!(lines
-            .iter()
-            .any(|(m, _)| m == "queue-tailer:journal-recovered"));
+    /// A session whose journal cannot be written yet: a directory stands
+    /// where it goes (EISDIR, as ENOSPC or EACCES would fail).
+    struct Blocked {
+        _dir: tempfile::TempDir,
+        session: PathBuf,
+        journal: PathBuf,
+        recorder: std::sync::Arc<crate::mission_control::log::Recorder>,
+        log: Logger,
     }
 
-    /// More than [`MAX_UNWRITTEN`] waiting (lines of multi-byte text): the
-    /// oldest whole lines go, counted, and the rest land whole.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_backlog_past_its_cap_drops_whole_lines_from_the_front() {
+    fn blocked() -> Blocked {
         let dir = tempfile::tempdir().expect("tempdir");
         let session = dir.path().join("session.json");
         let journal = dir.path().join(JOURNAL_FILE);
         std::fs::create_dir(&journal).expect("a directory where the journal goes");
         let recorder = std::sync::Arc::new(crate::mission_control::log::Recorder::default());
         let log: Logger = recorder.clone();
-        let text = "é".repeat(61);
-        let lines = MAX_UNWRITTEN / 100 + 2000;
-        append(&session, json!({"n": 0, "text": text}), &log);
-        // The first write fails; the rest pile up behind its retry.
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        for n in 1..lines {
-            append(&session, json!({"n": n, "text": text}), &log);
+        Blocked {
+            _dir: dir,
+            session,
+            journal,
+            recorder,
+            log,
         }
-        // Another failed try applies the cap; then the journal can be written.
-        let tries = || {
-            failing()
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(&journal)
-                .map_or(0, |f| f.failures)
-        };
-        let before = tries();
+    }
+
+    /// What `found` finds, waiting for it up to 15 s.
+    async fn until<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        while tries() == before {
-            assert!(std::time::Instant::now() < deadline, "no second try");
+        loop {
+            if let Some(it) = found() {
+                return it;
+            }
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        std::fs::remove_dir(&journal).expect("rmdir");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        let recovered = loop {
-            let found = recorder
-                .0
-                .lock()
-                .expect("log")
-                .iter()
-                .find(|(m, _)| m == "queue-tailer:journal-recovered")
-                .map(|(_, meta)| meta.clone());
-            if let Some(found) = found {
-                break found;
-            }
-            assert!(std::time::Instant::now() < deadline, "never recovered");
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        };
-        assert!(
-            recovered["droppedBytes"].as_u64().unwrap_or(0) > 0,
-            "{recovered}"
-        );
-        let written = std::fs::read_to_string(&journal).expect("journal");
-        assert!(written.len() <= MAX_UNWRITTEN, "{} bytes", written.len());
-        let ns: Vec<u64> = written
+    }
+
+    /// The `n` of each line of `journal`; every line must parse.
+    fn ns_in(journal: &Path) -> Vec<u64> {
+        std::fs::read_to_string(journal)
+            .unwrap_or_default()
             .lines()
             .map(|l| {
                 serde_json::from_str::<Value>(l).expect("a whole line")["n"]
                     .as_u64()
                     .expect("n")
             })
+            .collect()
+    }
+
+    /// A journal that cannot be written keeps its lines, says so once, and
+    /// writes them all, in order, once it can.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lines_that_cannot_be_written_wait_and_land_in_order() {
+        let b = blocked();
+        for i in 0..5 {
+            append(&b.session, json!({"n": i}), &b.log);
+            tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        }
+        std::fs::remove_dir(&b.journal).expect("rmdir");
+        append(&b.session, json!({"n": 5}), &b.log);
+        let ns = until("six lines", || {
+            let ns = ns_in(&b.journal);
+            (ns.len() == 6).then_some(ns)
+        })
+        .await;
+        assert_eq!(ns, (0..6).collect::<Vec<_>>());
+        let failed: Vec<_> = b
+            .recorder
+            .metas("queue-tailer:journal-failed")
+            .iter()
+            .map(|meta| meta["code"].clone())
             .collect();
+        assert_eq!(failed, [json!("EISDIR")], "logged once");
+        assert!(!b
+            .recorder
+            .metas("queue-tailer:journal-recovered")
+            .is_empty());
+    }
+
+    /// More than [`MAX_UNWRITTEN`] waiting (lines of multi-byte text): the
+    /// oldest whole lines go, counted, and the rest land whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backlog_past_its_cap_drops_whole_lines_from_the_front() {
+        let b = blocked();
+        let text = "é".repeat(61);
+        let lines = MAX_UNWRITTEN / 100 + 2000;
+        append(&b.session, json!({"n": 0, "text": text}), &b.log);
+        // The first write fails; the rest pile up behind its retry.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        for n in 1..lines {
+            append(&b.session, json!({"n": n, "text": text}), &b.log);
+        }
+        // Another failed try applies the cap; then the journal can be written.
+        let tries = || {
+            failing()
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&b.journal)
+                .map_or(0, |f| f.failures)
+        };
+        let before = tries();
+        until("a second try", || (tries() > before).then_some(())).await;
+        std::fs::remove_dir(&b.journal).expect("rmdir");
+        let recovered = until("the journal written", || {
+            b.recorder.metas("queue-tailer:journal-recovered").pop()
+        })
+        .await;
+        assert!(
+            recovered["droppedBytes"].as_u64().unwrap_or(0) > 0,
+            "{recovered}"
+        );
+        let written = std::fs::read_to_string(&b.journal).expect("journal");
+        assert!(written.len() <= MAX_UNWRITTEN, "{} bytes", written.len());
+        let ns = ns_in(&b.journal);
         let first = ns.first().copied().unwrap_or_default();
         assert!(first > 0, "the oldest lines went");
         assert_eq!(

@@ -93,6 +93,17 @@ impl Recorder {
             .collect()
     }
 
+    /// The `meta` of every line logged as `msg`, in order.
+    pub(crate) fn metas(&self, msg: &str) -> Vec<Value> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|(m, _)| m == msg)
+            .map(|(_, meta)| meta.clone())
+            .collect()
+    }
+
     pub(crate) fn lines(&self) -> Vec<(String, Value)> {
         self.0
             .lock()

@@ -16,7 +16,7 @@
 
 use super::mission::StatusUpdate;
 use super::session_lock::SessionLock;
-use super::sidecar::{is_symlink_refusal, sidecar};
+use super::sidecar::{is_symlink_refusal, open_to_read_no_follow, sidecar};
 use crate::atomic_write::{self, Durability};
 use crate::clock::now_iso;
 use crate::error::{IoContext, Result};
@@ -99,15 +99,8 @@ pub(crate) fn forget(session: &Path, made: &[PendingWrite]) -> Result<()> {
 /// The file's lines. A link planted at its path is not followed: nothing
 /// is owed then (and the next save replaces the link, never its target).
 fn read_lines(session: &Path) -> io::Result<Vec<Line>> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
-    }
     let mut text = String::new();
-    match options.open(pending_path(session)) {
+    match open_to_read_no_follow(&pending_path(session)) {
         Ok(mut file) => {
             io::Read::read_to_string(&mut file, &mut text)?;
         }

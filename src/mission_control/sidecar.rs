@@ -23,6 +23,19 @@ pub(crate) fn sidecar(path: &Path, kind: &str) -> PathBuf {
 pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
+    open_with(options, path)
+}
+
+/// Open an existing sidecar file to read it, as [`open_no_follow`] does.
+pub(crate) fn open_to_read_no_follow(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    open_with(options, path)
+}
+
+/// `options` plus `O_NOFOLLOW`; a file that is not a regular one is refused.
+#[cfg_attr(not(unix), allow(unused_mut))]
+fn open_with(mut options: OpenOptions, path: &Path) -> io::Result<File> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

@@ -175,31 +175,23 @@ impl Drop for Claim {
 mod tests {
     use super::*;
 
+    /// `claims`'s claim on `path`, `None` when it could not be had.
+    fn claimed(claims: &Arc<Claims>, path: &Path) -> Option<Claim> {
+        claims.try_claim(path).ok().flatten()
+    }
+
     #[test]
     fn one_tailer_shares_a_claim_another_waits_for_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("session.json");
         let (ours, theirs) = (Arc::new(Claims::default()), Arc::new(Claims::default()));
-        let first = ours.try_claim(&path).ok().flatten().expect("claimed");
-        let second = ours
-            .try_claim(&path)
-            .ok()
-            .flatten()
-            .expect("shared within one tailer");
-        assert!(
-            theirs.try_claim(&path).ok().flatten().is_none(),
-            "another tailer got in"
-        );
+        let first = claimed(&ours, &path).expect("claimed");
+        let second = claimed(&ours, &path).expect("shared within one tailer");
+        assert!(claimed(&theirs, &path).is_none(), "another tailer got in");
         drop(first);
-        assert!(
-            theirs.try_claim(&path).ok().flatten().is_none(),
-            "released too early"
-        );
+        assert!(claimed(&theirs, &path).is_none(), "released too early");
         drop(second);
-        assert!(
-            theirs.try_claim(&path).ok().flatten().is_some(),
-            "not released"
-        );
+        assert!(claimed(&theirs, &path).is_some(), "not released");
     }
 
     #[test]
@@ -208,8 +200,8 @@ mod tests {
         let path = dir.path().join("session.json");
         std::fs::write(&path, r#"{"missions":[{"id":"a","status":"queued"}]}"#).expect("write");
         let claims = Arc::new(Claims::default());
-        let first = claims.try_claim(&path).ok().flatten().expect("claimed");
-        let second = claims.try_claim(&path).ok().flatten().expect("shared");
+        let first = claimed(&claims, &path).expect("claimed");
+        let second = claimed(&claims, &path).expect("shared");
         let one = first.reread(&path).expect("read");
         let two = second.reread(&path).expect("read");
         assert!(
@@ -231,8 +223,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("gone").join("session.json");
         let claims = Arc::new(Claims::default());
-        assert!(claims.try_claim(&path).ok().flatten().is_some());
-        assert!(claims.try_claim(&path).ok().flatten().is_some());
+        assert!(claimed(&claims, &path).is_some());
+        assert!(claimed(&claims, &path).is_some());
     }
 
     #[cfg(unix)]
@@ -242,7 +234,7 @@ mod tests {
         let path = dir.path().join("session.json");
         std::fs::write(&path, "{}").expect("write");
         let claims = Arc::new(Claims::default());
-        let claim = claims.try_claim(&path).ok().flatten().expect("claimed");
+        let claim = claimed(&claims, &path).expect("claimed");
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .expect("ls")
             .map(|e| e.expect("entry").file_name())
@@ -258,11 +250,7 @@ mod tests {
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(dir.path(), &link).expect("symlink");
         let through = link.join("session.json");
-        let first = claims
-            .try_claim(&through)
-            .ok()
-            .flatten()
-            .expect("empty claim");
+        let first = claimed(&claims, &through).expect("empty claim");
         assert!(first.path.is_none(), "a symlinked directory was locked");
     }
 }

@@ -16,7 +16,6 @@ use crate::mission_control::dispatch::{dispatch_mission, Cancel};
 use crate::mission_control::journal;
 use crate::mission_control::mission::StatusUpdate;
 use crate::mission_control::session;
-use crate::mission_control::status::UpdateResult;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::OwnedSemaphorePermit;
@@ -145,7 +144,7 @@ impl Bridge {
             let holding = claim.is_some() && job.done.is_cancelled() && !self.stop.is_cancelled();
             let until_done = claim.is_some() && !job.done.is_cancelled();
             tokio::select! {
-                written = &mut pending => return written.map(drop),
+                written = &mut pending => return written,
                 () = sleep_ms(SHORTAGE_POLL_MS, &self.stop), if holding => {
                     if self.descriptors.short() {
                         claim = None;
@@ -174,12 +173,11 @@ impl Bridge {
     }
 }
 
-/// Wait for a queued write; `None` when the bridge stopped first and saved
-/// it for the next one. A write neither made nor saved is an error.
-async fn written(pending: Pending) -> Result<Option<UpdateResult>> {
+/// Wait for a queued write: made, or saved for the next bridge when this
+/// one stopped first. A write neither made nor saved is an error.
+async fn written(pending: Pending) -> Result<()> {
     match pending.await {
-        Ok(Ok(done)) => Ok(Some(done)),
-        Ok(Err(Unwritten::Saved)) => Ok(None),
+        Ok(Ok(_) | Err(Unwritten::Saved)) => Ok(()),
         Ok(Err(Unwritten::Lost(error))) => Err(Error::Message(error)),
         Err(_) => Err(Error::Message("status write-back was dropped".into())),
     }

@@ -177,7 +177,7 @@ impl Bridge {
             if let Ok(Err(e)) = forgotten {
                 self.log.log(
                     "queue-tailer:write-failed",
-                    json!({"path": pending_writes::pending_path(&path).to_string_lossy(), "code": e.io_parts().map_or("error", |p| p.code), "error": e.to_string()}),
+                    json!({"path": pending_writes::pending_path(&path).to_string_lossy(), "code": e.kind_code(), "error": e.to_string()}),
                 );
             }
         }

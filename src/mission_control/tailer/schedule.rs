@@ -189,17 +189,13 @@ impl Bridge {
     /// `false` when the tailer stopped meanwhile.
     async fn descriptors_to_spare(&self) -> bool {
         loop {
+            let short = self.descriptors.short();
             // Short, a write under way counts as a dispatch: it holds files.
-            let busy = self.schedule.in_flight()
-                + if self.descriptors.short() {
-                    self.writeback.writing()
-                } else {
-                    0
-                };
+            let busy = self.schedule.in_flight() + if short { self.writeback.writing() } else { 0 };
             if !self.descriptors.owed() && busy < self.descriptors.allowed() {
                 break;
             }
-            if self.descriptors.short() {
+            if short {
                 // Idle keep-alive connections hold descriptors too.
                 self.transport.lean(true);
             }

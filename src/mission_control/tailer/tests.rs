@@ -416,11 +416,10 @@ async fn a_write_back_that_cannot_read_the_file_tries_again_until_it_can() {
         Ok(crate::mission_control::status::UpdateResult::Applied)
     );
     assert_eq!(statuses(&path), ["assigned"]);
-    let lines = recorder.0.lock().expect("log").clone();
-    let failed: Vec<_> = lines
+    let failed: Vec<_> = recorder
+        .metas("queue-tailer:write-failed")
         .iter()
-        .filter(|(msg, _)| msg == "queue-tailer:write-failed")
-        .map(|(_, meta)| meta["code"].clone())
+        .map(|meta| meta["code"].clone())
         .collect();
     assert_eq!(failed, [json!("EISDIR")], "logged once, by its code");
 }
@@ -485,13 +484,8 @@ async fn writes_left_at_stop_are_saved_and_made_by_the_next_bridge() {
         assert_eq!(written, Err(writeback::Unwritten::Saved));
     }
     assert_eq!(pending_writes::load(&path).expect("load").len(), 2);
-    let saved = recorder.0.lock().expect("log").clone();
-    assert!(
-        saved
-            .iter()
-            .any(|(msg, meta)| msg == "queue-tailer:pending-saved" && meta["updates"] == 2),
-        "{saved:?}"
-    );
+    let saved = recorder.metas("queue-tailer:pending-saved");
+    assert!(saved.iter().any(|meta| meta["updates"] == 2), "{saved:?}");
 
     fs::remove_dir(&path).expect("rmdir");
     fs::write(&path, &whole).expect("the file is back");
@@ -512,10 +506,8 @@ async fn writes_left_at_stop_are_saved_and_made_by_the_next_bridge() {
         .collect();
     assert_eq!(posted, [json!("m-3")], "m-1 was not dispatched again");
     let log = running.stop().await;
-    let loaded = log.0.lock().expect("log").clone();
-    assert!(loaded
-        .iter()
-        .any(|(msg, meta)| msg == "queue-tailer:pending-loaded" && meta["updates"] == 2));
+    let loaded = log.metas("queue-tailer:pending-loaded");
+    assert!(loaded.iter().any(|meta| meta["updates"] == 2), "{loaded:?}");
 }
 
 /// An outcome saved for a mission changed since its dispatch (queued again

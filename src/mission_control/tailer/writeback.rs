@@ -304,7 +304,7 @@ impl Writeback {
     /// and each gets the last error); updates queued for `path` meanwhile
     /// join the next try.
     async fn write_batch(&self, path: &Path, mut batch: Pending) {
-        let mut reported: HashSet<String> = HashSet::new();
+        let mut reported: HashSet<&str> = HashSet::new();
         let mut failures = 0u32;
         let mut owed = self.descriptors.owing();
         loop {
@@ -348,8 +348,8 @@ impl Writeback {
                     FAILED_RETRY_MAX_MS
                 };
                 let retry_ms = backoff_ms(f64::from(failures), FAILED_RETRY_BASE_MS).min(cap);
-                let code = failure_code(&error);
-                if !short && reported.insert(code.clone()) {
+                let code = error.kind_code();
+                if !short && reported.insert(code) {
                     self.log.log(
                         "queue-tailer:write-failed",
                         json!({"path": path.to_string_lossy(), "code": code, "error": error.to_string(), "retryMs": retry_ms}),
@@ -427,12 +427,4 @@ impl Writeback {
             .map(std::mem::take)
             .unwrap_or_default()
     }
-}
-
-/// What kind of failure `error` is, for logging it once: the I/O error's
-/// code (`ENOSPC`, `EROFS`, …) or `error`.
-fn failure_code(error: &Error) -> String {
-    error
-        .io_parts()
-        .map_or_else(|| "error".to_owned(), |parts| parts.code.to_string())
 }
