@@ -6,10 +6,11 @@
 //! capped backoff (at most [`MAX_UNWRITTEN`] bytes of them per journal),
 //! the failure is logged once per journal and kind of error
 //! (`queue-tailer:journal-failed`) and the write that lands once
-//! (`queue-tailer:journal-recovered`). A line is never left torn: a write
-//! cut short (disk full) is taken back when nothing was appended after it,
-//! and a journal that ends inside a line (a crash, another writer cut
-//! short) gets a line break before ours.
+//! (`queue-tailer:journal-recovered`). Our lines never run into others: a
+//! write cut short (disk full) ends its torn line as soon as the disk
+//! takes a byte, and a journal that ends inside a line (a crash, another
+//! writer cut short) gets a line break before ours. The lines of a session
+//! whose directory is gone are dropped (there is no journal to keep).
 
 use super::log::Logger;
 use super::path_queue;
@@ -128,6 +129,17 @@ fn schedule(session_path: PathBuf, journal: PathBuf, log: Logger) {
                 drop(queued.holds);
                 recovered(&journal, &log);
             }
+            Err((_, error))
+                if error.kind() == io::ErrorKind::NotFound
+                    && !journal.parent().is_some_and(Path::exists) =>
+            {
+                // The session was removed: nothing left to journal to.
+                drop(queued.holds);
+                failing()
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&journal);
+            }
             Err((unwritten, error)) => {
                 drop(queued.holds);
                 failed(session, journal, &unwritten, &error, log, runtime);
@@ -232,13 +244,13 @@ fn write_lines(journal: &Path, lines: &str) -> Result<(), (String, io::Error)> {
         Ok(()) => return Ok(()),
         Err(cut) => cut,
     };
-    // Cut short: take it back if nothing was appended after it.
-    let now = file.metadata().map(|m| m.len()).ok();
-    if now == Some(start + written as u64) && file.set_len(start).is_ok() {
-        return Err((lines.to_owned(), error));
+    // Cut short. What went out whole stays; the torn line is ended now if
+    // the disk takes one byte more, else by the next write. It is never
+    // cut off: another process may have appended after it (a second
+    // bridge journals its outcomes here too), and a cut would drop that.
+    if written > 0 && text.as_bytes()[written - 1] != b'\n' {
+        let _ = file.write_all(b"\n");
     }
-    // Others appended: what went out whole stays; the torn line is ended by
-    // the next write.
     let done = text.as_bytes()[..written]
         .iter()
         .rposition(|b| *b == b'\n')
@@ -420,6 +432,26 @@ mod tests {
             (first..lines as u64).collect::<Vec<_>>(),
             "the rest, in order"
         );
+    }
+
+    /// A session removed with lines still to journal: they are dropped, not
+    /// tried again for the life of the process.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_lines_of_a_removed_session_are_dropped() {
+        let b = blocked();
+        let session = b.journal.join("gone").join("session.json");
+        let journal = b.journal.join("gone").join(JOURNAL_FILE);
+        append(&session, json!({"n": 1}), &b.log);
+        path_queue::flush(session.clone()).await.expect("flushed");
+        assert!(!waiting()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&journal));
+        assert!(!failing()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&journal));
+        assert!(b.recorder.metas("queue-tailer:journal-failed").is_empty());
     }
 
     /// A journal that ends inside a line (a crash, another writer's write

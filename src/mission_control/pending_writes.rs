@@ -39,20 +39,43 @@ pub(crate) fn pending_path(session: &Path) -> PathBuf {
     sidecar(session, "pending")
 }
 
-/// One line of the file: an entry and when it was saved.
+/// One entry of the file and when it was saved.
 #[derive(Serialize, Deserialize)]
-struct Line {
+struct Entry {
     #[serde(flatten)]
     write: PendingWrite,
     #[serde(rename = "savedAt", default)]
     saved_at: String,
 }
 
+/// One line of the file.
+enum Line {
+    Entry(Box<Entry>),
+    /// A line this version cannot read (edited by hand, written by a newer
+    /// version, not UTF-8): kept as it is, never owed by us, never dropped.
+    Other(Vec<u8>),
+}
+
+impl Line {
+    fn write(&self) -> Option<&PendingWrite> {
+        match self {
+            Line::Entry(entry) => Some(&entry.write),
+            Line::Other(_) => None,
+        }
+    }
+}
+
 /// The entries owed to `session`, oldest first; none when there is no file.
 /// A line that does not parse (written by hand, or by a newer version) is
-/// skipped.
+/// skipped here, and kept in the file.
 pub(crate) fn load(session: &Path) -> io::Result<Vec<PendingWrite>> {
-    Ok(read_lines(session)?.into_iter().map(|l| l.write).collect())
+    Ok(read_lines(session)?
+        .into_iter()
+        .filter_map(|line| match line {
+            Line::Entry(entry) => Some(entry.write),
+            Line::Other(_) => None,
+        })
+        .collect())
 }
 
 /// Add `writes` to what `session` is owed, durably (file and directory
@@ -63,11 +86,11 @@ pub(crate) fn save(session: &Path, writes: &[PendingWrite]) -> Result<()> {
     let mut lines = read_lines(session).at("open", &path)?;
     let saved_at = now_iso();
     for write in writes {
-        if !lines.iter().any(|line| line.write == *write) {
-            lines.push(Line {
+        if !lines.iter().any(|line| line.write() == Some(write)) {
+            lines.push(Line::Entry(Box::new(Entry {
                 write: write.clone(),
                 saved_at: saved_at.clone(),
-            });
+            })));
         }
     }
     replace(session, &lines)
@@ -83,15 +106,17 @@ pub(crate) fn forget(session: &Path, made: &[PendingWrite]) -> Result<()> {
     let lines: Vec<Line> = read_lines(session)
         .at("open", &path)?
         .into_iter()
-        .filter(|line| match made.iter().position(|m| **m == line.write) {
-            // Each made entry takes out one line: a second copy saved by
-            // another bridge since is its own.
-            Some(i) => {
-                made.swap_remove(i);
-                false
-            }
-            None => true,
-        })
+        .filter(
+            |line| match made.iter().position(|m| Some(*m) == line.write()) {
+                // Each made entry takes out one line: a second copy saved by
+                // another bridge since is its own.
+                Some(i) => {
+                    made.swap_remove(i);
+                    false
+                }
+                None => true,
+            },
+        )
         .collect();
     replace(session, &lines)
 }
@@ -99,19 +124,23 @@ pub(crate) fn forget(session: &Path, made: &[PendingWrite]) -> Result<()> {
 /// The file's lines. A link planted at its path is not followed: nothing
 /// is owed then (and the next save replaces the link, never its target).
 fn read_lines(session: &Path) -> io::Result<Vec<Line>> {
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     match open_to_read_no_follow(&pending_path(session)) {
         Ok(mut file) => {
-            io::Read::read_to_string(&mut file, &mut text)?;
+            io::Read::read_to_end(&mut file, &mut bytes)?;
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound || is_symlink_refusal(&e) => {
             return Ok(Vec::new())
         }
         Err(e) => return Err(e),
     }
-    Ok(text
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
+    Ok(bytes
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.trim_ascii().is_empty())
+        .map(|line| match serde_json::from_slice(line) {
+            Ok(entry) => Line::Entry(entry),
+            Err(_) => Line::Other(line.to_vec()),
+        })
         .collect())
 }
 
@@ -128,15 +157,20 @@ fn replace(session: &Path, lines: &[Line]) -> Result<()> {
             Err(e) => Err(e).at("unlink", &path),
         };
     }
-    let mut text = String::new();
+    let mut text = Vec::new();
     for line in lines {
-        let json = serde_json::to_value(line).map_err(|e| {
-            crate::error::Error::Message(format!("cannot encode a pending write: {e}"))
-        })?;
-        text.push_str(&crate::js_json::to_compact_string(&json));
-        text.push('\n');
+        match line {
+            Line::Entry(entry) => {
+                let json = serde_json::to_value(entry).map_err(|e| {
+                    crate::error::Error::Message(format!("cannot encode a pending write: {e}"))
+                })?;
+                text.extend_from_slice(crate::js_json::to_compact_string(&json).as_bytes());
+            }
+            Line::Other(bytes) => text.extend_from_slice(bytes),
+        }
+        text.push(b'\n');
     }
-    atomic_write::write_atomic(&path, text.as_bytes(), Durability::Full).at("open", &path)
+    atomic_write::write_atomic(&path, &text, Durability::Full).at("open", &path)
 }
 
 #[cfg(test)]
@@ -217,14 +251,26 @@ mod tests {
     }
 
     #[test]
-    fn a_line_that_does_not_parse_is_skipped() {
+    fn a_line_it_cannot_read_is_skipped_and_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
         let session = dir.path().join("session.json");
         save(&session, &[outcome("m-1")]).expect("save");
         let path = pending_path(&session);
-        let mut text = std::fs::read_to_string(&path).expect("read");
-        text.push_str("{\"update\": tor\n");
-        std::fs::write(&path, text).expect("write");
+        let mut bytes = std::fs::read(&path).expect("read");
+        let foreign: &[&[u8]] = &[b"{\"update\": tor", b"\xff\xfe not UTF-8 \xc3"];
+        for line in foreign {
+            bytes.extend_from_slice(line);
+            bytes.push(b'\n');
+        }
+        std::fs::write(&path, &bytes).expect("write");
         assert_eq!(load(&session).expect("load"), vec![outcome("m-1")]);
+        save(&session, &[outcome("m-2")]).expect("save");
+        forget(&session, &[outcome("m-1"), outcome("m-2")]).expect("forget");
+        let left = std::fs::read(&path).expect("the foreign lines are still there");
+        let lines: Vec<&[u8]> = left
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(lines, foreign);
     }
 }

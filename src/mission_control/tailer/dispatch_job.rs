@@ -114,9 +114,11 @@ impl Bridge {
             {
                 self.follow(mission_id, &job.path, executor_id);
             }
-            self.written_keeping(pending, claim, job).await?;
-            self.descriptors.landed();
-            self.schedule.settled(&job.key);
+            // Saved for the next bridge (this one is stopping): not landed.
+            if self.written_keeping(pending, claim, job).await? {
+                self.descriptors.landed();
+                self.schedule.settled(&job.key);
+            }
         }
         drop(expected);
         let (msg, meta) = decision.log;
@@ -133,8 +135,9 @@ impl Bridge {
     /// `claim` meanwhile, except when the write has failed for want of
     /// file descriptors: the claim's descriptor is given to the write then.
     /// (Until the write lands, another bridge could dispatch the mission
-    /// again; serve knows it by its `Idempotency-Key`.)
-    async fn written_keeping(&self, pending: Pending, claim: Claim, job: &Job) -> Result<()> {
+    /// again; serve knows it by its `Idempotency-Key`.) `true` once written,
+    /// `false` when saved for the next bridge.
+    async fn written_keeping(&self, pending: Pending, claim: Claim, job: &Job) -> Result<bool> {
         let mut claim = Some(claim);
         let mut pending = std::pin::pin!(written(pending));
         loop {
@@ -173,11 +176,13 @@ impl Bridge {
     }
 }
 
-/// Wait for a queued write: made, or saved for the next bridge when this
-/// one stopped first. A write neither made nor saved is an error.
-async fn written(pending: Pending) -> Result<()> {
+/// Wait for a queued write: made (`true`), or saved for the next bridge
+/// when this one stopped first (`false`). A write neither made nor saved
+/// is an error.
+async fn written(pending: Pending) -> Result<bool> {
     match pending.await {
-        Ok(Ok(_) | Err(Unwritten::Saved)) => Ok(()),
+        Ok(Ok(_)) => Ok(true),
+        Ok(Err(Unwritten::Saved)) => Ok(false),
         Ok(Err(Unwritten::Lost(error))) => Err(Error::Message(error)),
         Err(_) => Err(Error::Message("status write-back was dropped".into())),
     }

@@ -114,9 +114,10 @@ impl Bridge {
             update,
             before,
             event,
+            reverted,
         } in restore
         {
-            if key.is_some() {
+            if reverted {
                 self.log.log(
                     if event {
                         "queue-tailer:event-restored"

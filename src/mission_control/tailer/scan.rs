@@ -89,8 +89,8 @@ pub(super) struct Scanner {
     owed_unread: Mutex<HashSet<PathBuf>>,
 }
 
-/// A status write to make again: an outcome another writer reverted, or
-/// a write a stopped bridge left owed.
+/// A status write to make again: an outcome or event another writer
+/// reverted, or a write a stopped bridge left owed.
 pub(super) struct Restore {
     /// The mission's claimed key, for an outcome (released once written).
     pub key: Option<String>,
@@ -99,6 +99,8 @@ pub(super) struct Restore {
     pub before: Option<Value>,
     /// An event's update (remembered again once written).
     pub event: bool,
+    /// Another writer undid it (logged as restored); else it was owed.
+    pub reverted: bool,
 }
 
 /// What examining a session file found.
@@ -170,6 +172,11 @@ impl Scanner {
         } else if lock(&self.owed_unread).remove(path) {
             self.pick_up_owed(path, log);
         }
+        if lock(&self.owed_unread).contains(path) {
+            // What a stopped bridge owes this file comes first: nothing is
+            // dispatched from it until that has been read.
+            return self.look_again_later(path);
+        }
         let session = match session::load_session(path) {
             Ok(session) if session.is_object() => session,
             Ok(_) => return self.unreadable(path, print, "not a JSON object", log),
@@ -190,13 +197,7 @@ impl Scanner {
             }
             Err(Unreadable::Io(e)) => {
                 self.read_failed(path, &e, log);
-                let mut examined: Examined = Vec::new().into();
-                let mut failures = lock(&self.read_failures);
-                let n = failures.entry(path.to_path_buf()).or_insert(0);
-                *n += 1;
-                examined.look_again =
-                    Some(backoff_ms(f64::from(*n), LOOK_AGAIN_MS).min(READ_RETRY_MAX_MS));
-                return examined;
+                return self.look_again_later(path);
             }
             Err(e) => return self.unreadable(path, print, &e.to_string(), log),
         };
@@ -212,16 +213,36 @@ impl Scanner {
         lock(&self.unreadable).remove(path);
         let mut jobs = Vec::new();
         let mut held = Vec::new();
+        let missions = session::missions(&session);
         let mut restore = Vec::new();
+        // Outcomes restored from what is owed: not dispatched below.
+        let mut restoring = HashSet::new();
         let owed = lock(&self.owed).remove(path);
+        // What a stopped bridge owes goes first, in the order it was saved
+        // (an outcome, then the events that followed it).
         for write in owed.iter().flatten() {
             match (&write.before, write.update.mission_id.as_str()) {
-                // An outcome: made below if its mission is still as it was.
-                (Some(before), Some(mission_id)) => self.remembered.remember(
-                    &format!("{session_id}:{mission_id}"),
-                    before,
-                    write.update.clone(),
-                ),
+                // An outcome: made only while its mission is as it was.
+                (Some(before), Some(mission_id)) => {
+                    let key = format!("{session_id}:{mission_id}");
+                    self.remembered.remember(&key, before, write.update.clone());
+                    let unchanged = missions
+                        .iter()
+                        .find(|m| m.get("id").and_then(Value::as_str) == Some(mission_id))
+                        .filter(|m| self.remembered.reverted(&key, m).is_some());
+                    if let Some(mission) = unchanged {
+                        if lock(&self.claimed).insert(key.clone()) {
+                            restoring.insert(key.clone());
+                            restore.push(Restore {
+                                key: Some(key),
+                                update: write.update.clone(),
+                                before: Some(mission.clone()),
+                                event: false,
+                                reverted: false,
+                            });
+                        }
+                    }
+                }
                 (Some(_), None) => {}
                 // An event: the status rules decide, as when it came.
                 (None, _) => restore.push(Restore {
@@ -229,31 +250,31 @@ impl Scanner {
                     update: write.update.clone(),
                     before: None,
                     event: true,
+                    reverted: false,
                 }),
             }
         }
-        let missions = session::missions(&session);
         let any_events = self.remembered.any_events();
         for mission in missions {
-            // Put back exactly as it was before the last event we wrote to
-            // it: another writer reverted that event (claimed until the
-            // restore is written, so it is restored once).
+            // Put back exactly as it was before events we wrote to it:
+            // another writer undid them. They are taken out of what is
+            // remembered, so they are restored once (and remembered again
+            // once written).
             if let Some(id) = mission
                 .get("id")
                 .and_then(Value::as_str)
                 .filter(|_| any_events)
             {
-                let key = event_key(path, id);
-                if let Some(update) = self.remembered.event_reverted(&key, mission) {
-                    if lock(&self.claimed).insert(key.clone()) {
-                        restore.push(Restore {
-                            key: Some(key),
-                            update,
-                            before: None,
-                            event: true,
-                        });
-                    }
-                }
+                let undone = self
+                    .remembered
+                    .take_reverted_events(&event_key(path, id), mission);
+                restore.extend(undone.into_iter().map(|update| Restore {
+                    key: None,
+                    update,
+                    before: None,
+                    event: true,
+                    reverted: true,
+                }));
             }
             let status = mission.get("status").and_then(Value::as_str);
             if status.is_some_and(|s| HELD.contains(&s)) {
@@ -311,6 +332,9 @@ impl Scanner {
                 continue;
             }
             let key = format!("{session_id}:{mission_id}");
+            if restoring.contains(&key) {
+                continue;
+            }
             if !lock(&self.claimed).insert(key.clone()) {
                 // In flight, or its outcome being written. Another writer
                 // may already have reverted that outcome: no event may
@@ -327,6 +351,7 @@ impl Scanner {
                     update,
                     before: Some(mission.clone()),
                     event: false,
+                    reverted: true,
                 });
                 continue;
             }
@@ -347,6 +372,17 @@ impl Scanner {
             restore,
             owed,
         }
+    }
+
+    /// Nothing to do with `path` now: it could not be read. Look again
+    /// later, less often each time in a row.
+    fn look_again_later(&self, path: &Path) -> Examined {
+        let mut failures = lock(&self.read_failures);
+        let n = failures.entry(path.to_path_buf()).or_insert(0);
+        *n += 1;
+        let mut examined: Examined = Vec::new().into();
+        examined.look_again = Some(backoff_ms(f64::from(*n), LOOK_AGAIN_MS).min(READ_RETRY_MAX_MS));
+        examined
     }
 
     /// Load the writes a stopped bridge left owed to `path` (see

@@ -542,6 +542,88 @@ async fn a_saved_outcome_for_a_mission_changed_since_is_dropped() {
     running.stop().await;
 }
 
+/// An outcome and the event that followed it, both owed by a stopped
+/// bridge, are made in the order they were saved: the event's
+/// `transitionFrom: 'assigned'` holds only after the outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owed_writes_are_made_in_the_order_they_were_saved() {
+    use crate::mission_control::pending_writes::{self, PendingWrite};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queued = mission("m-1", "queued");
+    let path = write_session(dir.path(), "a", "sa", vec![queued.clone()]);
+    let outcome = StatusUpdate {
+        mission_id: json!("m-1"),
+        status: json!("assigned"),
+        patch: json!({"executorId": "ex"}).as_object().cloned(),
+        ..StatusUpdate::default()
+    };
+    let started = crate::mission_control::events::event_to_status_update(
+        &json!({"event": "mission.started", "mission_id": "m-1", "ts": "2026-12-03T00:00:00Z"}),
+    )
+    .expect("an update");
+    pending_writes::save(
+        &path,
+        &[
+            PendingWrite {
+                update: outcome,
+                before: Some(queued),
+            },
+            PendingWrite {
+                update: started,
+                before: None,
+            },
+        ],
+    )
+    .expect("save");
+    let serve = accepting();
+    let running = start(dir.path(), serve.clone(), |_| {}).await;
+    eventually("both made", || statuses(&path) == ["running"]).await;
+    eventually("forgotten", || {
+        !pending_writes::pending_path(&path).exists()
+    })
+    .await;
+    assert!(serve.seen().is_empty(), "m-1 was dispatched again");
+    running.stop().await;
+}
+
+/// A lock-less writer that read the session before two events and wrote it
+/// back after them undid both: both are written again, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_another_writer_undoes_is_written_again_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_session(
+        dir.path(),
+        "a",
+        "sa",
+        vec![json!({"id": "m-1", "objective": "x", "status": "assigned", "executorId": "ex"})],
+    );
+    let (tx, external) = streams(Arc::default());
+    let transport: Arc<dyn Transport> = Arc::new(Scripted::new(vec![]));
+    let running = start_with(dir.path(), transport, Some(external), |_| {}).await;
+    let as_assigned = fs::read(&path).expect("read");
+    for (event, status) in [
+        ("mission.started", "running"),
+        ("mission.completed", "done"),
+    ] {
+        assert!(tx.post(StreamInput::Event {
+            executor_id: "ex".into(),
+            event: json!({"event": event, "mission_id": "m-1", "ts": "2026-12-03T00:00:00Z"}),
+        }));
+        // Each its own write: the revert undoes two batches.
+        eventually("the event written", || statuses(&path) == [status]).await;
+    }
+    fs::write(&path, &as_assigned).expect("revert");
+    eventually("both written again", || statuses(&path) == ["done"]).await;
+    let doc = session::load_session(&path).expect("doc");
+    let m = &doc["missions"][0];
+    assert_eq!(m["startedAt"], "2026-12-03T00:00:00Z", "{doc}");
+    assert_eq!(m["completedAt"], "2026-12-03T00:00:00Z", "{doc}");
+    let log = running.stop().await;
+    let restored = log.metas("queue-tailer:event-restored");
+    let order: Vec<_> = restored.iter().map(|meta| meta["status"].clone()).collect();
+    assert_eq!(order, [json!("running"), json!("done")]);
+}
+
 /// A lock-less writer that puts a mission back exactly as it was before an
 /// event we wrote (it read the file before our write) gets the event's
 /// update written again: the executor will not send it twice.

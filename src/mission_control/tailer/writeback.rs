@@ -322,15 +322,32 @@ impl Writeback {
                             json!({"path": path.to_string_lossy(), "failedAttempts": failures}),
                         );
                     }
+                    // The events applied to each mission in this batch, in
+                    // order, over the mission as it was before the batch.
+                    let mut events: Vec<(String, Value, Vec<StatusUpdate>)> = Vec::new();
+                    let mut at: HashMap<String, usize> = HashMap::new();
+                    let mut replies = Vec::with_capacity(batch.len());
                     let before = done.outcome.before.into_iter();
                     for ((queued, what), before) in
                         batch.into_iter().zip(done.outcome.each).zip(before)
                     {
-                        if let (Some(key), Some(before)) = (&queued.event_key, before) {
-                            self.remembered
-                                .remember_event(key, &before, queued.update.clone());
+                        if let (Some(key), Some(before)) = (queued.event_key, before) {
+                            let update = queued.update.clone();
+                            if let Some(&i) = at.get(&key) {
+                                events[i].2.push(update);
+                            } else {
+                                at.insert(key.clone(), events.len());
+                                events.push((key, before, vec![update]));
+                            }
                         }
-                        let _ = queued.reply.send(Ok(what));
+                        replies.push((queued.reply, what));
+                    }
+                    // Remembered before anyone hears it is written.
+                    for (key, before, updates) in events {
+                        self.remembered.remember_events(&key, &before, updates);
+                    }
+                    for (reply, what) in replies {
+                        let _ = reply.send(Ok(what));
                     }
                     return;
                 }
