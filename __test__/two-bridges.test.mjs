@@ -91,3 +91,65 @@ describe('two bridges on one queue (§9.5)', () => {
     t.diagnostic(`${atKill} requests at the kill; ${again.length} POSTed again`);
   });
 });
+
+describe('two bridges follow each executor once (issue 14, item 9)', () => {
+  it('only the lease holder follows an executor and applies its events, also for missions the other dispatched; SIGKILL hands the lease over', async (t) => {
+    const s = scope(t);
+    const { startFakeServe } = await import('./helpers/lifecycle-serve.mjs');
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mc-lease-'));
+    s.defer(() => fs.promises.rm(root, { recursive: true, force: true }));
+    const fileOf = (session) => path.join(root, 'sessions', session, 'session.json');
+    const write = (session, missions) => {
+      const file = fileOf(session);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(`${file}.tmp`, JSON.stringify({ id: session, missions }, null, 2));
+      fs.renameSync(`${file}.tmp`, file);
+    };
+    // Mission m-N lives in session sN.
+    const status = (id) => JSON.parse(fs.readFileSync(fileOf(`s${id.slice(2)}`), 'utf8')).missions[0].status;
+    write('s1', [{ id: 'm-1', objective: 'o', status: 'assigned', executorId: 'ex-1' }]);
+    const serve = await startFakeServe();
+    s.defer(() => serve.close());
+    const options = { aiwgServeUrl: serve.url, watchDir: root, reconnectBaseMs: 50, reconnectMaxMs: 200 };
+    const a = spawnBridge(s, options);
+    await within(a.ready, 30_000, 'bridge A ready');
+    await waitFor(() => serve.open('ex-1').length === 1, 10_000, 'A follows ex-1');
+    const b = spawnBridge(s, options);
+    await within(b.ready, 30_000, 'bridge B ready');
+    await waitFor(() => b.logs.some((l) => l.msg === 'queue-tailer:executor-lease-waiting'), 10_000, 'B waits for the lease');
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(serve.connections.length, 1, 'B opened no stream of its own');
+
+    serve.send('ex-1', { event: 'mission.started', mission_id: 'm-1', ts: '2026-12-03T00:00:00.000Z' });
+    await waitFor(() => status('m-1') === 'running', 10_000, 'the event written');
+    // Missions queued now go to whichever bridge claims their session
+    // first; their events come on A's stream whoever dispatched them.
+    const queued = ['m-2', 'm-3', 'm-4', 'm-5', 'm-6', 'm-7'];
+    for (const id of queued) write(`s${id.slice(2)}`, [{ id, objective: 'p', status: 'queued' }]);
+    await waitFor(() => queued.every((id) => status(id) === 'assigned'), 10_000, 'all dispatched');
+    for (const id of queued) serve.send('ex-1', { event: 'mission.started', mission_id: id, ts: '2026-12-03T00:00:01.000Z' });
+    await waitFor(() => queued.every((id) => status(id) === 'running'), 10_000, 'all started');
+    const applied = (bridge) => bridge.logs.filter((l) => l.msg === 'queue-tailer:event-applied').map((l) => [l.meta.missionId, l.meta.outcome]);
+    const all = ['m-1', ...queued];
+    assert.deepEqual(applied(b), [], 'B applied nothing');
+    assert.deepEqual(applied(a).sort(), all.map((id) => [id, 'updated']));
+    const dispatchedBy = (bridge) => bridge.logs.filter((l) => l.msg === 'queue-tailer:dispatched').length;
+
+    a.child.kill('SIGKILL');
+    await a.exited;
+    await waitFor(() => b.logs.some((l) => l.msg === 'queue-tailer:executor-lease-taken'), 10_000, 'B takes the lease over');
+    await waitFor(() => serve.open('ex-1').length === 1, 10_000, 'B follows ex-1');
+    for (const id of all) serve.send('ex-1', { event: 'mission.completed', mission_id: id, ts: '2026-12-03T00:00:02.000Z', data: { exit_code: 0 } });
+    await waitFor(() => all.every((id) => status(id) === 'done'), 10_000, 'all done after the takeover');
+    assert.deepEqual(applied(b).sort(), all.map((id) => [id, 'updated']));
+    for (const id of all) {
+      const journal = fs.readFileSync(path.join(path.dirname(fileOf(`s${id.slice(2)}`)), 'log.jsonl'), 'utf8');
+      const events = journal.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'event').map((e) => e.event);
+      assert.deepEqual(events, ['mission.started', 'mission.completed'], `${id}: each event journaled once`);
+    }
+    assert.equal(serve.dispatches.length, queued.length, 'each POSTed once');
+    t.diagnostic(`dispatched by A ${dispatchedBy(a)}, by B ${dispatchedBy(b)}; events applied by A ${all.length}, by B after the takeover ${all.length}`);
+    b.child.send({ type: 'stop' });
+    assert.deepEqual(await within(b.exited, 15_000, 'B exits'), { code: 0, signal: null });
+  });
+});

@@ -2,12 +2,17 @@
 //! subscription per executor, each event routed to the mission it is about,
 //! and `executor.resync` failing what an executor no longer owns. Which way
 //! an event goes is decided by the pure [`route`]; the tailer carries it out.
+//! Of the bridges on one queue, only the holder of an executor's lease
+//! follows it (see [`executor_lease`](super::executor_lease)); the others
+//! wait to take over.
 
+use super::executor_lease::Lease;
 use super::executors::{Followed, StreamInput};
 use super::inbox;
 use super::outcome::object;
 use super::report::Report;
 use super::Bridge;
+use crate::backoff::sleep_ms;
 use crate::clock::now_iso;
 use crate::mission_control::events::event_to_status_update;
 use crate::mission_control::executor_ws::{self, WsHandler, WsOptions, WsState};
@@ -16,6 +21,9 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
+
+/// How often a bridge waiting for an executor's lease tries for it.
+const LEASE_RETRY_MS: f64 = 500.0;
 
 /// Where one executor event goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +153,61 @@ impl Bridge {
         if !self.executors.first_subscription(executor_id) {
             return;
         }
+        match self.leases.try_take(executor_id) {
+            Lease::Held => self.open_stream(executor_id),
+            Lease::Unavailable(e) => {
+                self.log.log(
+                    "queue-tailer:executor-lease-unavailable",
+                    json!({"executorId": executor_id, "error": e.to_string()}),
+                );
+                self.open_stream(executor_id);
+            }
+            Lease::Elsewhere => {
+                self.log.log(
+                    "queue-tailer:executor-lease-waiting",
+                    json!({"executorId": executor_id}),
+                );
+                let bridge = Arc::clone(self);
+                let executor_id = executor_id.to_owned();
+                self.spawn(async move { bridge.take_over(executor_id).await });
+            }
+        }
+    }
+
+    /// Another bridge follows `executor_id`: try for its lease every
+    /// [`LEASE_RETRY_MS`] until it is ours (that bridge stopped or died),
+    /// then follow it, or until this bridge stops.
+    async fn take_over(self: Arc<Self>, executor_id: String) {
+        loop {
+            sleep_ms(LEASE_RETRY_MS, &self.stop).await;
+            if self.stop.is_cancelled() {
+                return;
+            }
+            let bridge = Arc::clone(&self);
+            let id = executor_id.clone();
+            let lease = tokio::task::spawn_blocking(move || bridge.leases.try_take(&id)).await;
+            match lease {
+                Ok(Lease::Elsewhere) => continue,
+                Ok(Lease::Held) => self.log.log(
+                    "queue-tailer:executor-lease-taken",
+                    json!({"executorId": executor_id}),
+                ),
+                Ok(Lease::Unavailable(e)) => self.log.log(
+                    "queue-tailer:executor-lease-unavailable",
+                    json!({"executorId": executor_id, "error": e.to_string()}),
+                ),
+                Err(_) => return,
+            }
+            if !self.stop.is_cancelled() {
+                self.open_stream(&executor_id);
+            }
+            return;
+        }
+    }
+
+    /// Open `executor_id`'s stream (its lease is ours, or cannot be had).
+    fn open_stream(self: &Arc<Self>, executor_id: &str) {
+        let ws = &self.config.ws;
         let opts = WsOptions {
             aiwg_serve_url: self.config.aiwg_serve_url.clone(),
             executor_id: executor_id.to_owned(),

@@ -12,6 +12,7 @@ use super::Bridge;
 use crate::backoff::sleep_ms;
 use crate::mission_control::pending_writes::{self, PendingWrite};
 use crate::mission_control::session;
+use crate::mission_control::status::UpdateResult;
 use serde_json::json;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -133,7 +134,7 @@ impl Bridge {
                 self.writeback
                     .submit_watching(&self.tasks, path, update, before, None)
             };
-            restoring.push((key, written));
+            restoring.push((key, event, written));
         }
         if !restoring.is_empty() || owed.is_some() {
             let bridge = Arc::clone(self);
@@ -160,15 +161,24 @@ impl Bridge {
     async fn restored(
         self: Arc<Self>,
         path: PathBuf,
-        restoring: Vec<(Option<String>, oneshot::Receiver<Written>)>,
+        restoring: Vec<(Option<String>, bool, oneshot::Receiver<Written>)>,
         owed: Option<Vec<PendingWrite>>,
     ) {
         let mut all_written = true;
         let mut look_again = false;
-        for (key, written) in restoring {
-            all_written &= matches!(written.await, Ok(Ok(_)));
+        // Whether any of the mission's reverted events (up to its key) applied.
+        let mut applied = false;
+        for (key, event, written) in restoring {
+            let written = written.await;
+            all_written &= matches!(written, Ok(Ok(_)));
+            applied |= matches!(written, Ok(Ok(UpdateResult::Applied)));
             if let Some(key) = key {
+                if event && !applied && all_written {
+                    // The status rules refuse them now: not offered again.
+                    self.scanner.remembered.forget_events(&key);
+                }
                 look_again |= self.scanner.release(&key);
+                applied = false;
             }
         }
         if let (Some(owed), true) = (owed, all_written) {

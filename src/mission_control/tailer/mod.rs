@@ -15,8 +15,9 @@
 //!   with [`reread`] the check before it ([`claims`] the lock against
 //!   other bridges) and [`outcome`] the pure outcome → status-update decision.
 //! - [`follow`]: executor subscriptions and event routing ([`executors`]
-//!   holds who follows what; [`backlog`] bounds events in flight; [`inbox`]
-//!   is the bounded way in for streams the caller runs).
+//!   holds who follows what; [`executor_lease`] which bridge follows an
+//!   executor; [`backlog`] bounds events in flight; [`inbox`] is the
+//!   bounded way in for streams the caller runs).
 //! - [`report`]: event outcomes logged and journaled in order.
 //! - [`writeback`]: status updates batched per session file;
 //!   [`remembered`]: outcomes and events kept to restore if another writer reverts them.
@@ -29,6 +30,7 @@ mod claims;
 pub(crate) mod config;
 mod descriptors;
 mod dispatch_job;
+mod executor_lease;
 mod executors;
 mod follow;
 mod inbox;
@@ -90,6 +92,8 @@ struct Bridge {
     /// The watch could not cover everything: polling runs (logged once).
     degraded: std::sync::atomic::AtomicBool,
     executors: executors::Executors,
+    /// The executor leases this bridge holds (released when it stops).
+    leases: executor_lease::Leases,
     /// Set when the caller runs the executor streams.
     external_subscribe: Option<executors::Subscribe>,
     /// Events between the streams and the files.
@@ -167,6 +171,7 @@ pub(crate) async fn run(
         descriptors,
         degraded: std::sync::atomic::AtomicBool::new(false),
         executors: executors::Executors::default(),
+        leases: executor_lease::Leases::new(&root),
         external_subscribe,
         backlog: Arc::default(),
         event_logs: FloodGuard::default(),
@@ -220,6 +225,7 @@ pub(crate) async fn run(
         None => bridge.poll().await,
     }
     let in_flight = bridge.drain().await;
+    bridge.leases.release_all();
     bridge
         .log
         .log("queue-tailer:stop", json!({"drainedInflight": in_flight}));

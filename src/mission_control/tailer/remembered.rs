@@ -114,10 +114,6 @@ impl<T> Recent<T> {
         self.by_key.get(key).map(|e| &e.value)
     }
 
-    fn get_mut(&mut self, key: &str) -> Option<&mut T> {
-        self.by_key.get_mut(key).map(|e| &mut e.value)
-    }
-
     fn remove(&mut self, key: &str) {
         self.by_key.remove(key);
     }
@@ -197,23 +193,26 @@ impl Remembered {
 
     /// The event updates to write again, in order, if `mission` is exactly
     /// as it was before one of the batches written to it: another writer
-    /// put it back, undoing that batch and every one after it. They are
-    /// taken out (remembered again once written), so an update the status
-    /// rules refuse now is not offered again and again.
-    pub(super) fn take_reverted_events(&self, key: &str, mission: &Value) -> Vec<StatusUpdate> {
-        let mut events = lock(&self.events);
-        let Some(steps) = events.get_mut(key) else {
+    /// put it back, undoing that batch and every one after it.
+    pub(super) fn reverted_events(&self, key: &str, mission: &Value) -> Vec<StatusUpdate> {
+        let events = lock(&self.events);
+        let Some(steps) = events.get(key) else {
             return Vec::new();
         };
         let now = digest(mission);
         let Some(back) = steps.iter().position(|s| s.before == now) else {
             return Vec::new();
         };
-        let undone: Vec<StatusUpdate> = steps.drain(back..).flat_map(|step| step.updates).collect();
-        if steps.is_empty() {
-            events.remove(key);
-        }
-        undone
+        steps[back..]
+            .iter()
+            .flat_map(|step| step.updates.iter().cloned())
+            .collect()
+    }
+
+    /// Forget `key`'s events: written again, none applied (the status
+    /// rules refuse them now), so they are not offered again and again.
+    pub(super) fn forget_events(&self, key: &str) {
+        lock(&self.events).remove(key);
     }
 
     /// Whether any event is remembered (if not, the scan has none to look up).
@@ -276,17 +275,16 @@ mod tests {
         );
         events.remember_events("k", &running, vec![to("m1", "done")]);
         assert!(
-            events.take_reverted_events("k", &assigned).is_empty(),
+            events.reverted_events("k", &assigned).is_empty(),
             "never on disk"
         );
         assert_eq!(
-            events.take_reverted_events("k", &queued),
+            events.reverted_events("k", &queued),
             [to("m1", "assigned"), to("m1", "running"), to("m1", "done")]
         );
-        assert!(
-            events.take_reverted_events("k", &queued).is_empty(),
-            "taken: offered again only once written again"
-        );
+        assert_eq!(events.reverted_events("k", &queued).len(), 3, "kept");
+        events.forget_events("k");
+        assert!(events.reverted_events("k", &queued).is_empty(), "forgotten");
     }
 
     #[test]
@@ -297,13 +295,14 @@ mod tests {
         events.remember_events("k", &queued, vec![to("m1", "assigned")]);
         events.remember_events("k", &assigned, vec![to("m1", "running")]);
         assert_eq!(
-            events.take_reverted_events("k", &assigned),
+            events.reverted_events("k", &assigned),
             [to("m1", "running")]
         );
-        // Written again over `assigned`: the earlier batch is still there.
+        // Written again over `assigned`: it replaces its first writing, and
+        // the earlier batch is still there.
         events.remember_events("k", &assigned, vec![to("m1", "running")]);
         assert_eq!(
-            events.take_reverted_events("k", &queued),
+            events.reverted_events("k", &queued),
             [to("m1", "assigned"), to("m1", "running")]
         );
     }

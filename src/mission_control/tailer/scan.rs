@@ -92,7 +92,8 @@ pub(super) struct Scanner {
 /// A status write to make again: an outcome or event another writer
 /// reverted, or a write a stopped bridge left owed.
 pub(super) struct Restore {
-    /// The mission's claimed key, for an outcome (released once written).
+    /// The claimed key to release once written: an outcome's, or on the
+    /// last of a mission's reverted events, the mission's [`event_key`].
     pub key: Option<String>,
     pub update: StatusUpdate,
     /// For an outcome: the mission before its dispatch (as it is now).
@@ -257,24 +258,31 @@ impl Scanner {
         let any_events = self.remembered.any_events();
         for mission in missions {
             // Put back exactly as it was before events we wrote to it:
-            // another writer undid them. They are taken out of what is
-            // remembered, so they are restored once (and remembered again
-            // once written).
+            // another writer undid them. Claimed until they are written
+            // again, so they are restored once; a revert seen meanwhile
+            // is looked at again once they are.
             if let Some(id) = mission
                 .get("id")
                 .and_then(Value::as_str)
                 .filter(|_| any_events)
             {
-                let undone = self
-                    .remembered
-                    .take_reverted_events(&event_key(path, id), mission);
-                restore.extend(undone.into_iter().map(|update| Restore {
-                    key: None,
-                    update,
-                    before: None,
-                    event: true,
-                    reverted: true,
-                }));
+                let key = event_key(path, id);
+                let mut undone = self.remembered.reverted_events(&key, mission);
+                if let Some(last) = undone.pop() {
+                    if lock(&self.claimed).insert(key.clone()) {
+                        let event = |update, key| Restore {
+                            key,
+                            update,
+                            before: None,
+                            event: true,
+                            reverted: true,
+                        };
+                        restore.extend(undone.into_iter().map(|update| event(update, None)));
+                        restore.push(event(last, Some(key)));
+                    } else {
+                        lock(&self.reverted_while_claimed).insert(key);
+                    }
+                }
             }
             let status = mission.get("status").and_then(Value::as_str);
             if status.is_some_and(|s| HELD.contains(&s)) {
