@@ -86,6 +86,18 @@ impl Bridge {
                 return Ok(false);
             }
         };
+        if self
+            .scanner
+            .remembered
+            .reverted(&job.key, &mission)
+            .is_some()
+        {
+            // Dispatched before (by a bridge that stopped and saved the
+            // outcome, or by us with the outcome reverted since): the
+            // outcome is written, not a second POST.
+            self.scanner.restore_after_release(&job.key);
+            return Ok(false);
+        }
         // Its outcome is on the way: the session's next write waits for it.
         let mut expected = Some(self.writeback.expect(&job.path));
         let payload =

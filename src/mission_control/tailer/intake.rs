@@ -238,6 +238,12 @@ impl Bridge {
             for change in changes {
                 match change {
                     Change::Session(path) => paths.push(path),
+                    Change::Owed(path) => {
+                        // A bridge stopping beside us saved what it could
+                        // not write: take it in before dispatching again.
+                        self.scanner.owed_changed(&path);
+                        paths.push(path);
+                    }
                     Change::Degraded(reason) => {
                         // Poll beside the watch: what it could not add is seen that way.
                         if self.degraded(&reason, true).await {

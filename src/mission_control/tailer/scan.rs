@@ -416,6 +416,22 @@ impl Scanner {
         }
     }
 
+    /// `path`'s owed writes may have changed (another bridge saved some at
+    /// its stop): read them again at its next examination.
+    pub(super) fn owed_changed(&self, path: &Path) {
+        if lock(&self.seen).contains_key(path) {
+            lock(&self.owed_unread).insert(path.to_path_buf());
+        }
+    }
+
+    /// A dispatch found its mission exactly as it was before a dispatch
+    /// whose outcome is remembered (owed by a stopped bridge, or reverted):
+    /// once its key is released, the session is examined and the outcome
+    /// written instead of a second POST.
+    pub(super) fn restore_after_release(&self, key: &str) {
+        lock(&self.reverted_while_claimed).insert(key.to_owned());
+    }
+
     /// A key may be dispatched again. `true` when its mission was seen
     /// reverted while it was claimed: examine its session again.
     pub(super) fn release(&self, key: &str) -> bool {

@@ -586,6 +586,112 @@ async fn owed_writes_are_made_in_the_order_they_were_saved() {
     running.stop().await;
 }
 
+/// A bridge beside us stops with an accepted outcome unwritten and saves it
+/// (`.session.json.pending`) while our dispatch of that mission waits for
+/// its claim: once the claim is free, the saved outcome is written, and
+/// the mission is not sent a second time.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_another_bridge_saves_at_its_stop_is_written_not_posted_again() {
+    use crate::mission_control::pending_writes::{self, PendingWrite};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queued = mission("m-1", "queued");
+    let path = write_session(dir.path(), "a", "sa", vec![queued.clone()]);
+    // The other bridge's claim on the session (see `claims`).
+    let claim = fs::File::open(path.parent().expect("dir")).expect("open dir");
+    claim.try_lock().expect("claimed");
+    let serve = accepting();
+    let running = start(dir.path(), serve.clone(), |_| {}).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        serve.seen().is_empty(),
+        "dispatched under another bridge's claim"
+    );
+    let outcome = StatusUpdate {
+        mission_id: json!("m-1"),
+        status: json!("assigned"),
+        patch: json!({"executorId": "ex-other"}).as_object().cloned(),
+        ..StatusUpdate::default()
+    };
+    pending_writes::save(
+        &path,
+        &[PendingWrite {
+            update: outcome,
+            before: Some(queued),
+        }],
+    )
+    .expect("save");
+    // Its watch sees the saved outcome before the claim is given back.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(claim);
+    eventually("the saved outcome written", || {
+        statuses(&path) == ["assigned"]
+    })
+    .await;
+    eventually("forgotten", || {
+        !pending_writes::pending_path(&path).exists()
+    })
+    .await;
+    let doc = session::load_session(&path).expect("doc");
+    assert_eq!(doc["missions"][0]["executorId"], "ex-other");
+    assert!(serve.seen().is_empty(), "m-1 was POSTed again");
+    running.stop().await;
+}
+
+/// The same, with our dispatch of the mission queued behind another (one
+/// slot) when the other bridge saves its outcome: that is written, and
+/// the mission is not sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_dispatch_whose_outcome_another_bridge_saved_writes_it_instead() {
+    use crate::mission_control::pending_writes::{self, PendingWrite};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_session(dir.path(), "a", "sa", vec![]);
+    let serve = Arc::new(Scripted::always(
+        202,
+        r#"{"executor_id":"ex"}"#,
+        Duration::from_millis(600),
+    ));
+    let running = start(dir.path(), serve.clone(), |c| c.max_inflight = 1).await;
+    let owed = mission("m-1", "queued");
+    write_session(
+        dir.path(),
+        "a",
+        "sa",
+        vec![mission("m-0", "queued"), owed.clone()],
+    );
+    // m-0 in flight, m-1 waiting for the slot.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let outcome = StatusUpdate {
+        mission_id: json!("m-1"),
+        status: json!("assigned"),
+        patch: json!({"executorId": "ex-other"}).as_object().cloned(),
+        ..StatusUpdate::default()
+    };
+    pending_writes::save(
+        &path,
+        &[PendingWrite {
+            update: outcome,
+            before: Some(owed),
+        }],
+    )
+    .expect("save");
+    eventually("both assigned", || {
+        statuses(&path) == ["assigned", "assigned"]
+    })
+    .await;
+    // A second POST of m-1 would have come by now (and be seen, not answered).
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    running.stop().await;
+    let posted: Vec<_> = serve
+        .seen()
+        .iter()
+        .map(|p| serde_json::from_str::<Value>(&p.body).expect("json")["mission_id"].clone())
+        .collect();
+    assert_eq!(posted, [json!("m-0")], "m-1 was POSTed again");
+    let doc = session::load_session(&path).expect("doc");
+    assert_eq!(doc["missions"][1]["executorId"], "ex-other");
+}
+
 /// A lock-less writer that read the session before two events and wrote it
 /// back after them undid both: both are written again, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,9 @@ use tokio::sync::mpsc::UnboundedSender;
 pub(crate) enum Change {
     /// This session file may have changed.
     Session(PathBuf),
+    /// What a stopped bridge owes this session file may have changed (its
+    /// `.session.json.pending`, see `pending_writes`).
+    Owed(PathBuf),
     /// Sessions may have appeared or vanished, or events were lost: look at the directory.
     Rescan,
     /// The watch's queue overflowed (inotify's `IN_Q_OVERFLOW`): events
@@ -80,8 +83,9 @@ fn is_watch_limit(e: &notify::Error) -> bool {
 }
 
 /// The change an event on `path` stands for, if any: `sessions/<d>` or
-/// `sessions/<d>/session.json` is that session; `sessions` itself (or the
-/// watch root) is a rescan; anything else (temp files, `log.jsonl`) is noise.
+/// `sessions/<d>/session.json` is that session, and its `.session.json.pending`
+/// what it is owed; `sessions` itself (or the watch root) is a rescan;
+/// anything else (temp files, `log.jsonl`) is noise.
 pub(crate) fn classify(sessions: &Path, path: &Path) -> Option<Change> {
     let Ok(rest) = path.strip_prefix(sessions) else {
         return sessions.starts_with(path).then_some(Change::Rescan);
@@ -92,6 +96,11 @@ pub(crate) fn classify(sessions: &Path, path: &Path) -> Option<Change> {
         [Component::Normal(dir)] => Some(Change::Session(sessions.join(dir).join(SESSION_FILE))),
         [Component::Normal(dir), Component::Normal(file)] if *file == SESSION_FILE => {
             Some(Change::Session(sessions.join(dir).join(SESSION_FILE)))
+        }
+        [Component::Normal(dir), Component::Normal(file)]
+            if file.to_str() == Some(&format!(".{SESSION_FILE}.pending")) =>
+        {
+            Some(Change::Owed(sessions.join(dir).join(SESSION_FILE)))
         }
         _ => None,
     }
@@ -117,6 +126,10 @@ mod tests {
         assert_eq!(
             classify(sessions, Path::new("/w/sessions/a/log.jsonl")),
             None
+        );
+        assert_eq!(
+            classify(sessions, Path::new("/w/sessions/a/.session.json.pending")),
+            Some(Change::Owed(sessions.join("a").join(SESSION_FILE)))
         );
         assert_eq!(
             classify(sessions, Path::new("/w/sessions")),
