@@ -131,6 +131,8 @@ describe('two bridges follow each executor once (issue 14, item 9)', () => {
     await waitFor(() => queued.every((id) => status(id) === 'running'), 10_000, 'all started');
     const applied = (bridge) => bridge.logs.filter((l) => l.msg === 'queue-tailer:event-applied').map((l) => [l.meta.missionId, l.meta.outcome]);
     const all = ['m-1', ...queued];
+    // Log lines come over IPC a moment after the write they report.
+    await waitFor(() => applied(a).length >= all.length, 10_000, "A's event-applied lines");
     assert.deepEqual(applied(b), [], 'B applied nothing');
     assert.deepEqual(applied(a).sort(), all.map((id) => [id, 'updated']));
     const dispatchedBy = (bridge) => bridge.logs.filter((l) => l.msg === 'queue-tailer:dispatched').length;
@@ -141,12 +143,16 @@ describe('two bridges follow each executor once (issue 14, item 9)', () => {
     await waitFor(() => serve.open('ex-1').length === 1, 10_000, 'B follows ex-1');
     for (const id of all) serve.send('ex-1', { event: 'mission.completed', mission_id: id, ts: '2026-12-03T00:00:02.000Z', data: { exit_code: 0 } });
     await waitFor(() => all.every((id) => status(id) === 'done'), 10_000, 'all done after the takeover');
+    await waitFor(() => applied(b).length >= all.length, 10_000, "B's event-applied lines");
     assert.deepEqual(applied(b).sort(), all.map((id) => [id, 'updated']));
-    for (const id of all) {
+    const journaled = (id) => {
       const journal = fs.readFileSync(path.join(path.dirname(fileOf(`s${id.slice(2)}`)), 'log.jsonl'), 'utf8');
-      const events = journal.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'event').map((e) => e.event);
-      assert.deepEqual(events, ['mission.started', 'mission.completed'], `${id}: each event journaled once`);
-    }
+      return journal.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'event').map((e) => e.event);
+    };
+    // Journal lines land just after the write they report.
+    await waitFor(() => all.every((id) => journaled(id).length >= 2), 10_000, 'the events journaled');
+    await new Promise((r) => setTimeout(r, 200));
+    for (const id of all) assert.deepEqual(journaled(id), ['mission.started', 'mission.completed'], `${id}: each event journaled once`);
     assert.equal(serve.dispatches.length, queued.length, 'each POSTed once');
     t.diagnostic(`dispatched by A ${dispatchedBy(a)}, by B ${dispatchedBy(b)}; events applied by A ${all.length}, by B after the takeover ${all.length}`);
     b.child.send({ type: 'stop' });
