@@ -586,6 +586,23 @@ async fn owed_writes_are_made_in_the_order_they_were_saved() {
     running.stop().await;
 }
 
+/// What a bridge beside us saves at its stop for `m-1` (see `pending_writes`):
+/// its outcome, `assigned` to `ex-other`, over `before`.
+fn other_bridge_saves_outcome(path: &Path, before: Value) {
+    use crate::mission_control::pending_writes::{self, PendingWrite};
+    let update = StatusUpdate {
+        mission_id: json!("m-1"),
+        status: json!("assigned"),
+        patch: json!({"executorId": "ex-other"}).as_object().cloned(),
+        ..StatusUpdate::default()
+    };
+    let saved = PendingWrite {
+        update,
+        before: Some(before),
+    };
+    pending_writes::save(path, &[saved]).expect("save");
+}
+
 /// A bridge beside us stops with an accepted outcome unwritten and saves it
 /// (`.session.json.pending`) while our dispatch of that mission waits for
 /// its claim: once the claim is free, the saved outcome is written, and
@@ -593,7 +610,7 @@ async fn owed_writes_are_made_in_the_order_they_were_saved() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outcome_another_bridge_saves_at_its_stop_is_written_not_posted_again() {
-    use crate::mission_control::pending_writes::{self, PendingWrite};
+    use crate::mission_control::pending_writes;
     let dir = tempfile::tempdir().expect("tempdir");
     let queued = mission("m-1", "queued");
     let path = write_session(dir.path(), "a", "sa", vec![queued.clone()]);
@@ -607,20 +624,7 @@ async fn an_outcome_another_bridge_saves_at_its_stop_is_written_not_posted_again
         serve.seen().is_empty(),
         "dispatched under another bridge's claim"
     );
-    let outcome = StatusUpdate {
-        mission_id: json!("m-1"),
-        status: json!("assigned"),
-        patch: json!({"executorId": "ex-other"}).as_object().cloned(),
-        ..StatusUpdate::default()
-    };
-    pending_writes::save(
-        &path,
-        &[PendingWrite {
-            update: outcome,
-            before: Some(queued),
-        }],
-    )
-    .expect("save");
+    other_bridge_saves_outcome(&path, queued);
     // Its watch sees the saved outcome before the claim is given back.
     tokio::time::sleep(Duration::from_millis(100)).await;
     drop(claim);
@@ -643,7 +647,6 @@ async fn an_outcome_another_bridge_saves_at_its_stop_is_written_not_posted_again
 /// the mission is not sent again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_dispatch_whose_outcome_another_bridge_saved_writes_it_instead() {
-    use crate::mission_control::pending_writes::{self, PendingWrite};
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_session(dir.path(), "a", "sa", vec![]);
     let serve = Arc::new(Scripted::always(
@@ -661,20 +664,7 @@ async fn a_queued_dispatch_whose_outcome_another_bridge_saved_writes_it_instead(
     );
     // m-0 in flight, m-1 waiting for the slot.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let outcome = StatusUpdate {
-        mission_id: json!("m-1"),
-        status: json!("assigned"),
-        patch: json!({"executorId": "ex-other"}).as_object().cloned(),
-        ..StatusUpdate::default()
-    };
-    pending_writes::save(
-        &path,
-        &[PendingWrite {
-            update: outcome,
-            before: Some(owed),
-        }],
-    )
-    .expect("save");
+    other_bridge_saves_outcome(&path, owed);
     eventually("both assigned", || {
         statuses(&path) == ["assigned", "assigned"]
     })
