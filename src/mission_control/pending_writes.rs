@@ -250,6 +250,27 @@ mod tests {
         assert_eq!(load(&session).expect("load"), vec![outcome("m-2")]);
     }
 
+    /// §10: a FIFO planted where the file goes is not waited on (an open
+    /// for reading would block until a writer came): nothing is owed.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_at_its_path_is_refused_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let session = dir.path().join("session.json");
+        let fifo = std::ffi::CString::new(pending_path(&session).to_string_lossy().into_owned())
+            .expect("path");
+        // SAFETY: a valid NUL-terminated path; mkfifo only reads it.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0, "mkfifo");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(load(&session).map_err(|e| e.to_string()));
+        });
+        let loaded = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("load waited on the FIFO");
+        assert_eq!(loaded, Ok(Vec::new()));
+    }
+
     #[test]
     fn a_line_it_cannot_read_is_skipped_and_kept() {
         let dir = tempfile::tempdir().expect("tempdir");

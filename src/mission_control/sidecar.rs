@@ -34,12 +34,14 @@ pub(crate) fn open_to_read_no_follow(path: &Path) -> io::Result<File> {
 }
 
 /// `options` plus `O_NOFOLLOW`; a file that is not a regular one is refused.
+/// `O_NONBLOCK` too, so a FIFO planted there is refused rather than waited
+/// on for a writer (on a regular file it changes nothing).
 #[cfg_attr(not(unix), allow(unused_mut))]
 fn open_with(mut options: OpenOptions, path: &Path) -> io::Result<File> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
     let file = options.open(path)?;
     // Not a regular file (a planted FIFO or device): refuse it too.
