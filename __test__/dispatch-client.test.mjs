@@ -1137,8 +1137,11 @@ describe('dispatchMission: where the original returns, the same value (issue 10)
   });
 
   it('sleep reads ms as setTimeout does', async () => {
+    // '40' is 40 ms to setTimeout, not NaN (which would be 1 ms). The bound is
+    // loose: libuv counts from its cached loop time, which under emulation can
+    // lag the clock read here by several ms.
     const { ms } = await timed(sleep('40'));
-    assert.ok(ms >= 38, `sleep('40') took ${ms} ms`);
+    assert.ok(ms >= 25, `sleep('40') took ${ms} ms`);
   });
 });
 
