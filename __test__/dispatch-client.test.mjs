@@ -176,7 +176,7 @@ describe('sleep', () => {
     assert.ok(p instanceof Promise);
     const { value, ms } = await timed(p);
     assert.equal(value, undefined);
-    assert.ok(ms >= 38, `resolved after ${ms} ms`);
+    assert.ok(ms >= 25, `resolved after ${ms} ms`);
   });
   it('sleep(0) resolves', async () => {
     assert.equal(await sleep(0), undefined);
