@@ -120,8 +120,12 @@ function missionIn(file, id) {
 function statusOf(file, id) {
   return missionIn(file, id)?.status;
 }
-/** Files the bridge keeps beside a session file: its journal, the writers' lock and, on Windows, the dispatch claim (§9.5, §9.10). */
-const BESIDE_SESSION = /(^|\/)(log\.jsonl|\.session\.json\.(lock|claim))$/;
+/**
+ * Files the bridge keeps: beside a session file its journal, the writers' lock
+ * and, on Windows, the dispatch claim (§9.5, §9.10); under watchDir, the
+ * leases that tell bridges on one queue apart (its own presence while it runs).
+ */
+const BESIDE_SESSION = /(^|\/)(log\.jsonl|\.session\.json\.(lock|claim))$|^\.mc-native-leases\/bridges\/bridge-\d+-[0-9a-f]+\.lease$/;
 /** Every regular file under `dir`, relative, sorted. */
 function listFiles(dir) {
   const out = [];

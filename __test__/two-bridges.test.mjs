@@ -57,6 +57,8 @@ describe('two bridges on one queue (§9.5)', () => {
     assert.equal(posts.size, SESSIONS * 40, 'every mission was POSTed');
     assert.deepEqual([...posts].filter(([, n]) => n > 1), [], 'no mission was POSTed twice');
     const dispatchedBy = (bridge) => bridge.logs.filter((l) => l.msg === 'queue-tailer:dispatched').length;
+    // The log lines come over IPC a moment after the writes they report.
+    await waitFor(() => dispatchedBy(a) + dispatchedBy(b) >= SESSIONS * 40, 10_000, 'every dispatch reported');
     assert.equal(dispatchedBy(a) + dispatchedBy(b), SESSIONS * 40, 'each dispatch was reported by one bridge');
     t.diagnostic(`split: ${dispatchedBy(a)} / ${dispatchedBy(b)}`);
   });
@@ -89,6 +91,35 @@ describe('two bridges on one queue (§9.5)', () => {
     assert.ok(again.every(([, n]) => n === 2), 'none more than twice');
     assert.ok(survivor.logs.filter((l) => l.msg === 'queue-tailer:dispatched').length > 0, 'the survivor dispatched');
     t.diagnostic(`${atKill} requests at the kill; ${again.length} POSTed again`);
+  });
+});
+
+describe('two bridges share a large queue (issue 14, item 10)', () => {
+  it('a busy session is handed over between batches: each bridge dispatches a fair part, every mission once', { timeout: 90_000 }, async (t) => {
+    const s = scope(t);
+    const { root, files } = queue(s, 100);
+    // About 2 s of work for one bridge alone: long enough for both to share it.
+    const serve = await startScriptedServe(() => ({ status: 202, delayMs: 15, body: { executor_id: 'ex-1' } }));
+    s.defer(() => serve.close());
+    const options = { aiwgServeUrl: serve.url, watchDir: root, disableWSSubscription: true, maxInflight: 4 };
+    const [a, b] = [spawnBridge(s, options), spawnBridge(s, options)];
+    await waitFor(() => missionsOf(files).every((m) => m.status === 'assigned'), 60_000, 'every mission assigned');
+    await within(Promise.all([a.ready, b.ready]), 30_000, 'both bridges ready');
+
+    const posts = postsByKey(serve);
+    assert.equal(posts.size, SESSIONS * 100, 'every mission was POSTed');
+    assert.deepEqual([...posts].filter(([, n]) => n > 1), [], 'no mission was POSTed twice');
+    const dispatchedBy = (bridge) => bridge.logs.filter((l) => l.msg === 'queue-tailer:dispatched').length;
+    // The log lines come over IPC a moment after the writes they report.
+    await waitFor(() => dispatchedBy(a) + dispatchedBy(b) >= SESSIONS * 100, 10_000, 'every dispatch reported');
+    const split = [dispatchedBy(a), dispatchedBy(b)];
+    t.diagnostic(`split: ${split[0]} / ${split[1]}`);
+    assert.equal(split[0] + split[1], SESSIONS * 100, 'each dispatch was reported by one bridge');
+    // Even would be 200 / 200; one that starts later gets less.
+    assert.ok(Math.min(...split) >= SESSIONS * 100 * 0.25, `split ${split[0]} / ${split[1]}`);
+    for (const bridge of [a, b]) {
+      assert.ok(bridge.logs.some((l) => l.msg === 'queue-tailer:peer-bridges' && l.meta.peers === 1), 'each saw the other');
+    }
   });
 });
 

@@ -112,10 +112,10 @@ const LEVEL_STYLE = { error: 'red', warn: 'yellow', info: 'bold', debug: 'gray' 
  */
 function levelOf(msg) {
   if (/:(dispatch-error|tick-error|write-failed|pending-lost|construct-failed|handler-error)$/.test(msg)) return 'error';
-  if (/:(dispatch-failed|dispatch-deferred|session-unreadable|watch-degraded|watch-overflow|descriptors-exhausted|pending-saved|journal-failed|executor-lease-unavailable|skip-invalid-mission|event-unmapped-mission|bad-message)$/.test(msg)) {
+  if (/:(dispatch-failed|dispatch-deferred|session-unreadable|watch-degraded|watch-overflow|descriptors-exhausted|pending-saved|journal-failed|executor-lease-unavailable|presence-unavailable|skip-invalid-mission|event-unmapped-mission|bad-message)$/.test(msg)) {
     return 'warn';
   }
-  if (/^queue-tailer:(start|stop|would-dispatch|dispatched|event-applied|write-recovered|descriptors-recovered|pending-loaded|journal-recovered|executor-lease-waiting|executor-lease-taken)$/.test(msg)) return 'info';
+  if (/^queue-tailer:(start|stop|would-dispatch|dispatched|event-applied|write-recovered|descriptors-recovered|pending-loaded|journal-recovered|executor-lease-waiting|executor-lease-taken|peer-bridges)$/.test(msg)) return 'info';
   return 'debug';
 }
 

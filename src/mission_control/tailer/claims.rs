@@ -12,20 +12,52 @@
 //!
 //! Dispatches of one session from one tailer share its claim (a count), so
 //! `maxInflight` works within a session as well as across sessions.
+//!
+//! With other bridges on the queue ([`Presence`]), a claim is handed over
+//! between batches: it takes new dispatches for [`SLICE`] after it was
+//! taken, and once released the session is left alone for [`REST`], longer
+//! than the others wait between tries ([`RETRY_WHILE_SHARING_MS`]), so one
+//! of them has it next. Alone, a bridge keeps a busy session's claim.
 
 use super::descriptors::is_shortage;
+use super::presence::Presence;
 use crate::mission_control::session::{self, Unreadable};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// With other bridges on the queue: how long a claim takes new dispatches.
+pub(super) const SLICE: Duration = Duration::from_millis(250);
+
+/// With other bridges on the queue: how often a bridge tries for a session
+/// another holds.
+pub(super) const RETRY_WHILE_SHARING_MS: f64 = 50.0;
+
+/// With other bridges on the queue: how long a session whose claim was let
+/// go is left alone, longer than [`RETRY_WHILE_SHARING_MS`] so another
+/// bridge's try comes first.
+pub(super) const REST: Duration = Duration::from_millis(80);
+
+/// More resting sessions than this and the ones done resting are dropped.
+const MAX_RESTING: usize = 1024;
 
 /// The session claims one tailer holds.
 #[derive(Default)]
 pub(super) struct Claims {
+    state: Mutex<State>,
+    /// The other bridges on the queue; `None`: alone.
+    presence: Option<Arc<Presence>>,
+}
+
+#[derive(Default)]
+struct State {
     /// The claims held, by session file.
-    held: Mutex<HashMap<PathBuf, Held>>,
+    held: HashMap<PathBuf, Held>,
+    /// Sessions handed over to the other bridges, until when.
+    resting: HashMap<PathBuf, Instant>,
 }
 
 /// One claimed session.
@@ -34,6 +66,8 @@ struct Held {
     _file: File,
     /// How many dispatches use the claim.
     users: usize,
+    /// When it was taken.
+    taken: Instant,
     /// The bytes a dispatch re-read last, parsed: the next re-read that
     /// finds the same bytes need not parse them again (a sweep re-reads a
     /// session once per mission).
@@ -48,19 +82,48 @@ pub(super) struct Claim {
 }
 
 impl Claims {
+    /// Claims that hand a busy session over to the bridges `presence` sees.
+    pub(super) fn sharing_with(presence: Arc<Presence>) -> Self {
+        Claims {
+            state: Mutex::default(),
+            presence: Some(presence),
+        }
+    }
+
+    /// Whether other bridges run on the queue.
+    fn sharing(&self) -> bool {
+        self.presence.as_ref().is_some_and(|p| p.peers() > 0)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Claim the session file `path` for a dispatch; `None` when another
-    /// bridge holds it. A session whose directory is gone, or whose claim
-    /// cannot be opened (a symlink is never followed), gets an empty claim:
-    /// the dispatch's re-read decides. Out of descriptors, nothing can be
+    /// bridge holds it (or, with others on the queue, when its turn is
+    /// over). A session whose directory is gone, or whose claim cannot be
+    /// opened (a symlink is never followed), gets an empty claim: the
+    /// dispatch's re-read decides. Out of descriptors, nothing can be
     /// claimed: the error.
     pub(super) fn try_claim(self: &Arc<Self>, path: &Path) -> std::io::Result<Option<Claim>> {
-        let mut held = self
-            .held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(claimed) = held.get_mut(path) {
+        let sharing = self.sharing();
+        let mut state = self.state();
+        let now = Instant::now();
+        if let Some(claimed) = state.held.get_mut(path) {
+            if sharing && now.duration_since(claimed.taken) >= SLICE {
+                // Its turn is over: no new dispatch until handed over.
+                return Ok(None);
+            }
             claimed.users += 1;
             return Ok(Some(self.claim(Some(path))));
+        }
+        if let Some(until) = state.resting.get(path).copied() {
+            if sharing && now < until {
+                return Ok(None);
+            }
+            state.resting.remove(path);
         }
         let file = match open_claim(path) {
             Ok(file) => file,
@@ -69,11 +132,12 @@ impl Claims {
         };
         Ok(match file.try_lock() {
             Ok(()) => {
-                held.insert(
+                state.held.insert(
                     path.to_path_buf(),
                     Held {
                         _file: file,
                         users: 1,
+                        taken: now,
                         last_read: None,
                     },
                 );
@@ -132,13 +196,10 @@ impl Claim {
         let Some(path) = &self.path else {
             return session::parse_session(&bytes).map(Arc::new);
         };
-        let lock = || {
-            self.claims
-                .held
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        };
-        if let Some((_, parsed)) = lock()
+        if let Some((_, parsed)) = self
+            .claims
+            .state()
+            .held
             .get(path)
             .and_then(|claimed| claimed.last_read.as_ref())
             .filter(|(seen, _)| *seen == bytes)
@@ -146,7 +207,7 @@ impl Claim {
             return Ok(Arc::clone(parsed));
         }
         let parsed = Arc::new(session::parse_session(&bytes)?);
-        if let Some(claimed) = lock().get_mut(path) {
+        if let Some(claimed) = self.claims.state().held.get_mut(path) {
             claimed.last_read = Some((bytes, Arc::clone(&parsed)));
         }
         Ok(parsed)
@@ -156,17 +217,23 @@ impl Claim {
 impl Drop for Claim {
     fn drop(&mut self) {
         let Some(path) = &self.path else { return };
-        let mut held = self
-            .claims
-            .held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(claimed) = held.get_mut(path) {
-            claimed.users -= 1;
-            if claimed.users == 0 {
-                // Closing the file releases the lock.
-                held.remove(path);
+        let sharing = self.claims.sharing();
+        let mut state = self.claims.state();
+        let Some(claimed) = state.held.get_mut(path) else {
+            return;
+        };
+        claimed.users -= 1;
+        if claimed.users > 0 {
+            return;
+        }
+        // Closing the file releases the lock.
+        state.held.remove(path);
+        if sharing {
+            let now = Instant::now();
+            if state.resting.len() >= MAX_RESTING {
+                state.resting.retain(|_, until| *until > now);
             }
+            state.resting.insert(path.clone(), now + REST);
         }
     }
 }
@@ -192,6 +259,39 @@ mod tests {
         assert!(claimed(&theirs, &path).is_none(), "released too early");
         drop(second);
         assert!(claimed(&theirs, &path).is_some(), "not released");
+    }
+
+    #[test]
+    fn with_another_bridge_on_the_queue_a_claim_is_handed_over_between_batches() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("session.json");
+        let (us, them) = (
+            Arc::new(Presence::new(dir.path())),
+            Presence::new(dir.path()),
+        );
+        us.announce().expect("announce");
+        them.announce().expect("announce");
+        assert_eq!(us.look(), 1);
+        let ours = Arc::new(Claims::sharing_with(Arc::clone(&us)));
+        let theirs = Arc::new(Claims::default());
+        let first = claimed(&ours, &path).expect("claimed");
+        let second = claimed(&ours, &path).expect("shared within its turn");
+        std::thread::sleep(SLICE);
+        assert!(claimed(&ours, &path).is_none(), "its turn is over");
+        drop((first, second));
+        assert!(claimed(&ours, &path).is_none(), "resting");
+        let handed = claimed(&theirs, &path).expect("the other bridge has it next");
+        drop(handed);
+        std::thread::sleep(REST);
+        assert!(claimed(&ours, &path).is_some(), "rested");
+        // Alone again: a claim is kept past its turn.
+        them.withdraw();
+        assert_eq!(us.look(), 0);
+        let kept = claimed(&ours, &path).expect("claimed");
+        std::thread::sleep(SLICE);
+        assert!(claimed(&ours, &path).is_some(), "kept while alone");
+        drop(kept);
+        assert!(claimed(&ours, &path).is_some(), "no rest while alone");
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl Bridge {
             .claim_and_reread(&job.path, &job.mission_id)
             .await?;
         let Some((claim, reread)) = answer else {
-            self.look_again_later(job, CLAIM_RETRY_MS);
+            self.retry_claim_later(job);
             return Ok(true);
         };
         let mission = match reread {

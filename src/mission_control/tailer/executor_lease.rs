@@ -83,7 +83,16 @@ impl Leases {
                 return Err(e);
             }
         }
-        crate::mission_control::sidecar::open_no_follow(&self.dir.join(file_name(executor_id)))
+        // Made if missing, then held open read-only: a file open for
+        // writing keeps the file system from being remounted read-only.
+        let path = self.dir.join(file_name(executor_id));
+        match crate::mission_control::sidecar::open_to_read_no_follow(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                drop(crate::mission_control::sidecar::open_no_follow(&path)?);
+                crate::mission_control::sidecar::open_to_read_no_follow(&path)
+            }
+            opened => opened,
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 impl Bridge {
     /// Run `work` on the blocking pool; `None` if it panicked (an internal
     /// error, reported as such).
-    async fn off_runtime<T: Send + 'static>(
+    pub(super) async fn off_runtime<T: Send + 'static>(
         self: &Arc<Self>,
         work: impl FnOnce(&Bridge) -> T + Send + 'static,
     ) -> Option<T> {

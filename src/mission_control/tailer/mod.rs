@@ -13,7 +13,8 @@
 //!   writes it owes.
 //! - [`dispatch_job`]: claim, re-check, dispatch, outcome, write, follow,
 //!   with [`reread`] the check before it ([`claims`] the lock against
-//!   other bridges) and [`outcome`] the pure outcome → status-update decision.
+//!   other bridges, handed over between batches to the ones [`presence`]
+//!   sees) and [`outcome`] the pure outcome → status-update decision.
 //! - [`follow`]: executor subscriptions and event routing ([`executors`]
 //!   holds who follows what; [`executor_lease`] which bridge follows an
 //!   executor; [`backlog`] bounds events in flight; [`inbox`] is the
@@ -36,6 +37,7 @@ mod follow;
 mod inbox;
 mod intake;
 mod outcome;
+mod presence;
 mod remembered;
 mod report;
 mod reread;
@@ -94,6 +96,8 @@ struct Bridge {
     executors: executors::Executors,
     /// The executor leases this bridge holds (released when it stops).
     leases: executor_lease::Leases,
+    /// This bridge's presence on the queue, and the others it sees.
+    presence: Arc<presence::Presence>,
     /// Set when the caller runs the executor streams.
     external_subscribe: Option<executors::Subscribe>,
     /// Events between the streams and the files.
@@ -135,6 +139,7 @@ pub(crate) async fn run(
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let descriptors = Arc::new(Descriptors::new(Arc::clone(&log), config.max_inflight));
     let remembered = Arc::new(remembered::Remembered::default());
+    let presence = Arc::new(presence::Presence::new(&root));
     let writeback = Arc::new(Writeback::new(
         Arc::clone(&log),
         stop.clone(),
@@ -167,11 +172,14 @@ pub(crate) async fn run(
         abandon: CancellationToken::new(),
         tasks: TaskTracker::new(),
         writeback,
-        rereads: Arc::default(),
+        rereads: Arc::new(reread::Rereads::new(claims::Claims::sharing_with(
+            Arc::clone(&presence),
+        ))),
         descriptors,
         degraded: std::sync::atomic::AtomicBool::new(false),
         executors: executors::Executors::default(),
         leases: executor_lease::Leases::new(&root),
+        presence,
         external_subscribe,
         backlog: Arc::default(),
         event_logs: FloodGuard::default(),
@@ -204,6 +212,9 @@ pub(crate) async fn run(
             }
         }
     };
+    if !bridge.config.dry_run {
+        bridge.announce().await;
+    }
     bridge.spawn(Arc::clone(&bridge).dispatcher());
     bridge.spawn(Arc::clone(&bridge).report(reports_rx));
     if let Some((inputs, room)) = external_inputs {
@@ -226,6 +237,7 @@ pub(crate) async fn run(
     }
     let in_flight = bridge.drain().await;
     bridge.leases.release_all();
+    bridge.presence.withdraw();
     bridge
         .log
         .log("queue-tailer:stop", json!({"drainedInflight": in_flight}));

@@ -64,6 +64,14 @@ pub(super) struct Rereads {
 }
 
 impl Rereads {
+    /// Re-reads taking `claims`.
+    pub(super) fn new(claims: Claims) -> Self {
+        Rereads {
+            claims: Arc::new(claims),
+            ..Rereads::default()
+        }
+    }
+
     /// Claim the session file `path` and re-read it for `mission_id`.
     pub(super) async fn claim_and_reread(
         self: &Arc<Self>,

@@ -3,6 +3,7 @@
 //! `maxInflight` dispatches at a time, and the backoff rounds of missions
 //! whose dispatch was deferred (§9.2) or whose session another bridge holds.
 
+use super::claims::RETRY_WHILE_SHARING_MS;
 use super::Bridge;
 use crate::backoff::{backoff_ms, sleep_ms};
 use serde_json::Value;
@@ -15,7 +16,8 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// When to look again at a mission whose session another bridge is
-/// dispatching from (its claim is taken).
+/// dispatching from (its claim is taken), when that bridge is not one
+/// that hands sessions over (see [`claims`](super::claims)).
 pub(super) const CLAIM_RETRY_MS: f64 = 250.0;
 
 /// How often a dispatcher short of descriptors looks whether it may go on.
@@ -69,6 +71,9 @@ pub(super) struct Schedule {
     in_flight: AtomicUsize,
     /// Deferred missions (§9.2) and how often each was deferred in a row.
     deferrals: Mutex<HashMap<String, u32>>,
+    /// Keys waiting to look again at a session another bridge holds, by
+    /// session: one timer and one examination per session, not one per key.
+    claim_waits: Mutex<HashMap<PathBuf, Vec<String>>>,
 }
 
 impl Schedule {
@@ -80,6 +85,7 @@ impl Schedule {
             slots: Arc::new(Semaphore::new(max_inflight.max(1))),
             in_flight: AtomicUsize::new(0),
             deferrals: Mutex::new(HashMap::new()),
+            claim_waits: Mutex::new(HashMap::new()),
         }
     }
 
@@ -221,6 +227,41 @@ impl Bridge {
     pub(super) fn retry_later(self: &Arc<Self>, job: &Job) {
         let delay = self.schedule.deferred(&job.key, self.config.retry_base_ms);
         self.look_again_later(job, delay);
+    }
+
+    /// Another bridge holds `job`'s session: keep its key claimed and look
+    /// again shortly, soon when bridges share the queue (the holder hands
+    /// the session over between batches then). The keys of one session
+    /// that wait share one look.
+    pub(super) fn retry_claim_later(self: &Arc<Self>, job: &Job) {
+        {
+            let mut waits = lock(&self.schedule.claim_waits);
+            if let Some(keys) = waits.get_mut(&job.path) {
+                keys.push(job.key.clone());
+                return;
+            }
+            waits.insert(job.path.clone(), vec![job.key.clone()]);
+        }
+        let delay = if self.presence.peers() > 0 {
+            RETRY_WHILE_SHARING_MS
+        } else {
+            CLAIM_RETRY_MS
+        };
+        let bridge = Arc::clone(self);
+        let path = job.path.clone();
+        self.spawn(async move {
+            sleep_ms(delay, &bridge.stop).await;
+            let keys = lock(&bridge.schedule.claim_waits)
+                .remove(&path)
+                .unwrap_or_default();
+            // Examined again below in any case.
+            for key in keys {
+                let _ = bridge.scanner.release(&key);
+            }
+            if !bridge.stop.is_cancelled() {
+                bridge.examine(path).await;
+            }
+        });
     }
 
     /// Keep `job`'s key claimed and examine its session again after `delay` ms.
