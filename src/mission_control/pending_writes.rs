@@ -20,10 +20,13 @@ use super::sidecar::{is_symlink_refusal, open_to_read_no_follow, sidecar};
 use crate::atomic_write::{self, Durability};
 use crate::clock::now_iso;
 use crate::error::{IoContext, Result};
+use crate::file_stamp::Stamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// One write owed to a session file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,6 +176,46 @@ fn replace(session: &Path, lines: &[Line]) -> Result<()> {
     atomic_write::write_atomic(&path, &text, Durability::Full).at("open", &path)
 }
 
+/// Which version of each session's file a bridge has loaded, so that a
+/// dispatch can tell one saved since by a bridge stopping beside it (whose
+/// watch event may not have come yet): the file is always replaced whole,
+/// so its [`Stamp`] moves with every save. Where the platform has no
+/// stamps, no file is ever taken for unread.
+#[derive(Default)]
+pub(crate) struct Loaded(Mutex<HashMap<PathBuf, Stamp>>);
+
+impl Loaded {
+    /// `session`'s file as it is now; take it before [`load`], and give it
+    /// to [`Loaded::loaded`] after (a save in between is then seen as unread).
+    pub(crate) fn stamp(session: &Path) -> Option<Stamp> {
+        Stamp::at(&pending_path(session))
+    }
+
+    /// `session`'s file was loaded as `stamp` showed it (`None`: no file).
+    pub(crate) fn loaded(&self, session: &Path, stamp: Option<Stamp>) {
+        let mut loaded = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match stamp {
+            Some(stamp) => loaded.insert(session.to_path_buf(), stamp),
+            None => loaded.remove(session),
+        };
+    }
+
+    /// Whether `session` has a file saved since it was last loaded.
+    pub(crate) fn unread(&self, session: &Path) -> bool {
+        let Some(now) = Self::stamp(session) else {
+            return false;
+        };
+        let loaded = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loaded.get(session) != Some(&now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,5 +336,24 @@ mod tests {
             .filter(|l| !l.is_empty())
             .collect();
         assert_eq!(lines, foreign);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_saved_since_the_last_load_is_unread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let session = dir.path().join("session.json");
+        let loaded = Loaded::default();
+        assert!(!loaded.unread(&session), "no file");
+        save(&session, &[outcome("m-1")]).expect("save");
+        assert!(loaded.unread(&session), "saved, never loaded");
+        let stamp = Loaded::stamp(&session);
+        load(&session).expect("load");
+        loaded.loaded(&session, stamp);
+        assert!(!loaded.unread(&session), "loaded");
+        save(&session, &[outcome("m-2")]).expect("save");
+        assert!(loaded.unread(&session), "saved again since");
+        forget(&session, &[outcome("m-1"), outcome("m-2")]).expect("forget");
+        assert!(!loaded.unread(&session), "gone");
     }
 }

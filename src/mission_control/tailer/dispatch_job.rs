@@ -78,6 +78,12 @@ impl Bridge {
                 self.look_again_later(job, CLAIM_RETRY_MS);
                 return Ok(true);
             }
+            Reread::Owed => {
+                // Not POSTed: what is owed may be its outcome.
+                self.scanner.owed_changed(&job.path);
+                self.look_again_later(job, 0.0);
+                return Ok(true);
+            }
             Reread::Not(observed) => {
                 self.log.log(
                     "queue-tailer:skip-no-longer-queued",

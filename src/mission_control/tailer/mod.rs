@@ -140,6 +140,7 @@ pub(crate) async fn run(
     let descriptors = Arc::new(Descriptors::new(Arc::clone(&log), config.max_inflight));
     let remembered = Arc::new(remembered::Remembered::default());
     let presence = Arc::new(presence::Presence::new(&root));
+    let owed_loaded = Arc::new(crate::mission_control::pending_writes::Loaded::default());
     let writeback = Arc::new(Writeback::new(
         Arc::clone(&log),
         stop.clone(),
@@ -159,6 +160,7 @@ pub(crate) async fn run(
             config.dry_run,
             Arc::clone(&descriptors),
             remembered,
+            Arc::clone(&owed_loaded),
         ),
         schedule: Schedule::new(config.max_inflight),
         root: root.clone(),
@@ -172,9 +174,10 @@ pub(crate) async fn run(
         abandon: CancellationToken::new(),
         tasks: TaskTracker::new(),
         writeback,
-        rereads: Arc::new(reread::Rereads::new(claims::Claims::sharing_with(
-            Arc::clone(&presence),
-        ))),
+        rereads: Arc::new(reread::Rereads::new(
+            claims::Claims::sharing_with(Arc::clone(&presence)),
+            owed_loaded,
+        )),
         descriptors,
         degraded: std::sync::atomic::AtomicBool::new(false),
         executors: executors::Executors::default(),

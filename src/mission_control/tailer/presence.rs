@@ -67,7 +67,12 @@ impl Presence {
         let path = self.dir.join(&name);
         // Made, then held open read-only: a file open for writing keeps the
         // file system from being remounted read-only (EBUSY).
-        drop(OpenOptions::new().write(true).create_new(true).open(&path)?);
+        drop(
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?,
+        );
         let file = open_to_read_no_follow(&path)?;
         // A look holds the lock for a moment to see whether anyone does.
         let mut tries = 0;

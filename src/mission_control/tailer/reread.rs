@@ -10,6 +10,7 @@
 use super::claims::{Claim, Claims};
 use super::descriptors::is_shortage;
 use crate::error::{Error, Result};
+use crate::mission_control::pending_writes::Loaded;
 use crate::mission_control::session::{self, Unreadable};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -34,6 +35,11 @@ pub(super) enum Reread {
         first: bool,
         short: bool,
     },
+    /// A bridge stopping beside us saved writes owed to the session since
+    /// they were last loaded (its claim is let go after the save, so this
+    /// is seen under ours even before the watch reports the file): take
+    /// them in first, as one may be this mission's outcome.
+    Owed,
 }
 
 /// How many turns of the scheduler a re-read waits for jobs to join it.
@@ -55,6 +61,8 @@ struct Group {
 #[derive(Default)]
 pub(super) struct Rereads {
     claims: Arc<Claims>,
+    /// Which version of each session's owed writes the scanner loaded.
+    owed_loaded: Arc<Loaded>,
     /// Re-reads asked for and not started, by session file.
     waiting: Mutex<HashMap<PathBuf, Group>>,
     /// The read errors each file gave: each is logged once for the
@@ -64,10 +72,12 @@ pub(super) struct Rereads {
 }
 
 impl Rereads {
-    /// Re-reads taking `claims`.
-    pub(super) fn new(claims: Claims) -> Self {
+    /// Re-reads taking `claims`, checking for owed writes saved since
+    /// `owed_loaded` was told of them.
+    pub(super) fn new(claims: Claims, owed_loaded: Arc<Loaded>) -> Self {
         Rereads {
             claims: Arc::new(claims),
+            owed_loaded,
             ..Rereads::default()
         }
     }
@@ -175,11 +185,14 @@ impl Run {
                 return;
             }
         };
-        let read = claimed
-            .iter()
-            .flatten()
-            .next()
-            .map(|claim| self.rereads.read(claim, &self.path));
+        let claim = claimed.iter().flatten().next();
+        if claim.is_some() && self.rereads.owed_loaded.unread(&self.path) {
+            for ((_, reply), claim) in group.jobs.into_iter().zip(claimed) {
+                let _ = reply.send(claim.map(|claim| (claim, Reread::Owed)));
+            }
+            return;
+        }
+        let read = claim.map(|claim| self.rereads.read(claim, &self.path));
         for ((mission_id, reply), claim) in group.jobs.into_iter().zip(claimed) {
             let answer = claim.map(|claim| {
                 let found = match &read {
@@ -244,6 +257,7 @@ mod tests {
                 Some((_, Reread::Queued(m))) => format!("queued {}", m["id"]),
                 Some((_, Reread::Not(s))) => format!("not {s}"),
                 Some((_, Reread::Unreadable { error, .. })) => format!("unreadable {error}"),
+                Some((_, Reread::Owed)) => "owed".into(),
                 None => "unclaimed".into(),
             })
             .collect();

@@ -87,6 +87,9 @@ pub(super) struct Scanner {
     /// Session files whose owed writes could not be read yet (looked for
     /// again at the file's next examination).
     owed_unread: Mutex<HashSet<PathBuf>>,
+    /// Which version of each file of owed writes was loaded (a dispatch
+    /// checks it: see [`Reread::Owed`](super::reread::Reread::Owed)).
+    owed_loaded: Arc<pending_writes::Loaded>,
 }
 
 /// A status write to make again: an outcome or event another writer
@@ -140,6 +143,7 @@ impl Scanner {
         dry_run: bool,
         descriptors: Arc<Descriptors>,
         remembered: Arc<Remembered>,
+        owed_loaded: Arc<pending_writes::Loaded>,
     ) -> Self {
         Scanner {
             root,
@@ -159,6 +163,7 @@ impl Scanner {
             remembered,
             owed: Mutex::default(),
             owed_unread: Mutex::default(),
+            owed_loaded,
         }
     }
 
@@ -400,9 +405,11 @@ impl Scanner {
         if self.dry_run {
             return;
         }
+        let stamp = pending_writes::Loaded::stamp(path);
         match pending_writes::load(path) {
-            Ok(owed) if owed.is_empty() => {}
+            Ok(owed) if owed.is_empty() => self.owed_loaded.loaded(path, stamp),
             Ok(owed) => {
+                self.owed_loaded.loaded(path, stamp);
                 log.log(
                     "queue-tailer:pending-loaded",
                     json!({"path": path.to_string_lossy(), "updates": owed.len()}),
@@ -541,6 +548,7 @@ mod tests {
             false,
             descriptors,
             Arc::default(),
+            Arc::default(),
         )
     }
 
@@ -593,6 +601,7 @@ mod tests {
             "http://serve".into(),
             true,
             descriptors,
+            Arc::default(),
             Arc::default(),
         );
         let examined = dry.examine(&path, &log);

@@ -642,6 +642,42 @@ async fn an_outcome_another_bridge_saves_at_its_stop_is_written_not_posted_again
     running.stop().await;
 }
 
+/// The same, where nothing tells us of the saved outcome in time (no
+/// watch: polled once a minute). The other bridge saves before it lets go
+/// of its claim, so our dispatch finds the file under ours and takes it in
+/// instead of sending it again.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_saved_beside_us_is_seen_under_the_claim_before_any_watch_event() {
+    use crate::mission_control::pending_writes;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queued = mission("m-1", "queued");
+    let path = write_session(dir.path(), "a", "sa", vec![queued.clone()]);
+    let claim = fs::File::open(path.parent().expect("dir")).expect("open dir");
+    claim.try_lock().expect("claimed");
+    let serve = accepting();
+    let running = start(dir.path(), serve.clone(), |c| {
+        c.polling = true;
+        c.poll_interval = Duration::from_secs(60);
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    other_bridge_saves_outcome(&path, queued);
+    drop(claim);
+    eventually("the saved outcome written", || {
+        statuses(&path) == ["assigned"]
+    })
+    .await;
+    eventually("forgotten", || {
+        !pending_writes::pending_path(&path).exists()
+    })
+    .await;
+    let doc = session::load_session(&path).expect("doc");
+    assert_eq!(doc["missions"][0]["executorId"], "ex-other");
+    assert!(serve.seen().is_empty(), "m-1 was POSTed again");
+    running.stop().await;
+}
+
 /// The same, with our dispatch of the mission queued behind another (one
 /// slot) when the other bridge saves its outcome: that is written, and
 /// the mission is not sent again.
