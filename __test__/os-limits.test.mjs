@@ -1,7 +1,7 @@
 // Issue 14.4 and 14.5: a bridge out of file descriptors, and out of inotify
 // watches.
 //
-// Out of descriptors: The bridge runs in a child
+// Out of descriptors: the bridge runs in a child
 // whose shell set `ulimit -n 32` before exec'ing node: Node and the addon's
 // runtime take about 25 of them, so a handful are left for claims,
 // connections, reads and writes. Every mission must still be dispatched as
