@@ -704,6 +704,28 @@ describe('startExecutorWS with the Rust client (§5, §9.7, §9.8)', { timeout: 
     }
   });
 
+  it('credentials in aiwgServeUrl show as *** in onState meta and every log line (issue 14, item 12)', async () => {
+    const serve = await serveWith([null]);
+    const rec = recorder();
+    const id = 'ex-cred';
+    try {
+      const base = serve.url.replace('//', '//user:s3cr3t-pw@');
+      const stream = track(startExecutorWS({
+        aiwgServeUrl: base, executorId: id, token: TOKEN,
+        onEvent: rec.onEvent, onState: rec.onState, logger: rec.logger, reconnectBaseMs: 20,
+      }));
+      await within(stream.ready, 3000, 'ready');
+      const shown = `ws://***@127.0.0.1:${serve.port}/ws/executors/${id}?token=***`;
+      assert.deepEqual(rec.states, [['opened', { url: shown }]]);
+      assert.deepEqual(rec.lines('executor-ws:opened'), [{ executorId: id, url: shown }]);
+      await stopAll(stream);
+      const everything = JSON.stringify({ logs: rec.logs, states: rec.states });
+      assert.ok(!everything.includes('s3cr3t-pw'), `the password was shown: ${everything}`);
+    } finally {
+      await closeServe(serve);
+    }
+  });
+
   it('hands each JSON event to onEvent in order; non-JSON, binary and non-object frames are logged and dropped', async () => {
     const fixtures = ['mission-assigned.json', 'mission-started.json', 'mission-progress.json', 'mission-completed.json'].map(fixture);
     const many = Array.from({ length: 30 }, (_, i) => ({ event: 'mission.progress', mission_id: 'm', ts: 't', data: { i } }));
