@@ -16,6 +16,7 @@ import path from 'node:path';
 import { startQueueTailer } from '../esm/queue-tailer.mjs';
 import { startScriptedServe } from './helpers/scripted-serve.mjs';
 import { scope, waitFor } from './helpers/waiting.mjs';
+import { reportFault, sessionReads } from './helpers/fault-report.mjs';
 
 /**
  * A fresh tmpfs of `size` on a temp dir, unmounted after the test (the
@@ -96,8 +97,12 @@ function writeSessions(root, tag, sessions, per) {
 /** Every mission status in `files`, in order (each file must parse). */
 const statuses = (files) => files.flatMap((f) => JSON.parse(fs.readFileSync(f, 'utf8')).missions.map((m) => m.status));
 
-/** What a recovered run must show: one POST a mission, no temp file left, `write-recovered` for every file. */
-async function assertRecovered(serve, logs, files, total) {
+/**
+ * What a recovered run must show: one POST a mission, no temp file left,
+ * `write-recovered` for every file of `files`; then the fault's report line
+ * over `reads` (every session of the test).
+ */
+async function assertRecovered(t, { serve, logs, files, total, reads, recoverMs }) {
   // A line reaches the logger a moment after its write is on disk.
   const recoveredPaths = () => new Set(logs.filter((l) => l.msg === 'queue-tailer:write-recovered').map((l) => l.meta.path));
   await waitFor(() => recoveredPaths().size >= files.length, 5000, 'a write-recovered line for each session');
@@ -111,6 +116,7 @@ async function assertRecovered(serve, logs, files, total) {
     assert.deepEqual(left, [], `temp files left beside ${file}`);
   }
   assert.ok(!logs.some((l) => l.msg === 'queue-tailer:dispatch-error'), 'a failed write was dropped as a dispatch error');
+  reportFault(t, { reads, posted, recoverMs });
 }
 
 /** The `write-failed` lines of `logs`: all of `code`, one per file. */
@@ -177,6 +183,7 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
     const SESSIONS = 20;
     const PER = 5;
     const files = writeSessions(root, 'full', SESSIONS, PER);
+    const reads = sessionReads(files);
     const filler = fill(tmpfs.dir);
 
     const serve = await serveFor(s, () => ({ status: 202, body: { executor_id: 'ex-full' } }));
@@ -187,14 +194,14 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
     await waitFor(() => serve.requests.length >= total, 20_000, 'every mission POSTed');
     // Nothing could be written: every file still parses, every mission is still queued.
     await new Promise((r) => setTimeout(r, 500));
-    assert.deepEqual(statuses(files), Array(total).fill('queued'));
+    assert.deepEqual(reads.statuses(), Array(total).fill('queued'));
     assertFailedOnce(logs, 'ENOSPC', files);
 
     const freedAt = Date.now();
     fs.unlinkSync(filler);
-    await waitFor(() => statuses(files).every((st) => st === 'assigned'), 15_000, 'every outcome written once space returned');
-    t.diagnostic(`recovered ${Date.now() - freedAt} ms after the space returned`);
-    await assertRecovered(serve, logs, files, total);
+    await waitFor(() => reads.statuses().every((st) => st === 'assigned'), 15_000, 'every outcome written once space returned');
+    const recoverMs = Date.now() - freedAt;
+    await assertRecovered(t, { serve, logs, files, total, reads, recoverMs });
   });
 
   it('read-only remount while dispatches are in flight: allowed; outcomes land once it is writable again', async (t) => {
@@ -205,6 +212,7 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
     const SESSIONS = 10;
     const PER = 5;
     const files = writeSessions(root, 'ro', SESSIONS, PER);
+    const reads = sessionReads(files);
     const total = SESSIONS * PER;
     let open;
     const gate = new Promise((r) => (open = r));
@@ -221,15 +229,15 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
     await starting;
     await waitFor(() => serve.requests.length >= total, 20_000, 'every mission POSTed');
     await new Promise((r) => setTimeout(r, 300));
-    assert.deepEqual(statuses(files), Array(total).fill('queued'));
+    assert.deepEqual(reads.statuses(), Array(total).fill('queued'));
     assertFailedOnce(logs, 'EROFS', files);
 
     const writableAt = Date.now();
     const toRw = remount('rw');
     assert.equal(toRw.status, 0, toRw.stderr);
-    await waitFor(() => statuses(files).every((st) => st === 'assigned'), 15_000, 'every outcome written once writable');
-    t.diagnostic(`recovered ${Date.now() - writableAt} ms after the remount`);
-    await assertRecovered(serve, logs, files, total);
+    await waitFor(() => reads.statuses().every((st) => st === 'assigned'), 15_000, 'every outcome written once writable');
+    const recoverMs = Date.now() - writableAt;
+    await assertRecovered(t, { serve, logs, files, total, reads, recoverMs });
   });
 
   it('permission denied: a session the bridge may not write waits and is reported once; the others go on; it lands once writable', async (t) => {
@@ -261,7 +269,8 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
         await exited;
       }
     });
-    const status = (f) => JSON.parse(fs.readFileSync(f, 'utf8')).missions.map((m) => m.status);
+    const reads = sessionReads(files);
+    const status = (f) => sessionReads([f]).statuses();
     const others = files.filter((f) => f !== blocked);
     await waitFor(() => others.every((f) => status(f).every((st) => st === 'assigned')), 20_000, `the writable sessions assigned (${stderr})`);
     await waitFor(() => serve.requests.length >= files.length * 2, 10_000, 'every mission POSTed');
@@ -270,9 +279,11 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
     const failed = logs.filter((l) => l.msg === 'queue-tailer:write-failed');
     assert.deepEqual(failed.map((l) => [l.meta.path, l.meta.code]), [[blocked, 'EACCES']], 'reported once, for that session only');
 
+    const writableAt = Date.now();
     fs.chownSync(path.dirname(blocked), NOBODY, NOBODY);
-    await waitFor(() => status(blocked).every((st) => st === 'assigned'), 10_000, 'the blocked session once writable');
-    await assertRecovered(serve, logs, [blocked], files.length * 2);
+    await waitFor(() => reads.statuses().every((st) => st === 'assigned'), 10_000, 'every session once the blocked one is writable');
+    const recoverMs = Date.now() - writableAt;
+    await assertRecovered(t, { serve, logs, files: [blocked], total: files.length * 2, reads, recoverMs });
   });
 
   it('immutable session.json (chattr +i): that session waits, reported once as EPERM, the others go on; after chattr -i (no file event) it lands by retrying, with no second POST', async (t) => {
@@ -292,18 +303,8 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
     let immutable = true;
     try {
       // Every session.json parses at every moment, read as often as we can.
-      let reads = 0;
-      const corrupt = [];
-      const reader = setInterval(() => {
-        for (const f of files) {
-          reads++;
-          try {
-            JSON.parse(fs.readFileSync(f, 'utf8'));
-          } catch (err) {
-            corrupt.push(`${f}: ${err.message}`);
-          }
-        }
-      }, 5);
+      const reads = sessionReads(files);
+      const reader = setInterval(() => reads.missions(), 5);
       s.defer(() => clearInterval(reader));
 
       const serve = await serveFor(s, () => ({ status: 202, body: { executor_id: 'ex-immutable' } }));
@@ -327,13 +328,11 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
       immutable = false;
       await waitFor(() => statuses([blocked]).every((st) => st === 'assigned'), 10_000, 'the immutable session written after chattr -i');
       const recoverMs = Date.now() - freedAt;
-      await assertRecovered(serve, logs, [blocked], total);
-      for (const f of others) assert.deepEqual(fs.readdirSync(path.dirname(f)).filter((n) => n.endsWith('.tmp')), [], `temp files left beside ${f}`);
-      assert.deepEqual(statuses(files), Array(total).fill('assigned'));
       clearInterval(reader);
-      assert.deepEqual(corrupt, [], `corrupt reads of ${reads}`);
+      assert.deepEqual(statuses(files), Array(total).fill('assigned'));
       const recovered = logs.find((l) => l.msg === 'queue-tailer:write-recovered').meta;
-      t.diagnostic(`on ${place.where}: ${total} missions, ${serve.requests.length} POSTs, ${statuses(files).filter((st) => st === 'assigned').length} assigned, ${reads} reads, 0 corrupt; immutable ${freedAt - failedAt} ms after the first failure; landed ${recoverMs} ms after chattr -i (${recovered.failedAttempts} failed tries)`);
+      t.diagnostic(`on ${place.where}: immutable ${freedAt - failedAt} ms after the first failure; landed after chattr -i in ${recovered.failedAttempts} failed tries`);
+      await assertRecovered(t, { serve, logs, files: [blocked], total, reads, recoverMs });
     } finally {
       if (immutable) spawnSync('chattr', ['-i', blocked]);
     }
@@ -375,6 +374,7 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
       chattr('-i', blocked);
       immutable = false;
       const logs = [];
+      const restartedAt = Date.now();
       const second = await startQueueTailer({
         aiwgServeUrl: serve.url,
         watchDir: root,
@@ -390,7 +390,8 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
       const session = JSON.parse(fs.readFileSync(blocked, 'utf8'));
       assert.ok(session.missions.every((m) => m.executorId === 'ex-owed'), JSON.stringify(session.missions));
       assert.deepEqual(fs.readdirSync(path.dirname(blocked)).filter((n) => n.endsWith('.tmp')), []);
-      t.diagnostic(`${PER} missions, ${serve.requests.length} POSTs, ${PER} saved at stop (stop took ${stopMs} ms), ${PER} assigned by the next bridge, 0 lost, 0 duplicated`);
+      const posted = serve.requests.map((r) => JSON.parse(r.body).mission_id);
+      reportFault(t, { reads: sessionReads([blocked]), posted, recoverMs: Date.now() - restartedAt, note: `${PER} saved at stop (the stop took ${stopMs} ms), all written by the next bridge` });
     } finally {
       if (immutable) spawnSync('chattr', ['-i', blocked]);
     }

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFakeServe } from './helpers/lifecycle-serve.mjs';
 import { scope, waitFor } from './helpers/waiting.mjs';
+import { reportFault, sessionReads } from './helpers/fault-report.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BRIDGE = path.join(here, 'helpers', 'lifecycle-bridge.mjs');
@@ -32,14 +33,6 @@ function whyNoUlimit() {
     return `/bin/sh cannot set ulimit -n ${LIMIT}: ${probe.stderr || probe.stdout}`.trim();
   }
   return null;
-}
-
-/** Every session file under `root`, parsed (a parse error throws). */
-function readAll(root) {
-  return fs.readdirSync(path.join(root, 'sessions')).map((dir) => {
-    const text = fs.readFileSync(path.join(root, 'sessions', dir, 'session.json'), 'utf8');
-    return JSON.parse(text);
-  });
 }
 
 describe('out of file descriptors (ulimit -n 32)', { skip: whyNoUlimit() ?? false }, () => {
@@ -71,14 +64,12 @@ describe('out of file descriptors (ulimit -n 32)', { skip: whyNoUlimit() ?? fals
     });
 
     // Corrupt reads: every file parses whenever it is looked at.
-    let reads = 0;
+    const files = fs.readdirSync(path.join(root, 'sessions')).map((dir) => path.join(root, 'sessions', dir, 'session.json'));
+    const reads = sessionReads(files);
     const total = SESSIONS * MISSIONS;
-    const assigned = () => {
-      const sessions = readAll(root);
-      reads += sessions.length;
-      return sessions.flatMap((x) => x.missions).filter((m) => m.status === 'assigned').length;
-    };
-    await waitFor(() => assigned() === total, 150_000, `all ${total} missions assigned`);
+    const started = performance.now();
+    await waitFor(() => reads.statuses().filter((st) => st === 'assigned').length === total, 150_000, `all ${total} missions assigned`);
+    const allMs = performance.now() - started;
 
     const posted = serve.dispatches.map((d) => `${d.sessionId}/${d.missionId}`);
     assert.equal(posted.length, total, 'one POST per mission');
@@ -97,7 +88,7 @@ describe('out of file descriptors (ulimit -n 32)', { skip: whyNoUlimit() ?? fals
       .flatMap((dir) => fs.readdirSync(path.join(root, 'sessions', dir)))
       .filter((name) => !['session.json', 'log.jsonl', '.session.json.lock'].includes(name));
     assert.deepEqual(leftovers, [], 'no temp file left');
-    assert.ok(reads > 0);
+    reportFault(t, { reads, posted, recoverMs: allMs, note: `all assigned ${Math.round(allMs)} ms after the bridge started, under ulimit -n ${LIMIT}` });
 
     child.send({ type: 'stop' });
     assert.deepEqual(await exited, { code: 0, signal: null }, 'the bridge stops and exits by itself');
@@ -172,6 +163,9 @@ describe(`the inotify watch limit (${WATCHES} watches, ${WATCH_SESSIONS} session
     t.diagnostic(`${appended.length} appends dispatched within ${Math.round(performance.now() - t0)} ms; watched ${watched}, polled ${polled}`);
     assert.equal(new Set(posted()).size, posted().length, 'no mission POSTed twice');
     for (const i of appended) assert.ok(posted().includes(`s-${i}/m-1`), `s-${i}'s append`);
+    const reads = sessionReads(Array.from({ length: WATCH_SESSIONS }, (_, i) => file(i)));
+    await waitFor(() => reads.statuses().every((st) => st === 'assigned'), 10_000, 'every mission assigned');
+    reportFault(t, { reads, posted: posted(), recoverMs: performance.now() - t0, note: `${appended.length} appends dispatched by polling (${pollIntervalMs} ms)` });
 
     child.send({ type: 'stop' });
     assert.deepEqual(await exited, { code: 0, signal: null }, 'the bridge stops and exits by itself');

@@ -1170,7 +1170,7 @@ describe('startQueueTailer: stop', () => {
     }
   });
 
-  it('a file-system watch that cannot start: polling takes over, logged once as queue-tailer:watch-degraded; appends are still seen (child process, MC_NATIVE_FAULT)', async () => {
+  it('a file-system watch that cannot start: polling takes over, logged once as queue-tailer:watch-degraded; appends are still seen (child process, MC_NATIVE_FAULT)', async (t) => {
     const script = path.join(HERE, 'helpers', 'tailer-no-watch.mjs');
     const { io, settle } = runNode(script, [], { ...process.env, MC_NATIVE_FAULT: 'tailer-no-watch' });
     const { code } = await settle(30_000, 'the no-watch child');
@@ -1184,6 +1184,7 @@ describe('startQueueTailer: stop', () => {
     assert.equal(degraded.pollIntervalMs, pollMs);
     assert.deepEqual(posted, ['m-first', 'm-appended'], 'each mission POSTed once');
     assert.ok(appendMs < 5000, `the append was seen by polling (${appendMs} ms)`);
+    t.diagnostic(`2 missions, each POSTed once; the append seen by polling after ${appendMs} ms at a ${pollMs} ms interval`);
   });
 
   it('a failure inside the native tailer after ready is logged once as queue-tailer:internal-error, the tailer stops, stop() rejects, and the process exits on its own (child process, MC_NATIVE_FAULT)', async () => {

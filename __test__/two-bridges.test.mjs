@@ -9,6 +9,7 @@ import path from 'node:path';
 import { startScriptedServe } from './helpers/scripted-serve.mjs';
 import { scope, waitFor, within } from './helpers/waiting.mjs';
 import { spawnBridge } from './helpers/bridge-process.mjs';
+import { reportFault, sessionReads } from './helpers/fault-report.mjs';
 
 const SESSIONS = 4;
 
@@ -77,6 +78,7 @@ describe('two bridges on one queue (§9.5)', () => {
     await waitFor(() => serve.requests.length >= 40, 30_000, 'a busy run');
     victim.child.kill('SIGKILL');
     await victim.exited;
+    const killedAt = performance.now();
     const atKill = serve.requests.length;
 
     await waitFor(() => missionsOf(files).every((m) => m.status === 'assigned'), 60_000, 'every mission assigned after the kill');
@@ -90,7 +92,8 @@ describe('two bridges on one queue (§9.5)', () => {
     assert.ok(again.length <= 2 * options.maxInflight, `${again.length} missions POSTed again`);
     assert.ok(again.every(([, n]) => n === 2), 'none more than twice');
     assert.ok(survivor.logs.filter((l) => l.msg === 'queue-tailer:dispatched').length > 0, 'the survivor dispatched');
-    t.diagnostic(`${atKill} requests at the kill; ${again.length} POSTed again`);
+    const posted = serve.requests.map((r) => r.headers['idempotency-key']);
+    reportFault(t, { reads: sessionReads(files), posted, recoverMs: performance.now() - killedAt, note: `${atKill} requests at the kill; ${again.length} in flight then POSTed again by the survivor (same key)` });
   });
 });
 
@@ -113,8 +116,8 @@ describe('two bridges share a large queue (issue 14, item 10)', () => {
     // The log lines come over IPC a moment after the writes they report.
     await waitFor(() => dispatchedBy(a) + dispatchedBy(b) >= SESSIONS * 100, 10_000, 'every dispatch reported');
     const split = [dispatchedBy(a), dispatchedBy(b)];
-    t.diagnostic(`split: ${split[0]} / ${split[1]}`);
     assert.equal(split[0] + split[1], SESSIONS * 100, 'each dispatch was reported by one bridge');
+    reportFault(t, { reads: sessionReads(files), posted: serve.requests.map((r) => r.headers['idempotency-key']), note: `split ${split[0]} / ${split[1]}` });
     // Even would be 200 / 200; one that starts later gets less.
     assert.ok(Math.min(...split) >= SESSIONS * 100 * 0.25, `split ${split[0]} / ${split[1]}`);
     for (const bridge of [a, b]) {
@@ -170,10 +173,12 @@ describe('two bridges follow each executor once (issue 14, item 9)', () => {
 
     a.child.kill('SIGKILL');
     await a.exited;
+    const killedAt = performance.now();
     await waitFor(() => b.logs.some((l) => l.msg === 'queue-tailer:executor-lease-taken'), 10_000, 'B takes the lease over');
     await waitFor(() => serve.open('ex-1').length === 1, 10_000, 'B follows ex-1');
     for (const id of all) serve.send('ex-1', { event: 'mission.completed', mission_id: id, ts: '2026-12-03T00:00:02.000Z', data: { exit_code: 0 } });
     await waitFor(() => all.every((id) => status(id) === 'done'), 10_000, 'all done after the takeover');
+    const recoverMs = performance.now() - killedAt;
     await waitFor(() => applied(b).length >= all.length, 10_000, "B's event-applied lines");
     assert.deepEqual(applied(b).sort(), all.map((id) => [id, 'updated']));
     const journaled = (id) => {
@@ -185,7 +190,8 @@ describe('two bridges follow each executor once (issue 14, item 9)', () => {
     await new Promise((r) => setTimeout(r, 200));
     for (const id of all) assert.deepEqual(journaled(id), ['mission.started', 'mission.completed'], `${id}: each event journaled once`);
     assert.equal(serve.dispatches.length, queued.length, 'each POSTed once');
-    t.diagnostic(`dispatched by A ${dispatchedBy(a)}, by B ${dispatchedBy(b)}; events applied by A ${all.length}, by B after the takeover ${all.length}`);
+    const posted = serve.dispatches.map((d) => `${d.sessionId}/${d.missionId}`);
+    reportFault(t, { reads: sessionReads(all.map((id) => fileOf(`s${id.slice(2)}`))), posted, recoverMs, landed: 'done', note: `dispatched by A ${dispatchedBy(a)}, by B ${dispatchedBy(b)}; events applied by A ${all.length}, by B after the takeover ${all.length}, each journaled once` });
     b.child.send({ type: 'stop' });
     assert.deepEqual(await within(b.exited, 15_000, 'B exits'), { code: 0, signal: null });
   });
