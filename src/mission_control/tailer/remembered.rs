@@ -157,11 +157,15 @@ impl Remembered {
     pub(super) fn remember(&self, key: &str, before: &Value, update: StatusUpdate) {
         let before = digest(before);
         let mut outcomes = lock(&self.outcomes);
+        // Moved in when new; else it replaces what was there.
+        let mut fresh = Some(update);
         let slot = outcomes.write(key, || Outcome {
             before,
-            update: update.clone(),
+            update: fresh.take().unwrap_or_default(),
         });
-        *slot = Outcome { before, update };
+        if let Some(update) = fresh {
+            *slot = Outcome { before, update };
+        }
     }
 
     /// The outcome to write again if `mission` (queued) is exactly as it was
