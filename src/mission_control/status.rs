@@ -249,11 +249,12 @@ fn apply_all(session: &mut Value, updates: &[StatusUpdate]) -> BatchOutcome {
         before: Vec::new(),
     };
     let mut undefined = Undefined::default();
+    let mut ids = Ids::default();
     // Which update first replaced each mission: its `before` is the mission
     // as the file held it (moved, not copied); a later one copies that.
     let mut first_replaced: HashMap<usize, usize> = HashMap::new();
     for update in updates {
-        let (what, index, replaced) = apply_with(session, update, &mut undefined);
+        let (what, index, replaced) = apply_with(session, update, &mut undefined, &mut ids);
         let before = match (index, replaced) {
             (Some(i), Some(old)) => {
                 if let Some(&first) = first_replaced.get(&i) {
@@ -287,9 +288,50 @@ pub(crate) fn apply_one(
     update: &StatusUpdate,
 ) -> (UpdateResult, Option<usize>) {
     let mut undefined = Undefined::default();
-    let (result, index, _) = apply_with(session, update, &mut undefined);
+    let (result, index, _) = apply_with(session, update, &mut undefined, &mut Ids::default());
     undefined.drop_from(session);
     (result, index)
+}
+
+/// Sessions with fewer missions than this are searched in order: an index
+/// costs more than it saves there.
+const INDEX_FROM: usize = 16;
+
+/// The missions of a session by string id (the first of each), built at the
+/// first look-up of a batch: a batch of events for a large session finds
+/// each mission at once instead of walking the list once per update. Let
+/// go whenever an update touches an `id`.
+#[derive(Default)]
+struct Ids(Option<HashMap<String, usize>>);
+
+impl Ids {
+    /// The first mission of `missions` whose `id` is the string `id` (an
+    /// object's `id`: no other mission has one to match).
+    fn find(&mut self, missions: &[Value], id: &str) -> Option<usize> {
+        let index = self.0.get_or_insert_with(|| {
+            let mut index = HashMap::with_capacity(missions.len());
+            for (i, mission) in missions.iter().enumerate() {
+                if let Some(id) = mission.get("id").and_then(Value::as_str) {
+                    index.entry(id.to_owned()).or_insert(i);
+                }
+            }
+            index
+        });
+        index.get(id).copied()
+    }
+
+    /// `update` may change an `id`: look-ups start again.
+    fn changed_by(&mut self, update: &StatusUpdate) {
+        let touches = |key: &str| key == "id";
+        if update
+            .patch
+            .as_ref()
+            .is_some_and(|p| p.keys().any(|k| touches(k)))
+            || update.removed.iter().any(|k| touches(k))
+        {
+            self.0 = None;
+        }
+    }
 }
 
 /// Fields of missions that hold `undefined` in the original's memory during
@@ -333,18 +375,28 @@ fn apply_with(
     session: &mut Value,
     update: &StatusUpdate,
     undefined: &mut Undefined,
+    ids: &mut Ids,
 ) -> (UpdateResult, Option<usize>, Option<Value>) {
     let Some(missions) = session.get_mut("missions").and_then(Value::as_array_mut) else {
         return (UpdateResult::MissingMission, None, None);
     };
-    let Some(index) = missions.iter().enumerate().position(|(i, m)| {
-        truthy(m)
-            && match update.id_match {
-                Match::Equal => undefined.get(i, m, "id") == Some(&update.mission_id),
-                Match::Absent => undefined.get(i, m, "id").is_none(),
-                Match::Never => false,
-            }
-    }) else {
+    let indexed = match (&update.id_match, update.mission_id.as_str()) {
+        // An `id` held `undefined` in this batch was touched: no index then.
+        (Match::Equal, Some(id)) if missions.len() >= INDEX_FROM => Some(ids.find(missions, id)),
+        _ => None,
+    };
+    let found = indexed.unwrap_or_else(|| {
+        missions.iter().enumerate().position(|(i, m)| {
+            truthy(m)
+                && match update.id_match {
+                    Match::Equal => undefined.get(i, m, "id") == Some(&update.mission_id),
+                    Match::Absent => undefined.get(i, m, "id").is_none(),
+                    Match::Never => false,
+                }
+        })
+    });
+    ids.changed_by(update);
+    let Some(index) = found else {
         return (UpdateResult::MissingMission, None, None);
     };
     let current = &missions[index];
@@ -404,6 +456,61 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::fs;
+
+    /// A large session finds missions through an index: the first of
+    /// duplicated ids, a mission under an id a patch gave it in the same
+    /// batch, none under the id it had, and none under an id removed.
+    #[test]
+    fn a_large_batch_finds_missions_as_the_list_does() {
+        let mut missions: Vec<Value> = (0..40)
+            .map(|i| json!({"id": format!("m-{i}"), "status": "queued"}))
+            .collect();
+        missions[30] = json!({"id": "m-5", "status": "queued", "dup": true});
+        missions[31] = json!("not an object");
+        let mut session = json!({"missions": missions});
+        let rename = StatusUpdate {
+            patch: json!({"id": "m-new"}).as_object().cloned(),
+            ..update("m-7", "running", None)
+        };
+        let removal = StatusUpdate {
+            patch: json!({"id": null}).as_object().cloned(),
+            removed: vec!["id".into()],
+            ..update("m-9", "running", None)
+        };
+        let batch = [
+            update("m-5", "running", None),
+            rename,
+            update("m-new", "done", Some("running")),
+            update("m-7", "done", None),
+            removal,
+            update("m-9", "done", None),
+            update("m-39", "running", None),
+            update("gone", "running", None),
+        ];
+        let outcome = apply_all(&mut session, &batch);
+        assert_eq!(
+            outcome.index,
+            [
+                Some(5),
+                Some(7),
+                Some(7),
+                None,
+                Some(9),
+                None,
+                Some(39),
+                None
+            ]
+        );
+        let missions = session["missions"].as_array().cloned().unwrap_or_default();
+        assert_eq!(missions[5]["status"], "running", "the first m-5");
+        assert_eq!(missions[30]["status"], "queued", "not the duplicate");
+        assert_eq!(missions[7]["id"], "m-new");
+        assert_eq!(missions[7]["status"], "done");
+        assert!(
+            missions[9].get("id").is_none(),
+            "the removed id is left out"
+        );
+    }
 
     fn update(id: &str, status: &str, from: Option<&str>) -> StatusUpdate {
         StatusUpdate {
