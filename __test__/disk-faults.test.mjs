@@ -270,7 +270,7 @@ describe('faults of the disk (issue 14)', { skip: SKIP }, () => {
       }
     });
     const reads = sessionReads(files);
-    const status = (f) => sessionReads([f]).statuses();
+    const status = (f) => reads.statusesOf(f);
     const others = files.filter((f) => f !== blocked);
     await waitFor(() => others.every((f) => status(f).every((st) => st === 'assigned')), 20_000, `the writable sessions assigned (${stderr})`);
     await waitFor(() => serve.requests.length >= files.length * 2, 10_000, 'every mission POSTed');

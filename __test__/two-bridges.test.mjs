@@ -9,7 +9,7 @@ import path from 'node:path';
 import { startScriptedServe } from './helpers/scripted-serve.mjs';
 import { scope, waitFor, within } from './helpers/waiting.mjs';
 import { spawnBridge } from './helpers/bridge-process.mjs';
-import { reportFault, sessionReads } from './helpers/fault-report.mjs';
+import { reportFault, sessionReads, tempsBeside } from './helpers/fault-report.mjs';
 
 const SESSIONS = 4;
 
@@ -81,7 +81,8 @@ describe('two bridges on one queue (§9.5)', () => {
     const killedAt = performance.now();
     const atKill = serve.requests.length;
 
-    await waitFor(() => missionsOf(files).every((m) => m.status === 'assigned'), 60_000, 'every mission assigned after the kill');
+    const reads = sessionReads(files);
+    await waitFor(() => reads.statuses().every((st) => st === 'assigned'), 60_000, 'every mission assigned after the kill');
     const posts = postsByKey(serve);
     assert.equal(posts.size, SESSIONS * 60, 'every mission was POSTed');
     const again = [...posts].filter(([, n]) => n > 1);
@@ -92,8 +93,11 @@ describe('two bridges on one queue (§9.5)', () => {
     assert.ok(again.length <= 2 * options.maxInflight, `${again.length} missions POSTed again`);
     assert.ok(again.every(([, n]) => n === 2), 'none more than twice');
     assert.ok(survivor.logs.filter((l) => l.msg === 'queue-tailer:dispatched').length > 0, 'the survivor dispatched');
+    // Temp files the victim was writing at the kill go once the survivor
+    // sees it gone (§9.6), not only at a restart.
+    await waitFor(() => tempsBeside(files).length === 0, 5000, "the killed bridge's temp files cleared");
     const posted = serve.requests.map((r) => r.headers['idempotency-key']);
-    reportFault(t, { reads: sessionReads(files), posted, recoverMs: performance.now() - killedAt, note: `${atKill} requests at the kill; ${again.length} in flight then POSTed again by the survivor (same key)` });
+    reportFault(t, { reads, posted, recoverMs: performance.now() - killedAt, note: `${atKill} requests at the kill; ${again.length} in flight then POSTed again by the survivor (same key)` });
   });
 });
 
@@ -101,12 +105,23 @@ describe('two bridges share a large queue (issue 14, item 10)', () => {
   it('a busy session is handed over between batches: each bridge dispatches a fair part, every mission once', { timeout: 90_000 }, async (t) => {
     const s = scope(t);
     const { root, files } = queue(s, 100);
-    // About 2 s of work for one bridge alone: long enough for both to share it.
-    const serve = await startScriptedServe(() => ({ status: 202, delayMs: 15, body: { executor_id: 'ex-1' } }));
+    // About 2 s of work for one bridge alone: long enough for both to share
+    // it. Serve answers nothing until each bridge has seen the other (one
+    // may start well after the other on a loaded machine).
+    let bothUp;
+    const gate = new Promise((resolve) => (bothUp = resolve));
+    const serve = await startScriptedServe(async () => {
+      await gate;
+      return { status: 202, delayMs: 15, body: { executor_id: 'ex-1' } };
+    });
     s.defer(() => serve.close());
     const options = { aiwgServeUrl: serve.url, watchDir: root, disableWSSubscription: true, maxInflight: 4 };
     const [a, b] = [spawnBridge(s, options), spawnBridge(s, options)];
-    await waitFor(() => missionsOf(files).every((m) => m.status === 'assigned'), 60_000, 'every mission assigned');
+    const sawOther = (bridge) => bridge.logs.some((l) => l.msg === 'queue-tailer:peer-bridges' && l.meta.peers === 1);
+    await waitFor(() => sawOther(a) && sawOther(b), 30_000, 'each bridge sees the other');
+    bothUp();
+    const reads = sessionReads(files);
+    await waitFor(() => reads.statuses().every((st) => st === 'assigned'), 60_000, 'every mission assigned');
     await within(Promise.all([a.ready, b.ready]), 30_000, 'both bridges ready');
 
     const posts = postsByKey(serve);
@@ -117,12 +132,14 @@ describe('two bridges share a large queue (issue 14, item 10)', () => {
     await waitFor(() => dispatchedBy(a) + dispatchedBy(b) >= SESSIONS * 100, 10_000, 'every dispatch reported');
     const split = [dispatchedBy(a), dispatchedBy(b)];
     assert.equal(split[0] + split[1], SESSIONS * 100, 'each dispatch was reported by one bridge');
-    reportFault(t, { reads: sessionReads(files), posted: serve.requests.map((r) => r.headers['idempotency-key']), note: `split ${split[0]} / ${split[1]}` });
-    // Even would be 200 / 200; one that starts later gets less.
+    reportFault(t, { reads, posted: serve.requests.map((r) => r.headers['idempotency-key']), note: `split ${split[0]} / ${split[1]}` });
+    // Even would be 200 / 200.
     assert.ok(Math.min(...split) >= SESSIONS * 100 * 0.25, `split ${split[0]} / ${split[1]}`);
-    for (const bridge of [a, b]) {
-      assert.ok(bridge.logs.some((l) => l.msg === 'queue-tailer:peer-bridges' && l.meta.peers === 1), 'each saw the other');
-    }
+
+    // Each takes its presence file away when it stops.
+    for (const bridge of [a, b]) bridge.child.send({ type: 'stop' });
+    for (const bridge of [a, b]) assert.deepEqual(await within(bridge.exited, 15_000, 'a bridge exits'), { code: 0, signal: null });
+    assert.deepEqual(fs.readdirSync(path.join(root, '.mc-native-leases', 'bridges')), [], 'a presence file left after stop');
   });
 });
 

@@ -29,6 +29,14 @@ export function sessionReads(files) {
       }
     });
   reads.statuses = () => reads.missions().map((m) => m?.status ?? null);
+  /** The statuses of one of the files, counted with the rest. */
+  reads.statusesOf = (file) => {
+    const one = sessionReads([file]);
+    const statuses = one.statuses();
+    reads.count += one.count;
+    reads.corrupt.push(...one.corrupt);
+    return statuses;
+  };
   return reads;
 }
 

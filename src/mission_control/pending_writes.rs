@@ -188,7 +188,12 @@ impl Loaded {
     /// `session`'s file as it is now; take it before [`load`], and give it
     /// to [`Loaded::loaded`] after (a save in between is then seen as unread).
     pub(crate) fn stamp(session: &Path) -> Option<Stamp> {
-        Stamp::at(&pending_path(session))
+        // The link itself, not what it points at: a link planted there is
+        // never loaded, so only replacing it is a new version.
+        std::fs::symlink_metadata(pending_path(session))
+            .ok()
+            .as_ref()
+            .and_then(Stamp::of)
     }
 
     /// `session`'s file was loaded as `stamp` showed it (`None`: no file).
@@ -355,5 +360,18 @@ mod tests {
         assert!(loaded.unread(&session), "saved again since");
         forget(&session, &[outcome("m-1"), outcome("m-2")]).expect("forget");
         assert!(!loaded.unread(&session), "gone");
+        // A link planted there is never loaded: what it points at changing
+        // is no new version (else every dispatch would wait for it).
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, "a").expect("write");
+        std::os::unix::fs::symlink(&target, pending_path(&session)).expect("symlink");
+        let stamp = Loaded::stamp(&session);
+        assert!(load(&session).expect("load").is_empty());
+        loaded.loaded(&session, stamp);
+        std::fs::write(&target, "a longer text").expect("write");
+        assert!(
+            !loaded.unread(&session),
+            "the link's target is not the file"
+        );
     }
 }

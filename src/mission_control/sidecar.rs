@@ -2,7 +2,7 @@
 //! `.session.json.claim`): how they are named, and how they are opened
 //! without following a link planted at their path.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -52,6 +52,25 @@ fn open_with(mut options: OpenOptions, path: &Path) -> io::Result<File> {
         ));
     }
     Ok(file)
+}
+
+/// An exclusive lock on `file`, opened read-only at `path` (one open for
+/// writing keeps the file system from being remounted read-only), without
+/// waiting. Where only a file open for writing may hold one (NFS, whose
+/// locks are POSIX locks underneath: `EBADF`), `file` is opened again
+/// read-write and locked so.
+#[cfg_attr(not(unix), allow(unused_variables))]
+pub(crate) fn try_lock_exclusive(file: &mut File, path: &Path) -> Result<(), TryLockError> {
+    match file.try_lock() {
+        #[cfg(unix)]
+        Err(TryLockError::Error(e)) if e.raw_os_error() == Some(libc::EBADF) => {
+            let writable = open_no_follow(path).map_err(TryLockError::Error)?;
+            writable.try_lock()?;
+            *file = writable;
+            Ok(())
+        }
+        locked => locked,
+    }
 }
 
 /// The error `O_NOFOLLOW` gives for a symlink, or the one above.

@@ -79,9 +79,10 @@ impl Bridge {
                 return Ok(true);
             }
             Reread::Owed => {
-                // Not POSTed: what is owed may be its outcome.
+                // Not POSTed: what is owed may be its outcome. The session's
+                // jobs all got this answer: one look for them all.
                 self.scanner.owed_changed(&job.path);
-                self.look_again_later(job, 0.0);
+                self.look_again_together(job, 1.0);
                 return Ok(true);
             }
             Reread::Not(observed) => {

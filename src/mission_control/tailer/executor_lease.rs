@@ -54,11 +54,12 @@ impl Leases {
         if held.contains_key(executor_id) {
             return Lease::Held;
         }
-        let file = match self.open(executor_id) {
+        let path = self.dir.join(file_name(executor_id));
+        let mut file = match self.open(&path) {
             Ok(file) => file,
             Err(e) => return Lease::Unavailable(e),
         };
-        match file.try_lock() {
+        match crate::mission_control::sidecar::try_lock_exclusive(&mut file, &path) {
             Ok(()) => {
                 held.insert(executor_id.to_owned(), file);
                 Lease::Held
@@ -77,19 +78,17 @@ impl Leases {
             .clear();
     }
 
-    fn open(&self, executor_id: &str) -> io::Result<File> {
+    /// The lease file at `path`, made if missing, opened read-only.
+    fn open(&self, path: &Path) -> io::Result<File> {
         if let Err(e) = std::fs::create_dir(&self.dir) {
             if e.kind() != io::ErrorKind::AlreadyExists {
                 return Err(e);
             }
         }
-        // Made if missing, then held open read-only: a file open for
-        // writing keeps the file system from being remounted read-only.
-        let path = self.dir.join(file_name(executor_id));
-        match crate::mission_control::sidecar::open_to_read_no_follow(&path) {
+        match crate::mission_control::sidecar::open_to_read_no_follow(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                drop(crate::mission_control::sidecar::open_no_follow(&path)?);
-                crate::mission_control::sidecar::open_to_read_no_follow(&path)
+                drop(crate::mission_control::sidecar::open_no_follow(path)?);
+                crate::mission_control::sidecar::open_to_read_no_follow(path)
             }
             opened => opened,
         }

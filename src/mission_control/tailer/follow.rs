@@ -155,7 +155,8 @@ impl Bridge {
         }
         // The first try is made here, not on the blocking pool: a held
         // mission's stream must be opened before the sweep says `ready`, as
-        // the original does (one open of a small file, once per executor).
+        // the original does (a directory made once, and two or three opens
+        // of a small file, once per executor).
         match self.leases.try_take(executor_id) {
             Lease::Held => self.open_stream(executor_id),
             Lease::Unavailable(e) => {

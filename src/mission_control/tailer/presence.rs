@@ -14,7 +14,7 @@
 use super::executor_lease::LEASE_DIR;
 use super::Bridge;
 use crate::backoff::sleep_ms;
-use crate::mission_control::sidecar::open_to_read_no_follow;
+use crate::mission_control::sidecar::{open_to_read_no_follow, try_lock_exclusive};
 use serde_json::json;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
@@ -73,11 +73,17 @@ impl Presence {
                 .create_new(true)
                 .open(&path)?,
         );
-        let file = open_to_read_no_follow(&path)?;
+        let mut file = match open_to_read_no_follow(&path) {
+            Ok(file) => file,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
         // A look holds the lock for a moment to see whether anyone does.
         let mut tries = 0;
         loop {
-            match file.try_lock() {
+            match try_lock_exclusive(&mut file, &path) {
                 Ok(()) => break,
                 Err(TryLockError::WouldBlock) if tries < 100 => {
                     tries += 1;
@@ -116,6 +122,14 @@ impl Presence {
         });
         self.peers.store(count, Ordering::Relaxed);
         count
+    }
+
+    /// Whether this bridge's file is made, held, and still where the others
+    /// look (someone may have removed the directory).
+    pub(super) fn announced(&self) -> bool {
+        lock(&self.own)
+            .as_ref()
+            .is_some_and(|(name, _)| self.dir.join(name).exists())
     }
 
     /// The other bridges the last look found.
@@ -170,15 +184,38 @@ impl Bridge {
                 if bridge.stop.is_cancelled() {
                     return;
                 }
-                let Some(now) = bridge.off_runtime(|b| b.presence.look()).await else {
+                // Not seen by the others yet (no watchDir at start, a full
+                // or read-only disk, the directory removed): try again.
+                let look = |b: &Bridge| {
+                    if !b.presence.announced() {
+                        let _ = b.presence.announce();
+                    }
+                    b.presence.look()
+                };
+                let Some(now) = bridge.off_runtime(look).await else {
                     return;
                 };
                 if now != last {
                     bridge.peers_changed(last);
+                    if now < last {
+                        bridge.clear_temps_of_gone_bridges().await;
+                    }
                     last = now;
                 }
             }
         });
+    }
+
+    /// A bridge beside this one is gone (stopped, or killed mid-write): the
+    /// temp files a killed one left beside the sessions go now (§9.6), not
+    /// only when a bridge next starts.
+    async fn clear_temps_of_gone_bridges(self: &Arc<Self>) {
+        self.off_runtime(|b| {
+            for path in b.scanner.seen_paths() {
+                let _ = crate::atomic_write::remove_stale_temps(&path);
+            }
+        })
+        .await;
     }
 
     /// Log how many other bridges share the queue, if it is not `before`.
@@ -197,10 +234,12 @@ fn held(path: &Path) -> bool {
     let Ok(file) = open_to_read_no_follow(path) else {
         return false;
     };
-    // Held; or cannot tell, and counted: handing over to no one only
-    // slows us, where keeping a session from a bridge is unfair.
-    if file.try_lock_shared().is_err() {
-        return true;
+    match file.try_lock_shared() {
+        Err(TryLockError::WouldBlock) => return true,
+        // No locks here (as with an open that fails): no bridge can be
+        // seen this way, and none is counted for ever.
+        Err(TryLockError::Error(_)) => return false,
+        Ok(()) => {}
     }
     let old = file
         .metadata()

@@ -16,8 +16,9 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// When to look again at a mission whose session another bridge is
-/// dispatching from (its claim is taken), when that bridge is not one
-/// that hands sessions over (see [`claims`](super::claims)).
+/// dispatching from (its claim is taken) while this bridge sees no other
+/// on the queue (see [`claims`](super::claims)); also when a session file
+/// could not be read.
 pub(super) const CLAIM_RETRY_MS: f64 = 250.0;
 
 /// How often a dispatcher short of descriptors looks whether it may go on.
@@ -71,8 +72,9 @@ pub(super) struct Schedule {
     in_flight: AtomicUsize,
     /// Deferred missions (§9.2) and how often each was deferred in a row.
     deferrals: Mutex<HashMap<String, u32>>,
-    /// Keys waiting to look again at a session another bridge holds, by
-    /// session: one timer and one examination per session, not one per key.
+    /// Keys waiting to look again at their session (another bridge holds
+    /// it, or owed writes came), by session: one timer and one examination
+    /// per session, not one per key.
     claim_waits: Mutex<HashMap<PathBuf, Vec<String>>>,
 }
 
@@ -229,11 +231,23 @@ impl Bridge {
         self.look_again_later(job, delay);
     }
 
-    /// Another bridge holds `job`'s session: keep its key claimed and look
-    /// again shortly, soon when bridges share the queue (the holder hands
-    /// the session over between batches then). The keys of one session
-    /// that wait share one look.
+    /// `job`'s session could not be claimed (another bridge holds it, or
+    /// its turn here is over while bridges share the queue): keep its key
+    /// claimed and look again shortly, soon when bridges share the queue
+    /// (a holder hands the session over between batches then).
     pub(super) fn retry_claim_later(self: &Arc<Self>, job: &Job) {
+        let delay = if self.presence.peers() > 0 {
+            RETRY_WHILE_SHARING_MS
+        } else {
+            CLAIM_RETRY_MS
+        };
+        self.look_again_together(job, delay);
+    }
+
+    /// Keep `job`'s key claimed and examine its session again after `delay`
+    /// ms. The keys of one session that wait so share one look (the first
+    /// one's delay).
+    pub(super) fn look_again_together(self: &Arc<Self>, job: &Job, delay: f64) {
         {
             let mut waits = lock(&self.schedule.claim_waits);
             if let Some(keys) = waits.get_mut(&job.path) {
@@ -242,11 +256,6 @@ impl Bridge {
             }
             waits.insert(job.path.clone(), vec![job.key.clone()]);
         }
-        let delay = if self.presence.peers() > 0 {
-            RETRY_WHILE_SHARING_MS
-        } else {
-            CLAIM_RETRY_MS
-        };
         let bridge = Arc::clone(self);
         let path = job.path.clone();
         self.spawn(async move {
