@@ -603,13 +603,17 @@ fn other_bridge_saves_outcome(path: &Path, before: Value) {
     pending_writes::save(path, &[saved]).expect("save");
 }
 
-/// A bridge beside us stops with an accepted outcome unwritten and saves it
-/// (`.session.json.pending`) while our dispatch of that mission waits for
-/// its claim: once the claim is free, the saved outcome is written, and
-/// the mission is not sent a second time.
+/// A bridge beside us holds `m-1`'s session and stops with its accepted
+/// outcome unwritten: it saves it (`.session.json.pending`), then lets go
+/// of its claim, while our dispatch of that mission waits for the claim.
+/// Once the claim is free the saved outcome is written, and the mission is
+/// not sent a second time. `tweak` sets our bridge up; `settle` is how
+/// long our watch has to see the saved file before the claim is let go.
 #[cfg(unix)]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_outcome_another_bridge_saves_at_its_stop_is_written_not_posted_again() {
+async fn an_outcome_saved_under_another_claim(
+    tweak: impl FnOnce(&mut TailerConfig),
+    settle: Duration,
+) {
     use crate::mission_control::pending_writes;
     let dir = tempfile::tempdir().expect("tempdir");
     let queued = mission("m-1", "queued");
@@ -618,15 +622,14 @@ async fn an_outcome_another_bridge_saves_at_its_stop_is_written_not_posted_again
     let claim = fs::File::open(path.parent().expect("dir")).expect("open dir");
     claim.try_lock().expect("claimed");
     let serve = accepting();
-    let running = start(dir.path(), serve.clone(), |_| {}).await;
+    let running = start(dir.path(), serve.clone(), tweak).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         serve.seen().is_empty(),
         "dispatched under another bridge's claim"
     );
     other_bridge_saves_outcome(&path, queued);
-    // Its watch sees the saved outcome before the claim is given back.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(settle).await;
     drop(claim);
     eventually("the saved outcome written", || {
         statuses(&path) == ["assigned"]
@@ -642,40 +645,25 @@ async fn an_outcome_another_bridge_saves_at_its_stop_is_written_not_posted_again
     running.stop().await;
 }
 
-/// The same, where nothing tells us of the saved outcome in time (no
-/// watch: polled once a minute). The other bridge saves before it lets go
-/// of its claim, so our dispatch finds the file under ours and takes it in
-/// instead of sending it again.
+/// Our watch sees the saved outcome before the claim is given back.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_another_bridge_saves_at_its_stop_is_written_not_posted_again() {
+    an_outcome_saved_under_another_claim(|_| {}, Duration::from_millis(100)).await;
+}
+
+/// Nothing tells us of the saved outcome in time (no watch: polled once a
+/// minute). The other bridge saves before it lets go of its claim, so our
+/// dispatch finds the file under ours and takes it in instead of sending
+/// it again.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outcome_saved_beside_us_is_seen_under_the_claim_before_any_watch_event() {
-    use crate::mission_control::pending_writes;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let queued = mission("m-1", "queued");
-    let path = write_session(dir.path(), "a", "sa", vec![queued.clone()]);
-    let claim = fs::File::open(path.parent().expect("dir")).expect("open dir");
-    claim.try_lock().expect("claimed");
-    let serve = accepting();
-    let running = start(dir.path(), serve.clone(), |c| {
+    let no_watch = |c: &mut TailerConfig| {
         c.polling = true;
         c.poll_interval = Duration::from_secs(60);
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    other_bridge_saves_outcome(&path, queued);
-    drop(claim);
-    eventually("the saved outcome written", || {
-        statuses(&path) == ["assigned"]
-    })
-    .await;
-    eventually("forgotten", || {
-        !pending_writes::pending_path(&path).exists()
-    })
-    .await;
-    let doc = session::load_session(&path).expect("doc");
-    assert_eq!(doc["missions"][0]["executorId"], "ex-other");
-    assert!(serve.seen().is_empty(), "m-1 was POSTed again");
-    running.stop().await;
+    };
+    an_outcome_saved_under_another_claim(no_watch, Duration::ZERO).await;
 }
 
 /// The same, with our dispatch of the mission queued behind another (one
