@@ -80,12 +80,14 @@ pub(crate) fn update<T>(
         Ok(taken) => taken,
         Err(e) => return Ok(Updated::Unreadable(e)),
     };
-    let mut base = expected.clone();
+    // `None` while it is `expected` itself (no copy of the whole session
+    // until a merge makes one).
+    let mut base: Option<Value> = None;
     // Whether `base` is the file as read, with nothing merged in.
     let mut base_is_read = true;
     let started = std::time::Instant::now();
     while started.elapsed() < GIVE_UP_AFTER {
-        let mut session = base.clone();
+        let mut session = base.as_ref().unwrap_or(&expected).clone();
         let (write, result) = change(&mut session);
         let source = (keep_source && base_is_read).then(|| read.bytes.clone());
         // Nothing to change, and nothing carried: done. What a round before
@@ -146,7 +148,11 @@ pub(crate) fn update<T>(
                     session::parse_session(&bytes).ok()
                 });
                 if let Some(theirs) = theirs {
-                    base = merge3(&expected, &base, &theirs);
+                    base = Some(merge3(
+                        &expected,
+                        base.as_ref().unwrap_or(&expected),
+                        &theirs,
+                    ));
                     base_is_read = false;
                 }
                 let on_top = File::open(displaced.path()).ok().and_then(|f| {
@@ -155,7 +161,11 @@ pub(crate) fn update<T>(
                 });
                 // Rarer still: another write landed on ours in that instant.
                 if let Some(on_top) = on_top {
-                    base = merge3(&session, &base, &on_top);
+                    base = Some(merge3(
+                        &session,
+                        base.as_ref().unwrap_or(&expected),
+                        &on_top,
+                    ));
                     base_is_read = false;
                 }
             }
@@ -170,8 +180,9 @@ pub(crate) fn update<T>(
             Err(e) => return Ok(Updated::Unreadable(e)),
         };
         // With nothing carried, the change simply starts again on the new file.
-        base_is_read = base_is_read && base == expected;
-        base = merge3(&expected, &actual, &base);
+        let carried = base.as_ref().unwrap_or(&expected);
+        base_is_read = base_is_read && *carried == expected;
+        base = Some(merge3(&expected, &actual, carried));
         (read, expected) = (now, actual);
         if stop.is_some_and(CancellationToken::is_cancelled) {
             return Err(Error::Message(format!(
