@@ -80,11 +80,7 @@ impl Leases {
 
     /// The lease file at `path`, made if missing, opened read-only.
     fn open(&self, path: &Path) -> io::Result<File> {
-        if let Err(e) = std::fs::create_dir(&self.dir) {
-            if e.kind() != io::ErrorKind::AlreadyExists {
-                return Err(e);
-            }
-        }
+        make_dir(&self.dir)?;
         match crate::mission_control::sidecar::open_to_read_no_follow(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 drop(crate::mission_control::sidecar::open_no_follow(path)?);
@@ -92,6 +88,14 @@ impl Leases {
             }
             opened => opened,
         }
+    }
+}
+
+/// Make the directory `path` unless it is there (its parent is not made).
+pub(super) fn make_dir(path: &Path) -> io::Result<()> {
+    match std::fs::create_dir(path) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
     }
 }
 

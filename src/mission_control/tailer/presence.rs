@@ -11,8 +11,8 @@
 //! bridge that looks once it is old. A file system where nothing can be
 //! made or locked leaves every bridge alone, as before.
 
-use super::executor_lease::LEASE_DIR;
-use super::Bridge;
+use super::executor_lease::{make_dir, LEASE_DIR};
+use super::{lock, Bridge};
 use crate::backoff::sleep_ms;
 use crate::mission_control::sidecar::{open_to_read_no_follow, try_lock_exclusive};
 use serde_json::json;
@@ -252,19 +252,6 @@ fn held(path: &Path) -> bool {
         let _ = std::fs::remove_file(path);
     }
     false
-}
-
-/// Make the directory `path` unless it is there.
-fn make_dir(path: &Path) -> io::Result<()> {
-    match std::fs::create_dir(path) {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
-        _ => Ok(()),
-    }
-}
-
-/// A lock that a panicked holder does not poison for everyone else.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
