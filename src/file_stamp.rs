@@ -18,7 +18,6 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -235,35 +234,14 @@ impl ReadCache {
 /// A regular file's text and the stamp of what was opened (taken before
 /// the read, so a change during the read moves the file off it).
 fn read_text(path: &Path) -> std::io::Result<(String, Option<Stamp>)> {
-    let mut file = open_nonblocking(path)?;
+    let file = open_nonblocking(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(std::io::ErrorKind::InvalidInput.into());
     }
-    // One read of one byte more than the file holds. A regular file's read
-    // comes back short only at its end, so a short read is the whole file
-    // and the probe for the end that `read_to_end` would add (a system
-    // call) is not needed; a file that grew meanwhile is read to its end.
-    let size = usize::try_from(meta.len()).unwrap_or(0);
-    let mut bytes = vec![0; size.saturating_add(1)];
-    let got = read_some(&mut file, &mut bytes)?;
-    if got < bytes.len() {
-        bytes.truncate(got);
-    } else {
-        file.read_to_end(&mut bytes)?;
-    }
+    let bytes = crate::whole_file::read_whole(&file, meta.len(), u64::MAX - 1)?;
     let text = String::from_utf8(bytes).map_err(|_| std::io::ErrorKind::InvalidData)?;
     Ok((text, Stamp::of(&meta)))
-}
-
-/// One read into `buf`, tried again when a signal interrupts it.
-fn read_some(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        match file.read(buf) {
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-            result => return result,
-        }
-    }
 }
 
 /// Open for reading without blocking on a FIFO (which is then refused as

@@ -21,6 +21,7 @@ mod process_identity;
 mod redact;
 mod tls;
 mod uri;
+mod whole_file;
 
 mod node;
 

@@ -127,16 +127,13 @@ pub(crate) fn forget(session: &Path, made: &[PendingWrite]) -> Result<()> {
 /// The file's lines. A link planted at its path is not followed: nothing
 /// is owed then (and the next save replaces the link, never its target).
 fn read_lines(session: &Path) -> io::Result<Vec<Line>> {
-    let mut bytes = Vec::new();
-    match open_to_read_no_follow(&pending_path(session)) {
-        Ok(mut file) => {
-            io::Read::read_to_end(&mut file, &mut bytes)?;
-        }
+    let bytes = match open_to_read_no_follow(&pending_path(session)) {
+        Ok(file) => crate::whole_file::read_all(&file)?,
         Err(e) if e.kind() == io::ErrorKind::NotFound || is_symlink_refusal(&e) => {
             return Ok(Vec::new())
         }
         Err(e) => return Err(e),
-    }
+    };
     Ok(bytes
         .split(|&b| b == b'\n')
         .filter(|line| !line.trim_ascii().is_empty())

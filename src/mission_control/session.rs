@@ -5,9 +5,10 @@ use crate::atomic_write::{self, Durability};
 use crate::clock::now_iso;
 use crate::error::{Error, IoContext, Result};
 use crate::js_json::{self, truthy};
+use crate::whole_file;
 use serde_json::{json, Map, Value};
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// The file name of a session inside `<root>/sessions/<id>/`.
@@ -86,14 +87,10 @@ pub(crate) fn open_session(path: &Path) -> std::result::Result<fs::File, Unreada
 pub(crate) fn read_capped(mut file: &fs::File) -> std::result::Result<Vec<u8>, Unreadable> {
     use std::io::Seek;
     file.seek(io::SeekFrom::Start(0)).map_err(Unreadable::Io)?;
-    let mut bytes = Vec::new();
-    let read = file
-        .take(MAX_SESSION_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(Unreadable::Io)?;
-    if read as u64 > MAX_SESSION_BYTES {
-        let size = file.metadata().map_or(read as u64, |m| m.len());
-        return Err(Unreadable::TooLarge(size));
+    let size = file.metadata().map_err(Unreadable::Io)?.len();
+    let bytes = whole_file::read_whole(file, size, MAX_SESSION_BYTES).map_err(Unreadable::Io)?;
+    if bytes.len() as u64 > MAX_SESSION_BYTES {
+        return Err(Unreadable::TooLarge(size.max(bytes.len() as u64)));
     }
     Ok(bytes)
 }

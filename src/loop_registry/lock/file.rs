@@ -13,7 +13,7 @@ use crate::process_identity;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -74,19 +74,19 @@ pub(super) fn own_pid() -> i64 {
 /// starts from what this returns. The age comes from the open file, so it
 /// belongs to the bytes read even if the file is replaced meanwhile.
 pub(super) fn read(path: &Path) -> Result<Option<Observed>> {
-    let mut file = match File::open(path) {
+    let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).at("open", path),
     };
     let meta = file.metadata().ok();
-    let mut bytes = Vec::with_capacity(meta.as_ref().map_or(0, |m| m.len() as usize).min(4096));
-    match file.read_to_end(&mut bytes) {
-        Ok(_) => {}
+    let size = meta.as_ref().map_or(0, std::fs::Metadata::len);
+    let bytes = match crate::whole_file::read_whole(&file, size, u64::MAX - 1) {
+        Ok(bytes) => bytes,
         // A directory opens; reading it fails, as Node reports it.
         Err(e) if e.kind() == io::ErrorKind::IsADirectory => return Err(e).at("read", path),
         Err(e) => return Err(e).at("open", path),
-    }
+    };
     let modified = meta.and_then(|m| m.modified().ok());
     let holder = parse_holder(&bytes);
     Ok(Some(Observed {
