@@ -49,6 +49,10 @@ impl Bridge {
         if self.stop.is_cancelled() {
             return Ok(false);
         }
+        // Its outcome may be on the way: the session's next write waits for
+        // it. Said before the re-read, so the outcomes of a session whose
+        // missions fill the slots twice over still share one write.
+        let mut expected = Some(self.writeback.expect(&job.path));
         // The claim is held until the outcome is on disk, so another bridge
         // re-reading the session then sees it (§9.5).
         let answer = self
@@ -105,8 +109,6 @@ impl Bridge {
             self.scanner.restore_after_release(&job.key);
             return Ok(false);
         }
-        // Its outcome is on the way: the session's next write waits for it.
-        let mut expected = Some(self.writeback.expect(&job.path));
         let payload =
             session::build_dispatch_payload(&mission, &Value::from(job.session_id.clone()));
         let outcome = dispatch_mission(
