@@ -21,7 +21,7 @@ const SCENARIOS = [
 ];
 
 const common = {
-  only: { type: 'string', description: 'run only this scenario' },
+  only: { type: 'string', description: 'run only these scenarios (comma-separated)' },
   json: { type: 'boolean', default: false, description: 'print one JSON document instead of tables' },
   timeout: { type: 'string', default: '120', description: 'seconds allowed for each group of child processes' },
   help: { type: 'boolean', short: 'h', default: false, description: 'show this help' },
@@ -51,11 +51,13 @@ async function main() {
     process.stdout.write(usage());
     return 0;
   }
-  const selected = values.only ? SCENARIOS.filter((s) => s.name === values.only) : SCENARIOS;
-  if (selected.length === 0) {
-    process.stderr.write(`no scenario named ${values.only}; known: ${SCENARIOS.map((s) => s.name).join(', ')}\n`);
+  const wanted = values.only ? values.only.split(',').map((name) => name.trim()).filter(Boolean) : null;
+  const unknown = (wanted ?? []).filter((name) => !SCENARIOS.some((s) => s.name === name));
+  if (unknown.length || wanted?.length === 0) {
+    process.stderr.write(`no scenario named ${unknown.join(', ') || values.only}; known: ${SCENARIOS.map((s) => s.name).join(', ')}\n`);
     return 2;
   }
+  const selected = wanted ? SCENARIOS.filter((s) => wanted.includes(s.name)) : SCENARIOS;
   const timeoutMs = lib.positiveInt('timeout', values.timeout) * 1000;
   const report = {
     node: process.version,
