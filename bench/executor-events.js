@@ -19,6 +19,7 @@ const path = require('node:path');
 const { WebSocketServer } = require('ws');
 const lib = require('./lib.js');
 const { until, withTailer, mission, writeSession } = require('./tailer-child.js');
+const { measureFloor } = require('./disk-floor.js');
 
 const EXECUTOR = 'bench-executor';
 // p50 against one bare durable replace of the same run (disk-floor.js).
@@ -191,8 +192,9 @@ async function throughput(missions, sessions, timeoutMs) {
 }
 
 async function run(values, { timeoutMs, floors = [] }) {
-  // One bare durable replace, from the floor measured first in this run (if any).
-  const oneReplaceMs = floors.length ? floors[0].oneMs : 0;
+  // One bare durable replace: from the floor measured first in this run,
+  // or, run alone, from a small floor of its own measured now.
+  const oneReplaceMs = floors.length ? floors[0].oneMs : (await measureFloor(200, 10, { timeoutMs })).oneMs;
   const rate = lib.positiveInt('event-rate', values['event-rate']);
   const count = lib.positiveInt('latency-events', values['latency-events']);
   const missions = lib.positiveInt('throughput-missions', values['throughput-missions']);
