@@ -182,9 +182,7 @@ impl Bridge {
     /// Queue the outcome of `job`'s dispatch (of `mission`, as read before
     /// it) for its session file, and remember it (§9.5 restore).
     fn submit_outcome(&self, job: &Job, mission: &Value, update: StatusUpdate) -> Pending {
-        self.scanner
-            .remembered
-            .remember(&job.key, mission, update.clone());
+        self.scanner.remembered.remember(&job.key, mission, &update);
         // The initial sweep waits for this job; if the write must wait for
         // the disk, the sweep need not (the job goes on trying).
         self.writeback.submit_watching(

@@ -56,9 +56,11 @@ fn feed(value: &Value, hasher: &mut impl Hasher) {
 }
 
 /// What is remembered for one mission, and when it was last written.
+/// Boxed: the table grows by doubling, and up to [`REMEMBER_MAX`] entries
+/// of it stay; its empty places then cost a pointer each, not a value.
 struct Entry<T> {
     at: Instant,
-    value: T,
+    value: Box<T>,
 }
 
 /// Writes remembered, by key; `order` holds each key at the time of every
@@ -104,14 +106,14 @@ impl<T> Recent<T> {
         self.order.push_back((now, key.to_owned()));
         let entry = self.by_key.entry(key.to_owned()).or_insert_with(|| Entry {
             at: now,
-            value: new(),
+            value: Box::new(new()),
         });
         entry.at = now;
         &mut entry.value
     }
 
     fn get(&self, key: &str) -> Option<&T> {
-        self.by_key.get(key).map(|e| &e.value)
+        self.by_key.get(key).map(|e| &*e.value)
     }
 
     fn remove(&mut self, key: &str) {
@@ -119,10 +121,13 @@ impl<T> Recent<T> {
     }
 }
 
-/// A dispatch outcome, with the mission it started from.
+/// A dispatch outcome, with the mission it started from. The update is
+/// kept as its JSON (a few hundred bytes where the parsed form, with its
+/// patch map, took twice that): up to [`REMEMBER_MAX`] are kept, and one is
+/// read back only when another writer reverted its mission.
 struct Outcome {
     before: u64,
-    update: StatusUpdate,
+    update: Box<[u8]>,
 }
 
 /// One batch of event updates written to a mission: the mission as the
@@ -154,8 +159,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Remembered {
     /// `key`'s dispatch ended in `update`; `before` is the mission it started from.
-    pub(super) fn remember(&self, key: &str, before: &Value, update: StatusUpdate) {
+    pub(super) fn remember(&self, key: &str, before: &Value, update: &StatusUpdate) {
         let before = digest(before);
+        // A plain struct of JSON values: it always serializes. Were it not
+        // to, nothing is remembered, as for a mission never dispatched.
+        let Ok(update) = serde_json::to_vec(update) else {
+            lock(&self.outcomes).remove(key);
+            return;
+        };
+        let update = update.into_boxed_slice();
         let mut outcomes = lock(&self.outcomes);
         // Moved in when new; else it replaces what was there.
         let mut fresh = Some(update);
@@ -171,10 +183,9 @@ impl Remembered {
     /// The outcome to write again if `mission` (queued) is exactly as it was
     /// before `key`'s dispatch; a mission changed since is a new request.
     pub(super) fn reverted(&self, key: &str, mission: &Value) -> Option<StatusUpdate> {
-        lock(&self.outcomes)
-            .get(key)
-            .filter(|o| o.before == digest(mission))
-            .map(|o| o.update.clone())
+        let outcomes = lock(&self.outcomes);
+        let outcome = outcomes.get(key).filter(|o| o.before == digest(mission))?;
+        serde_json::from_slice(&outcome.update).ok()
     }
 
     /// Event `updates` were written over `before` (the mission as the file
@@ -228,6 +239,7 @@ impl Remembered {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mission_control::mission::Match;
     use serde_json::json;
 
     fn to(mission_id: &str, status: &str) -> StatusUpdate {
@@ -242,7 +254,7 @@ mod tests {
     fn only_an_unchanged_mission_gets_its_outcome_back() {
         let outcomes = Remembered::default();
         let before = json!({"id": "m1", "status": "queued", "objective": "x"});
-        outcomes.remember("s:m1", &before, to("m1", "assigned"));
+        outcomes.remember("s:m1", &before, &to("m1", "assigned"));
         assert_eq!(
             outcomes.reverted("s:m1", &before),
             Some(to("m1", "assigned"))
@@ -250,6 +262,26 @@ mod tests {
         let requeued = json!({"id": "m1", "status": "queued", "objective": "x", "retry": 1});
         assert_eq!(outcomes.reverted("s:m1", &requeued), None);
         assert_eq!(outcomes.reverted("s:m2", &before), None);
+    }
+
+    #[test]
+    fn an_outcome_comes_back_exactly_as_it_was_remembered() {
+        let outcomes = Remembered::default();
+        let before = json!({"id": "m1", "status": "queued"});
+        let patch = json!({"executorId": "ex-1", "assignedAt": "2026-01-01T00:00:00.000Z",
+            "meta": {"n": 1.5, "list": [null, true, "x"]}});
+        let update = StatusUpdate {
+            mission_id: json!("m1"),
+            id_match: Match::Equal,
+            status: json!("assigned"),
+            patch: patch.as_object().cloned(),
+            removed: vec!["undefinedKey".into()],
+            transition_from: Some(Value::Null),
+            from_match: Match::Never,
+            unless_terminal: true,
+        };
+        outcomes.remember("s:m1", &before, &update);
+        assert_eq!(outcomes.reverted("s:m1", &before), Some(update));
     }
 
     #[test]

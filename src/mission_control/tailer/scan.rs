@@ -231,7 +231,7 @@ impl Scanner {
                 // An outcome: made only while its mission is as it was.
                 (Some(before), Some(mission_id)) => {
                     let key = format!("{session_id}:{mission_id}");
-                    self.remembered.remember(&key, before, write.update.clone());
+                    self.remembered.remember(&key, before, &write.update);
                     let unchanged = missions
                         .iter()
                         .find(|m| m.get("id").and_then(Value::as_str) == Some(mission_id))
@@ -570,7 +570,7 @@ mod tests {
             status: json!("assigned"),
             ..StatusUpdate::default()
         };
-        scanner.remembered.remember("s:m-1", &queued, assigned);
+        scanner.remembered.remember("s:m-1", &queued, &assigned);
         // Another writer puts m-1 back as it was: seen while both are claimed.
         assert!(scanner.examine(&path, &log).jobs.is_empty());
         assert!(scanner.release("s:m-1"), "the revert is looked at again");
