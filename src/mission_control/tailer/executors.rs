@@ -2,6 +2,7 @@
 //! executor and lives in which session file, and which executors it is
 //! subscribed to. The streams themselves are [`executor_ws`](crate::mission_control::executor_ws).
 
+use super::lock;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -132,9 +133,4 @@ impl Executors {
     pub(super) fn first_subscription(&self, executor_id: &str) -> bool {
         lock(&self.subscribed).insert(executor_id.to_owned())
     }
-}
-
-/// A lock that a panicked holder does not poison for everyone else.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -5,6 +5,7 @@
 //! outcome instead of starting the mission a second time, the events since
 //! because the executor will not send them again.
 
+use super::lock;
 use crate::mission_control::mission::StatusUpdate;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
@@ -151,10 +152,6 @@ pub(super) struct Remembered {
 /// The key of a mission's events: its session file and its id.
 pub(super) fn event_key(path: &std::path::Path, mission_id: &str) -> String {
     format!("{}\0{mission_id}", path.display())
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Remembered {

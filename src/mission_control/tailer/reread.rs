@@ -9,6 +9,7 @@
 
 use super::claims::{Claim, Claims};
 use super::descriptors::is_shortage;
+use super::lock;
 use crate::error::{Error, Result};
 use crate::mission_control::pending_writes::Loaded;
 use crate::mission_control::session::{self, Unreadable};
@@ -16,7 +17,7 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 /// What the re-read before a dispatch found.
@@ -226,10 +227,6 @@ fn find(session: Option<&Value>, mission_id: &Value) -> Reread {
         Some(m) => Reread::Not(m.get("status").cloned().unwrap_or(Value::Null)),
         None => Reread::Not(Value::Null),
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! (logged once, never fatal: §10).
 
 use super::descriptors::Descriptors;
+use super::lock;
 use super::remembered::{event_key, Remembered};
 use super::schedule::Job;
 use crate::atomic_write;
@@ -528,11 +529,6 @@ impl Scanner {
 fn index_in(slice: &[Value], item: &Value) -> usize {
     let size = std::mem::size_of::<Value>().max(1);
     (std::ptr::from_ref::<Value>(item) as usize).saturating_sub(slice.as_ptr() as usize) / size
-}
-
-/// A lock that a panicked holder does not poison for everyone else.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! whose dispatch was deferred (§9.2) or whose session another bridge holds.
 
 use super::claims::RETRY_WHILE_SHARING_MS;
+use super::lock;
 use super::Bridge;
 use crate::backoff::{backoff_ms, sleep_ms};
 use serde_json::Value;
@@ -286,11 +287,6 @@ impl Bridge {
             }
         });
     }
-}
-
-/// A lock that a panicked holder does not poison for everyone else.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
