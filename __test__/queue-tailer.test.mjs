@@ -52,14 +52,21 @@ function tmpRoot(s) {
  */
 function runNode(script, args, env = process.env) {
   const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  const io = { out: '', err: '' };
+  const io = { out: '', err: '', closed: false };
   child.stdout.on('data', (d) => {
     io.out += d;
   });
   child.stderr.on('data', (d) => {
     io.err += d;
   });
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  // 'close', not 'exit': the exit can be reported before the last of the
+  // child's output is read (seen under emulation), and callers read `io`.
+  const exited = new Promise((resolve) =>
+    child.on('close', (code, signal) => {
+      io.closed = true;
+      resolve({ code, signal });
+    }),
+  );
   const settle = async (ms, what) => {
     try {
       return await within(exited, ms, what);
@@ -1153,7 +1160,7 @@ describe('startQueueTailer: stop', () => {
       const { child, io, settle } = runNode(EXITS, mode);
       let stoppedAt = null;
       const deadline = Date.now() + 15_000;
-      while (!io.out.includes('\n') && Date.now() < deadline && child.exitCode === null) await delay(10);
+      while (!io.out.includes('\n') && Date.now() < deadline && !io.closed) await delay(10);
       if (io.out.includes('\n')) stoppedAt = Date.now();
       const result = await settle(5000, `the child (${mode.join(' ') || 'native http'}) to exit by itself after stop()`);
       const { out, err } = io;
