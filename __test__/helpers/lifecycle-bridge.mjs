@@ -25,8 +25,16 @@ const send = (message) => {
 const keepAlive = setInterval(() => {}, 60_000);
 
 let tailer;
+// The channel closing on its own means the test is gone (killed at its
+// timeout): nobody will say stop, and a bridge left running would hold the
+// test runner's stderr open, so the whole run would wait for it.
+let leaving = false;
+process.on('disconnect', () => {
+  if (!leaving) process.exit(1);
+});
 process.on('message', async (message) => {
   if (!message || message.type !== 'stop' || !tailer) return;
+  leaving = true;
   await tailer.stop();
   clearInterval(keepAlive);
   if (process.connected) process.send({ type: 'stopped' }, () => process.disconnect());
@@ -42,5 +50,6 @@ try {
   send({ type: 'error', error: String(err && err.stack) });
   clearInterval(keepAlive);
   process.exitCode = 1;
+  leaving = true;
   if (process.connected) process.disconnect();
 }
