@@ -239,7 +239,7 @@ fn read_text(path: &Path) -> std::io::Result<(String, Option<Stamp>)> {
     if !meta.is_file() {
         return Err(std::io::ErrorKind::InvalidInput.into());
     }
-    let bytes = crate::whole_file::read_whole(&file, meta.len(), u64::MAX - 1)?;
+    let bytes = crate::whole_file::read_sized(&file, meta.len())?;
     let text = String::from_utf8(bytes).map_err(|_| std::io::ErrorKind::InvalidData)?;
     Ok((text, Stamp::of(&meta)))
 }

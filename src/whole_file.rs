@@ -28,10 +28,15 @@ pub(crate) fn read_whole(mut file: &File, size: u64, cap: u64) -> io::Result<Vec
     Ok(bytes)
 }
 
+/// Every byte of `file` from where it stands, with no cap; `size` is what
+/// `fstat` said the file holds (for callers that looked already).
+pub(crate) fn read_sized(file: &File, size: u64) -> io::Result<Vec<u8>> {
+    read_whole(file, size, u64::MAX - 1)
+}
+
 /// Every byte of `file` from where it stands, sized by its own `fstat`.
 pub(crate) fn read_all(file: &File) -> io::Result<Vec<u8>> {
-    let size = file.metadata()?.len();
-    read_whole(file, size, u64::MAX - 1)
+    read_sized(file, file.metadata()?.len())
 }
 
 /// One read into `buf`, tried again when a signal interrupts it.

@@ -81,7 +81,7 @@ pub(super) fn read(path: &Path) -> Result<Option<Observed>> {
     };
     let meta = file.metadata().ok();
     let size = meta.as_ref().map_or(0, std::fs::Metadata::len);
-    let bytes = match crate::whole_file::read_whole(&file, size, u64::MAX - 1) {
+    let bytes = match crate::whole_file::read_sized(&file, size) {
         Ok(bytes) => bytes,
         // A directory opens; reading it fails, as Node reports it.
         Err(e) if e.kind() == io::ErrorKind::IsADirectory => return Err(e).at("read", path),
