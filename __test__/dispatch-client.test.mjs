@@ -1171,7 +1171,7 @@ describe('process lifetime', () => {
     const t0 = performance.now();
     const code = await new Promise((resolve) => {
       const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      child.on('exit', (c, sig) => {
+      child.on('close', (c, sig) => {
         clearTimeout(killer);
         resolve(sig ?? c);
       });

@@ -58,7 +58,7 @@ class Proc {
       });
     }
     this.exited = new Promise((resolve) => {
-      child.on('exit', (code, signal) => {
+      child.on('close', (code, signal) => {
         this.exit = { code, signal };
         this.notify();
         resolve(this.exit);

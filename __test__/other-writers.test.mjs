@@ -26,7 +26,7 @@ function runAppender(file, mode) {
   let out = '';
   child.stdout.on('data', (c) => { out += c; });
   return new Promise((resolve, reject) => {
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out).ids) : reject(new Error(`appender exited ${code}`))));
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out).ids) : reject(new Error(`appender exited ${code}`))));
   });
 }
 
@@ -105,7 +105,7 @@ function startHeartbeat(file) {
   let out = '';
   child.stdout.on('data', (c) => { out += c; });
   const exited = new Promise((resolve, reject) => {
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out).heartbeat) : reject(new Error(`heartbeat writer exited ${code}`))));
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out).heartbeat) : reject(new Error(`heartbeat writer exited ${code}`))));
   });
   return {
     stop: () => {

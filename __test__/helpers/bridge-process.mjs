@@ -28,7 +28,7 @@ export function spawnBridge(s, options) {
     if (m && m.type === 'log') bridge.logs.push({ msg: m.msg, meta: m.meta });
   });
   bridge.exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => {
       bridge.exit = { code, signal };
       resolve(bridge.exit);
     });
