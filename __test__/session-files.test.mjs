@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import {
@@ -997,6 +997,23 @@ describe('drop-in: what the JavaScript module returns and writes', () => {
       missing: ['a', 7],
     });
     assert.deepEqual(await applyStatusUpdate(path.dirname(file), { missionId: 'a', status: 'x' }), { outcome: 'missing-session' });
+  });
+
+  it('a FIFO planted at session.json is not waited on for a writer: null / missing-session at once', { skip: process.platform === 'win32' }, async () => {
+    const root = tmpRoot();
+    const file = sessionPath(root);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    execFileSync('mkfifo', [file]);
+    // An open for reading blocks until a writer comes: none ever does.
+    const within = (p) => Promise.race([p, delay(10_000).then(() => assert.fail('waited on the FIFO'))]);
+    assert.equal(await within(readSession(file)), null);
+    assert.deepEqual(await within(applyStatusUpdate(file, { missionId: 'a', status: 'x' })), { outcome: 'missing-session' });
+    assert.deepEqual(await within(applyStatusUpdatesBatched(file, [{ missionId: 'a', status: 'x' }])), {
+      outcome: 'missing-session',
+      applied: [],
+      missing: ['a'],
+    });
+    assert.ok(fs.statSync(file).isFIFO(), 'the FIFO is left where it was');
   });
 
   it('readSession takes a Buffer or a file: URL as fs does', async () => {

@@ -17,7 +17,7 @@
 //! with another machine's clock, so files there are always read.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -234,7 +234,7 @@ impl ReadCache {
 /// A regular file's text and the stamp of what was opened (taken before
 /// the read, so a change during the read moves the file off it).
 fn read_text(path: &Path) -> std::io::Result<(String, Option<Stamp>)> {
-    let file = open_nonblocking(path)?;
+    let file = crate::whole_file::open_to_read(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(std::io::ErrorKind::InvalidInput.into());
@@ -242,19 +242,6 @@ fn read_text(path: &Path) -> std::io::Result<(String, Option<Stamp>)> {
     let bytes = crate::whole_file::read_sized(&file, meta.len())?;
     let text = String::from_utf8(bytes).map_err(|_| std::io::ErrorKind::InvalidData)?;
     Ok((text, Stamp::of(&meta)))
-}
-
-/// Open for reading without blocking on a FIFO (which is then refused as
-/// not a regular file, and read the caller's way).
-fn open_nonblocking(path: &Path) -> std::io::Result<File> {
-    let mut options = fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    options.open(path)
 }
 
 #[cfg(test)]

@@ -7,8 +7,46 @@
 //! short at exactly that size is its end, so no probe for the end is made
 //! either. A file that changed size meanwhile is read on to its end.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
+use std::path::Path;
+
+/// Open `path` for reading without blocking on a FIFO planted there (the
+/// caller refuses what is not a regular file once it has `fstat`ed it; on
+/// a regular file `O_NONBLOCK` changes nothing).
+pub(crate) fn open_to_read(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
+}
+
+/// Refuse a FIFO, socket or device where a file is expected: reading one
+/// would wait on a writer or never end. (A directory passes, and fails its
+/// read as it would have.)
+pub(crate) fn refuse_special(meta: &std::fs::Metadata) -> io::Result<()> {
+    if meta.is_file() || meta.is_dir() {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ))
+    }
+}
+
+/// The whole of the file at `path`, as `fs::read` gives it, except that a
+/// FIFO, socket or device there is refused instead of waited on.
+pub(crate) fn read_path(path: &Path) -> io::Result<Vec<u8>> {
+    let file = open_to_read(path)?;
+    let meta = file.metadata()?;
+    refuse_special(&meta)?;
+    read_sized(&file, meta.len())
+}
 
 /// Every byte of `file` from where it stands, but no more than `cap + 1`
 /// (so the caller can tell a file over the cap). `size` is what `fstat`

@@ -76,7 +76,7 @@ pub(crate) fn load_session(path: &Path) -> std::result::Result<Value, Unreadable
 
 /// Open a session file for reading.
 pub(crate) fn open_session(path: &Path) -> std::result::Result<fs::File, Unreadable> {
-    match fs::File::open(path) {
+    match whole_file::open_to_read(path) {
         Ok(f) => Ok(f),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Unreadable::Missing),
         Err(e) => Err(Unreadable::Io(e)),
@@ -86,8 +86,10 @@ pub(crate) fn open_session(path: &Path) -> std::result::Result<fs::File, Unreada
 /// All of an open session file's bytes, from the start, within the size cap.
 pub(crate) fn read_capped(mut file: &fs::File) -> std::result::Result<Vec<u8>, Unreadable> {
     use std::io::Seek;
+    let meta = file.metadata().map_err(Unreadable::Io)?;
+    whole_file::refuse_special(&meta).map_err(Unreadable::Io)?;
     file.seek(io::SeekFrom::Start(0)).map_err(Unreadable::Io)?;
-    let size = file.metadata().map_err(Unreadable::Io)?.len();
+    let size = meta.len();
     let bytes = whole_file::read_whole(file, size, MAX_SESSION_BYTES).map_err(Unreadable::Io)?;
     if bytes.len() as u64 > MAX_SESSION_BYTES {
         return Err(Unreadable::TooLarge(size.max(bytes.len() as u64)));
@@ -227,6 +229,36 @@ pub(crate) fn fifo_timestamp(mission: &Value) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// §10: a FIFO planted at `session.json` is refused at once: an open
+    /// for reading would wait for a writer that never comes.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_at_the_session_path_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("session.json");
+        let c_path =
+            std::ffi::CString::new(path.to_string_lossy().into_owned()).expect("NUL-free path");
+        // SAFETY: a valid NUL-terminated path; mkfifo only reads it.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(load_session(&path).map_err(|e| e.to_string()));
+        });
+        let loaded = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the read waited on the FIFO");
+        assert_eq!(loaded, Err("not a regular file".to_owned()));
+    }
+
+    #[test]
+    fn a_directory_at_the_session_path_fails_its_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        match load_session(dir.path()) {
+            Err(Unreadable::Io(e)) => assert_ne!(e.kind(), io::ErrorKind::InvalidInput),
+            other => panic!("a directory read as {other:?}"),
+        }
+    }
 
     #[test]
     fn discovers_directories_only_sorted() {

@@ -24,7 +24,7 @@ pub async fn list_directories(dir: String) -> napi::Result<Vec<String>> {
 #[napi]
 pub async fn read_text(path: String) -> napi::Result<String> {
     let path = PathBuf::from(path);
-    let bytes = blocking(move || std::fs::read(&path).at("open", &path)).await?;
+    let bytes = blocking(move || crate::whole_file::read_path(&path).at("open", &path)).await?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 

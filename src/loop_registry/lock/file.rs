@@ -12,7 +12,6 @@ use crate::error::{IoContext, Result};
 use crate::process_identity;
 use serde_json::Value;
 use std::fmt::Write as _;
-use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::time::SystemTime;
@@ -74,7 +73,9 @@ pub(super) fn own_pid() -> i64 {
 /// starts from what this returns. The age comes from the open file, so it
 /// belongs to the bytes read even if the file is replaced meanwhile.
 pub(super) fn read(path: &Path) -> Result<Option<Observed>> {
-    let file = match File::open(path) {
+    // Not blocking on a FIFO planted at the path: it reads as empty, so as
+    // a lock file that is unreadable.
+    let file = match crate::whole_file::open_to_read(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).at("open", path),

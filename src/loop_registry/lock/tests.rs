@@ -142,6 +142,27 @@ fn unreadable_locks_are_stale_only_after_a_lease() {
         .expect("an old unreadable lock is stale");
 }
 
+/// §10: a FIFO at the lock path is an unreadable lock, not a read that
+/// waits for a writer.
+#[cfg(unix)]
+#[test]
+fn a_fifo_at_the_lock_path_is_not_waited_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lock = lock_in(dir.path());
+    let c_path =
+        std::ffi::CString::new(lock.path().to_string_lossy().into_owned()).expect("NUL-free path");
+    // SAFETY: a valid NUL-terminated path; mkfifo only reads it.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(lock.acquire("a", 0).is_err());
+    });
+    let refused = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the lock read waited on the FIFO");
+    assert!(refused, "a fresh unreadable lock is held by someone");
+}
+
 #[test]
 fn with_lock_excludes_threads_and_releases_on_error() {
     let dir = tempfile::tempdir().expect("tempdir");
